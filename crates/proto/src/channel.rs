@@ -1,0 +1,494 @@
+//! The per-channel state machine: one party's view of its conversation with one peer.
+//!
+//! Sans-IO (quinn-proto's `Connection` is the model). A driver calls, in this order:
+//!
+//! 1. [`Channel::handle_verified`] for each envelope from the peer (usually through
+//!    [`Endpoint::handle_frame`](crate::Endpoint::handle_frame)), and
+//!    [`Channel::send`] for each message the user sends;
+//! 2. [`Channel::handle_timeout`] whenever the time from [`Channel::poll_timeout`]
+//!    has come;
+//! 3. [`Channel::poll_transmit`] until it returns `false`, writing the frames out
+//!    (after a batch of inputs, so one receipt covers the whole batch);
+//! 4. [`Channel::poll_event`] until it returns `None`.
+//!
+//! After a reconnect it calls [`Channel::on_reconnect`] to send again everything
+//! that has no receipt yet. Content envelopes that stay unacknowledged for the
+//! acknowledgement timeout are also sent again (go-back-N from the oldest), so a
+//! single dropped envelope heals once the broker lets the copy through; the recipient
+//! drops the duplicates.
+//!
+//! Two kinds of envelope (`proto-spec/protocol.md` §7.1):
+//! * **content** (text, assurance, revocation) extends the sender's hash chain with
+//!   the next sequence number, is kept until acknowledged, and obliges a receipt;
+//! * **control** (receipt, heartbeat) announces the sender's chain head (`seq`, `prev`)
+//!   and acknowledgement without extending the chain. It is never stored or resent:
+//!   the next one supersedes a lost one. Its `sent_at` strictly increases, so an old
+//!   heartbeat cannot be replayed as a sign of life.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::body::Body;
+use crate::channel_state::{ChannelState, Outstanding};
+use crate::config::ChannelConfig;
+use crate::digest::Digest;
+use crate::envelope::{Ack, Envelope};
+use crate::event::Event;
+use crate::identity::{PartyName, SigningIdentity};
+use crate::mode::ChannelMode;
+use crate::rejection::{ChainFault, Rejection};
+use crate::seal::{SealError, seal_deniable, seal_signed};
+use crate::time::Timestamp;
+use crate::verify::{Attestation, PeerPolicy, VerifiedEnvelope};
+use crate::version::ProtocolVersion;
+
+/// Why a message could not be sent. All of these are the local caller's problem.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// Too many envelopes await a receipt: the peer or the broker is not keeping up,
+    /// or is silently dropping. Nothing was queued.
+    #[error("{unacked} envelopes await a receipt (limit {limit}); nothing was sent")]
+    Backpressure {
+        /// How many await a receipt.
+        unacked: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The channel's mode cannot be produced by this implementation.
+    #[error("cannot send in {0}")]
+    UnsupportedMode(ChannelMode),
+    /// The signer is not this channel's local party.
+    #[error("the signer {signer} is not this channel's party {me}")]
+    WrongSigner {
+        /// The signer's name.
+        signer: String,
+        /// The channel's local party.
+        me: String,
+    },
+    /// Receipts and heartbeats are made by the channel, not sent by the caller.
+    #[error("receipts and heartbeats are sent by the channel itself")]
+    ControlBody,
+    /// The sequence space is used up (after 2^64 - 1 envelopes).
+    #[error("sequence numbers exhausted")]
+    SequenceExhausted,
+    /// The envelope could not be sealed (for example: too large).
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// An envelope the channel accepted: authentic as far as its mode allows, in
+/// sequence, continuing the history, and within its validity.
+#[derive(Clone, Debug)]
+pub struct Accepted<'a> {
+    /// Its fields.
+    pub envelope: Envelope<'a>,
+    /// On what grounds it is attributed to its sender.
+    pub attestation: Attestation,
+    /// Its chain digest.
+    pub digest: Digest,
+    /// The frame exactly as received (for the transcript).
+    pub frame: &'a [u8],
+}
+
+/// One party's channel with one peer.
+#[derive(Debug)]
+pub struct Channel {
+    me: PartyName,
+    peer: PeerPolicy,
+    config: ChannelConfig,
+    state: ChannelState,
+    /// Sequence numbers of outstanding envelopes to (re)transmit, in order.
+    transmit: VecDeque<u64>,
+    /// When to send every unacknowledged envelope again, if any is outstanding.
+    retransmit_at: Option<Timestamp>,
+    /// Content was accepted (or resent to us) that the peer has not been told about.
+    receipt_owed: bool,
+    heartbeat_due: bool,
+    events: VecDeque<Event>,
+}
+
+impl Channel {
+    /// A fresh channel between `me` and the peer described by `peer`.
+    pub fn new(me: PartyName, peer: PeerPolicy, config: ChannelConfig) -> Self {
+        Self::restore(me, peer, config, ChannelState::default())
+    }
+
+    /// A channel continuing from a persisted `state`. Call
+    /// [`Channel::on_reconnect`] once connected to send what is still unacknowledged.
+    pub fn restore(
+        me: PartyName,
+        peer: PeerPolicy,
+        config: ChannelConfig,
+        state: ChannelState,
+    ) -> Self {
+        Channel {
+            me,
+            peer,
+            config,
+            state,
+            transmit: VecDeque::new(),
+            retransmit_at: None,
+            receipt_owed: false,
+            heartbeat_due: false,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The local party's name.
+    pub fn me(&self) -> &PartyName {
+        &self.me
+    }
+
+    /// What local policy pins for the peer.
+    pub fn peer(&self) -> &PeerPolicy {
+        &self.peer
+    }
+
+    /// The state that decides verdicts (persist this).
+    pub fn state(&self) -> &ChannelState {
+        &self.state
+    }
+
+    /// Whether a receipt is owed to the peer.
+    pub fn receipt_owed(&self) -> bool {
+        self.receipt_owed
+    }
+
+    /// Seals content `body` as the next envelope of the chain, valid for `ttl`, and
+    /// queues it for transmission. Returns its sequence number.
+    ///
+    /// Receipts and heartbeats are not sent this way: the channel makes them itself in
+    /// [`Channel::poll_transmit`] when they are owed or due.
+    pub fn send(
+        &mut self,
+        signer: &SigningIdentity,
+        now: Timestamp,
+        body: Body<'_>,
+        ttl: Duration,
+    ) -> Result<u64, SendError> {
+        if body.is_control() {
+            return Err(SendError::ControlBody);
+        }
+        if self.state.unacked.len() >= self.config.max_unacked {
+            return Err(SendError::Backpressure {
+                unacked: self.state.unacked.len(),
+                limit: self.config.max_unacked,
+            });
+        }
+        let seq = self
+            .state
+            .sent
+            .seq
+            .checked_add(1)
+            .ok_or(SendError::SequenceExhausted)?;
+        // A sender's chain never goes back in time, even if its clock does.
+        let sent_at = now.max(self.state.last_sent_at);
+        let env = self.envelope(seq, self.state.sent.head, sent_at, ttl, body);
+        let mut frame = Vec::with_capacity(256);
+        let digest = self.seal(&env, signer, &mut frame)?;
+        self.state.sent = Ack { seq, head: digest };
+        self.state.last_sent_at = sent_at;
+        self.state.unacked.push_back(Outstanding {
+            seq,
+            digest,
+            sent_at,
+            reported: false,
+            frame,
+        });
+        self.transmit.push_back(seq);
+        // This envelope carries the acknowledgement header, so no separate receipt
+        // is needed for what was received so far.
+        self.receipt_owed = false;
+        self.heartbeat_due = false;
+        Ok(seq)
+    }
+
+    fn envelope<'b>(
+        &'b self,
+        seq: u64,
+        prev: Digest,
+        sent_at: Timestamp,
+        ttl: Duration,
+        body: Body<'b>,
+    ) -> Envelope<'b> {
+        Envelope {
+            version: ProtocolVersion::CURRENT,
+            mode: self.peer.mode,
+            channel: self.peer.channel,
+            sender: self.me.as_str().into(),
+            recipient: self.peer.identity.name().as_str().into(),
+            seq,
+            prev,
+            ack: self.state.received,
+            sent_at,
+            expires_at: sent_at.saturating_add(ttl),
+            body,
+        }
+    }
+
+    fn seal(
+        &self,
+        env: &Envelope<'_>,
+        signer: &SigningIdentity,
+        out: &mut Vec<u8>,
+    ) -> Result<Digest, SendError> {
+        if signer.name() != &self.me {
+            return Err(SendError::WrongSigner {
+                signer: signer.name().to_string(),
+                me: self.me.to_string(),
+            });
+        }
+        Ok(match self.peer.mode {
+            ChannelMode::Signed => seal_signed(env, signer, out)?,
+            ChannelMode::Deniable => seal_deniable(env, out)?,
+            other @ ChannelMode::Other(_) => return Err(SendError::UnsupportedMode(other)),
+        })
+    }
+
+    /// Decides whether a verified envelope from the peer fits this channel, in the
+    /// order of `proto-spec/protocol.md` §7.2: sequence, chain link, acknowledgement,
+    /// clock, order, expiry. On acceptance the state advances; on rejection it does
+    /// not, except that an expired content envelope still moves the chain on
+    /// ([`Rejection::Expired`]).
+    pub fn handle_verified<'a>(
+        &mut self,
+        now: Timestamp,
+        verified: VerifiedEnvelope<'a>,
+    ) -> Result<Accepted<'a>, Rejection> {
+        let attestation = verified.attestation();
+        let digest = verified.digest();
+        let frame = verified.frame();
+        let env = verified.envelope();
+        let control = env.body.is_control();
+        let received = self.state.received;
+        let expected = received.seq.saturating_add(1);
+        // Where this envelope claims to stand in the peer's chain: its own position for
+        // content, the announced head for control.
+        let position = if control {
+            expected.saturating_sub(1)
+        } else {
+            expected
+        };
+        if env.seq < position {
+            if !control {
+                // An authentic duplicate usually means the sender resent after losing
+                // our receipt: owe it a fresh one. Acceptance state is unchanged.
+                self.receipt_owed = true;
+            }
+            return Err(Rejection::Replay {
+                seq: env.seq,
+                accepted: received.seq,
+            });
+        }
+        if env.seq > position {
+            return Err(Rejection::Gap {
+                expected,
+                got: env.seq,
+            });
+        }
+        if env.prev != received.head {
+            return Err(Rejection::ChainMismatch {
+                seq: env.seq,
+                fault: ChainFault::PrevMismatch,
+            });
+        }
+        self.check_ack(env.seq, env.ack)?;
+        if env.sent_at > now.saturating_add(self.config.max_clock_skew) {
+            return Err(Rejection::FromTheFuture {
+                sent_at: env.sent_at,
+                now,
+            });
+        }
+        if control && env.sent_at <= self.state.last_received_at {
+            // Control envelopes carry strictly increasing times: this one is stale.
+            return Err(Rejection::Replay {
+                seq: env.seq,
+                accepted: received.seq,
+            });
+        }
+        if env.sent_at < self.state.last_received_at {
+            return Err(Rejection::OutOfOrder {
+                sent_at: env.sent_at,
+                previous: self.state.last_received_at,
+            });
+        }
+        let expired = now > env.expires_at;
+        if expired && control {
+            return Err(Rejection::Expired {
+                expires_at: env.expires_at,
+                now,
+            });
+        }
+        let (seq, ack, sent_at, expires_at) = (env.seq, env.ack, env.sent_at, env.expires_at);
+        if !control {
+            self.state.received = Ack { seq, head: digest };
+            self.receipt_owed = true;
+        }
+        self.state.last_received_at = sent_at;
+        self.apply_ack(now, ack, attestation);
+        if expired {
+            // Authentic and in sequence: the chain moves on, so a delaying broker
+            // cannot stall the channel, but the body is not delivered.
+            return Err(Rejection::Expired { expires_at, now });
+        }
+        Ok(Accepted {
+            envelope: verified.into_envelope(),
+            attestation,
+            digest,
+            frame,
+        })
+    }
+
+    /// Checks that the peer's acknowledgement of our chain is one we can stand behind:
+    /// not beyond what we sent, not behind what it acknowledged before, and naming
+    /// the digests we actually sent.
+    fn check_ack(&self, seq: u64, ack: Ack) -> Result<(), Rejection> {
+        let fault = if ack.seq > self.state.sent.seq {
+            Some(ChainFault::AckBeyondSent {
+                acked: ack.seq,
+                sent: self.state.sent.seq,
+            })
+        } else if ack.seq < self.state.acked.seq {
+            Some(ChainFault::AckRegressed {
+                acked: ack.seq,
+                known: self.state.acked.seq,
+            })
+        } else {
+            let expected_head = if ack.seq == self.state.acked.seq {
+                Some(self.state.acked.head)
+            } else {
+                self.state.outstanding(ack.seq).map(|o| o.digest)
+            };
+            (expected_head != Some(ack.head))
+                .then_some(ChainFault::AckHeadMismatch { acked: ack.seq })
+        };
+        match fault {
+            Some(fault) => Err(Rejection::ChainMismatch { seq, fault }),
+            None => Ok(()),
+        }
+    }
+
+    fn apply_ack(&mut self, now: Timestamp, ack: Ack, attestation: Attestation) {
+        if ack.seq <= self.state.acked.seq {
+            return;
+        }
+        self.state.acked = ack;
+        while self.state.unacked.front().is_some_and(|o| o.seq <= ack.seq) {
+            self.state.unacked.pop_front();
+        }
+        // Progress: give what is still outstanding a full timeout again.
+        self.retransmit_at =
+            (!self.state.unacked.is_empty()).then(|| now.saturating_add(self.config.ack_timeout));
+        self.events.push_back(Event::Delivered {
+            up_to: ack.seq,
+            attestation,
+        });
+    }
+
+    /// Advances timers: reports envelopes whose receipt is overdue, queues every
+    /// unacknowledged envelope again when the retransmission timer fires, and
+    /// schedules a heartbeat when nothing was sent for the heartbeat interval.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let timeout = self.config.ack_timeout;
+        for o in self.state.unacked.iter_mut() {
+            if !o.reported && now >= o.sent_at.saturating_add(timeout) {
+                o.reported = true;
+                self.events.push_back(Event::Unacknowledged {
+                    seq: o.seq,
+                    sent_at: o.sent_at,
+                });
+            }
+        }
+        if self.retransmit_at.is_some_and(|t| now >= t) {
+            self.transmit = self.state.unacked.iter().map(|o| o.seq).collect();
+            self.retransmit_at = Some(now.saturating_add(timeout));
+        }
+        if let Some(interval) = self.config.heartbeat_interval
+            && now >= self.state.last_sent_at.saturating_add(interval)
+        {
+            self.heartbeat_due = true;
+        }
+    }
+
+    /// The next time [`Channel::handle_timeout`] has something to do, if any.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let report = self
+            .state
+            .unacked
+            .iter()
+            .find(|o| !o.reported)
+            .map(|o| o.sent_at.saturating_add(self.config.ack_timeout));
+        let heartbeat = self
+            .config
+            .heartbeat_interval
+            .map(|i| self.state.last_sent_at.saturating_add(i));
+        [report, heartbeat, self.retransmit_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Appends the next frame to send to `out` and returns `true`, or returns `false`
+    /// when there is nothing to send.
+    ///
+    /// Queued content goes first; then a receipt if one is owed (a queued content
+    /// envelope already carries the acknowledgement, so none is made while content
+    /// is waiting), or a heartbeat if one is due.
+    pub fn poll_transmit(
+        &mut self,
+        signer: &SigningIdentity,
+        now: Timestamp,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, SendError> {
+        while let Some(seq) = self.transmit.pop_front() {
+            // Skipped if it was acknowledged while queued.
+            if let Some(o) = self.state.outstanding(seq) {
+                out.extend_from_slice(&o.frame);
+                if self.retransmit_at.is_none() {
+                    self.retransmit_at = Some(now.saturating_add(self.config.ack_timeout));
+                }
+                return Ok(true);
+            }
+        }
+        let body = if self.receipt_owed {
+            Body::Receipt
+        } else if self.heartbeat_due {
+            Body::Heartbeat
+        } else {
+            return Ok(false);
+        };
+        // Strictly later than anything sent before, so the peer can refuse a replayed
+        // control envelope by its time alone.
+        let sent_at = now.max(
+            self.state
+                .last_sent_at
+                .saturating_add(Duration::from_millis(1)),
+        );
+        let env = self.envelope(
+            self.state.sent.seq,
+            self.state.sent.head,
+            sent_at,
+            self.config.control_ttl,
+            body,
+        );
+        self.seal(&env, signer, out)?;
+        self.state.last_sent_at = sent_at;
+        self.receipt_owed = false;
+        self.heartbeat_due = false;
+        Ok(true)
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Queues every unacknowledged envelope for transmission again, in order, and
+    /// owes the peer a receipt if anything was ever received: after a reconnect
+    /// neither side knows what the other saw last. The recipient drops exact
+    /// duplicates as [`Rejection::Replay`].
+    pub fn on_reconnect(&mut self) {
+        self.transmit = self.state.unacked.iter().map(|o| o.seq).collect();
+        self.receipt_owed = self.state.received.seq > 0;
+    }
+}

@@ -1,0 +1,14 @@
+//! Domain-separation prefixes for everything the protocol hashes or signs.
+//!
+//! Each prefix names the protocol, its version and the purpose, and ends in a NUL
+//! byte so that no prefix is a prefix of another. A signature or digest made for one
+//! purpose can therefore never be reused for another (`proto-spec/protocol.md` §6).
+
+/// Prefix of the Ed25519 signing input of an envelope: `prefix || content`.
+pub const ENVELOPE_SIGNATURE: &[u8] = b"backchannel/v1/envelope\0";
+/// Prefix of the chain digest of an envelope: `SHA-256(prefix || content)`.
+pub const CHAIN_DIGEST: &[u8] = b"backchannel/v1/chain\0";
+/// Prefix of a channel id: `SHA-256(prefix || key_lo || key_hi || mode || label)[..16]`.
+pub const CHANNEL_ID: &[u8] = b"backchannel/v1/channel\0";
+/// Prefix of a key fingerprint: `SHA-256(prefix || public key)[..8]`.
+pub const KEY_FINGERPRINT: &[u8] = b"backchannel/v1/fingerprint\0";

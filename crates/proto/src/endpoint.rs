@@ -1,0 +1,168 @@
+//! One party's side of the protocol: its identity and its channels, one per peer.
+
+use std::time::Duration;
+
+use crate::body::Body;
+use crate::channel::{Accepted, Channel, SendError};
+use crate::config::ChannelConfig;
+use crate::event::Event;
+use crate::identity::{PartyName, SigningIdentity};
+use crate::rejection::Rejection;
+use crate::time::Timestamp;
+use crate::verify::{EnvelopeIn, PeerPolicy, SigningInput};
+
+/// A party's protocol state: routes each received frame to the channel of the peer
+/// it claims to come from, and collects what the channels want to send.
+///
+/// Sans-IO: the driver feeds frames in with [`Endpoint::handle_frame`] and takes
+/// frames out with [`Endpoint::poll_transmit`] (see [`Channel`] for the call order).
+#[derive(Debug)]
+pub struct Endpoint {
+    me: SigningIdentity,
+    channels: Vec<Channel>,
+    scratch: SigningInput,
+}
+
+/// The named peer is not one of this endpoint's channels.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("no channel with {0:?}: it is not a configured peer")]
+pub struct UnknownPeer(pub String);
+
+impl Endpoint {
+    /// An endpoint for `me` with a fresh channel to each of `peers`.
+    pub fn new(me: SigningIdentity, peers: Vec<PeerPolicy>, config: ChannelConfig) -> Self {
+        let channels = peers
+            .into_iter()
+            .map(|p| Channel::new(me.name().clone(), p, config.clone()))
+            .collect();
+        Self::with_channels(me, channels)
+    }
+
+    /// An endpoint over channels built by the caller (for example restored from disk).
+    pub fn with_channels(me: SigningIdentity, channels: Vec<Channel>) -> Self {
+        Endpoint {
+            me,
+            channels,
+            scratch: SigningInput::default(),
+        }
+    }
+
+    /// The local party.
+    pub fn me(&self) -> &SigningIdentity {
+        &self.me
+    }
+
+    /// The channels, in configuration order.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
+    }
+
+    /// The channel with `peer`.
+    pub fn channel(&self, peer: &str) -> Option<&Channel> {
+        self.channels
+            .iter()
+            .find(|c| c.peer().identity.name().as_str() == peer)
+    }
+
+    fn channel_index(&self, peer: &str) -> Option<usize> {
+        self.channels
+            .iter()
+            .position(|c| c.peer().identity.name().as_str() == peer)
+    }
+
+    /// Sends `body` to `peer`, valid for `ttl`; returns its sequence number.
+    pub fn send(
+        &mut self,
+        now: Timestamp,
+        peer: &str,
+        body: Body<'_>,
+        ttl: Duration,
+    ) -> Result<u64, EndpointSendError> {
+        let i = self
+            .channel_index(peer)
+            .ok_or_else(|| UnknownPeer(peer.to_owned()))?;
+        let channel = self
+            .channels
+            .get_mut(i)
+            .ok_or_else(|| UnknownPeer(peer.to_owned()))?;
+        Ok(channel.send(&self.me, now, body, ttl)?)
+    }
+
+    /// The verdict on one received frame (`proto-spec/protocol.md` §7): decode, then
+    /// recipient, sender, mode, channel, authenticator, then the channel's own checks.
+    pub fn handle_frame<'a>(
+        &mut self,
+        now: Timestamp,
+        frame: &'a [u8],
+    ) -> Result<Accepted<'a>, Rejection> {
+        let env = EnvelopeIn::decode(frame)?;
+        if env.envelope().recipient != self.me.name().as_str() {
+            return Err(Rejection::WrongRecipient {
+                recipient: env.envelope().recipient.to_string(),
+            });
+        }
+        let sender = env.envelope().sender.as_ref();
+        let channel = self
+            .channels
+            .iter_mut()
+            .find(|c| c.peer().identity.name().as_str() == sender)
+            .ok_or_else(|| Rejection::UnknownSender {
+                sender: sender.to_owned(),
+            })?;
+        let verified = env.verify(self.me.name(), channel.peer(), &mut self.scratch)?;
+        channel.handle_verified(now, verified)
+    }
+
+    /// Runs every channel's timers.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        for c in &mut self.channels {
+            c.handle_timeout(now);
+        }
+    }
+
+    /// The earliest time any channel needs [`Endpoint::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.channels.iter().filter_map(Channel::poll_timeout).min()
+    }
+
+    /// Appends the next frame to send to `out`; returns the peer it is for, or `None`
+    /// when no channel has anything to send.
+    pub fn poll_transmit(
+        &mut self,
+        now: Timestamp,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<PartyName>, SendError> {
+        for c in &mut self.channels {
+            if c.poll_transmit(&self.me, now, out)? {
+                return Ok(Some(c.peer().identity.name().clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next event from any channel, with the peer it concerns.
+    pub fn poll_event(&mut self) -> Option<(PartyName, Event)> {
+        self.channels.iter_mut().find_map(|c| {
+            c.poll_event()
+                .map(|e| (c.peer().identity.name().clone(), e))
+        })
+    }
+
+    /// Tells every channel the transport was re-established.
+    pub fn on_reconnect(&mut self) {
+        for c in &mut self.channels {
+            c.on_reconnect();
+        }
+    }
+}
+
+/// Why [`Endpoint::send`] failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EndpointSendError {
+    /// No channel with that peer.
+    #[error(transparent)]
+    UnknownPeer(#[from] UnknownPeer),
+    /// The channel refused.
+    #[error(transparent)]
+    Send(#[from] SendError),
+}

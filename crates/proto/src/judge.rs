@@ -1,0 +1,318 @@
+//! The judge: what an outsider holding only public keys can establish from a
+//! transcript (`proto-spec/protocol.md` §10).
+//!
+//! The judge trusts nothing in the transcript but the bytes of the frames: not the
+//! owner's verdicts, not its clock. For each entry it says whether the envelope is
+//! provably written by its named sender, unattributable (deniable mode), or invalid;
+//! and for each chain the owner took part in, whether it is complete.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::body::BodyKind;
+use crate::channel_id::ChannelId;
+use crate::digest::Digest;
+use crate::envelope::Ack;
+use crate::identity::{Fingerprint, PublicIdentity};
+use crate::mode::ChannelMode;
+use crate::rejection::Rejection;
+use crate::transcript::{Direction, RecordedVerdict, TranscriptError, parse_transcript};
+use crate::verify::{Attestation, EnvelopeIn, SigningInput};
+
+/// What the judge concludes about one entry's authorship.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+    /// A signature by this key verified: the named sender wrote exactly these bytes.
+    ProvablyWrittenBy {
+        /// The sender's name.
+        name: String,
+        /// Its key's fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// Deniable mode: nothing in the bytes says who wrote them. The owner, the broker
+    /// or anyone else could have produced this entry.
+    Unattributable,
+    /// Not a valid envelope, or a signature that does not verify.
+    Invalid(Rejection),
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::ProvablyWrittenBy { name, fingerprint } => {
+                write!(f, "provably written by {name} (key {fingerprint})")
+            }
+            Finding::Unattributable => {
+                f.write_str("unattributable: deniable mode, nothing proves who wrote it")
+            }
+            Finding::Invalid(why) => write!(f, "invalid: {why}"),
+        }
+    }
+}
+
+/// The judge's view of one transcript entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryReport {
+    /// Position in the transcript, from 0.
+    pub index: usize,
+    /// Sent or received, as recorded.
+    pub direction: Direction,
+    /// The owner's verdict, as recorded (not trusted, shown for comparison).
+    pub recorded: RecordedVerdict,
+    /// The owner's recorded reason, if it rejected the envelope.
+    pub recorded_reason: String,
+    /// Sender, recipient, sequence number and body kind, when the frame decodes.
+    pub summary: Option<EntrySummary>,
+    /// The judge's conclusion.
+    pub finding: Finding,
+}
+
+/// The decoded fields a judge shows for an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntrySummary {
+    /// Named sender.
+    pub sender: String,
+    /// Named recipient.
+    pub recipient: String,
+    /// Sequence number.
+    pub seq: u64,
+    /// Mode.
+    pub mode: ChannelMode,
+    /// Body kind.
+    pub kind: BodyKind,
+    /// The body, one line.
+    pub body: String,
+}
+
+/// One direction of one channel, as far as the transcript holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Who wrote the chain.
+    pub sender: String,
+    /// To whom.
+    pub recipient: String,
+    /// Which channel.
+    pub channel: ChannelId,
+    /// In which mode.
+    pub mode: ChannelMode,
+    /// Highest sequence number present.
+    pub last_seq: u64,
+    /// Whether 1..=last_seq are all present, each linked to the one before, with no
+    /// fork and no acknowledgement contradicting the other direction.
+    pub complete: bool,
+    /// What is wrong, in words.
+    pub problems: Vec<String>,
+    /// The highest sequence number of this chain that the recipient acknowledged in
+    /// an envelope present in the transcript.
+    pub acknowledged_up_to: u64,
+    /// Whether that acknowledgement is signed, i.e. a proof of delivery.
+    pub acknowledgement_provable: bool,
+}
+
+/// Everything the judge concludes from one transcript.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JudgeReport {
+    /// The owner the transcript names (not proven: anyone can write a transcript).
+    pub owner: String,
+    /// One report per readable entry, in file order.
+    pub entries: Vec<EntryReport>,
+    /// One report per chain the owner sent or received.
+    pub chains: Vec<ChainReport>,
+    /// Where the file was damaged or truncated, if it was.
+    pub damage: Option<String>,
+}
+
+impl JudgeReport {
+    /// Whether no entry is invalid and the file is undamaged.
+    pub fn all_entries_valid(&self) -> bool {
+        self.damage.is_none()
+            && self
+                .entries
+                .iter()
+                .all(|e| !matches!(e.finding, Finding::Invalid(_)))
+    }
+
+    /// Whether every chain is complete.
+    pub fn chains_complete(&self) -> bool {
+        self.chains.iter().all(|c| c.complete)
+    }
+
+    /// Both of the above: what `backchannel verify` exits 0 on.
+    pub fn is_clean(&self) -> bool {
+        self.all_entries_valid() && self.chains_complete()
+    }
+}
+
+/// A chain link as the judge collects it.
+struct Link {
+    digest: Digest,
+    prev: Digest,
+    ack: Ack,
+    attested: bool,
+}
+
+type ChainKey = (ChannelId, String, String, u8);
+
+/// Judges a transcript with only the public keys in `keys`.
+pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, TranscriptError> {
+    let parsed = parse_transcript(bytes)?;
+    let owner = parsed.owner;
+    let mut scratch = SigningInput::default();
+    let mut entries = Vec::with_capacity(parsed.entries.len());
+    // (channel, sender, recipient, mode) -> seq -> the distinct envelopes at that seq
+    let mut chains: BTreeMap<ChainKey, BTreeMap<u64, Vec<Link>>> = BTreeMap::new();
+
+    for (index, entry) in parsed.entries.iter().enumerate() {
+        let (summary, finding) = match EnvelopeIn::decode(entry.frame) {
+            Err(why) => (None, Finding::Invalid(why)),
+            Ok(env) => {
+                let e = env.envelope();
+                let finding = judge_authorship(&env, keys, &mut scratch);
+                let involves_owner = e.sender == owner || e.recipient == owner;
+                if involves_owner && !matches!(finding, Finding::Invalid(_)) {
+                    let key = (
+                        e.channel,
+                        e.sender.to_string(),
+                        e.recipient.to_string(),
+                        e.mode.to_u8(),
+                    );
+                    let at_seq = chains.entry(key).or_default().entry(e.seq).or_default();
+                    if !at_seq.iter().any(|l| l.digest == env.digest()) {
+                        at_seq.push(Link {
+                            digest: env.digest(),
+                            prev: e.prev,
+                            ack: e.ack,
+                            attested: matches!(finding, Finding::ProvablyWrittenBy { .. }),
+                        });
+                    }
+                }
+                let summary = EntrySummary {
+                    sender: e.sender.to_string(),
+                    recipient: e.recipient.to_string(),
+                    seq: e.seq,
+                    mode: e.mode,
+                    kind: e.body.kind(),
+                    body: e.body.to_string(),
+                };
+                (Some(summary), finding)
+            }
+        };
+        entries.push(EntryReport {
+            index,
+            direction: entry.direction,
+            recorded: entry.verdict,
+            recorded_reason: entry.reason.to_owned(),
+            summary,
+            finding,
+        });
+    }
+
+    let reports = chains
+        .iter()
+        .map(|(key, links)| chain_report(key, links, &chains))
+        .collect();
+    Ok(JudgeReport {
+        owner: owner.to_owned(),
+        entries,
+        chains: reports,
+        damage: parsed.damage.map(|d| d.to_string()),
+    })
+}
+
+fn judge_authorship(
+    env: &EnvelopeIn<'_>,
+    keys: &[PublicIdentity],
+    scratch: &mut SigningInput,
+) -> Finding {
+    let e = env.envelope();
+    match e.mode {
+        ChannelMode::Deniable => match env.check_deniable() {
+            Ok(()) => Finding::Unattributable,
+            Err(why) => Finding::Invalid(why),
+        },
+        ChannelMode::Signed => {
+            let Some(key) = keys.iter().find(|k| k.name().as_str() == e.sender) else {
+                return Finding::Invalid(Rejection::UnknownSender {
+                    sender: e.sender.to_string(),
+                });
+            };
+            match env.authenticate(key, scratch) {
+                Ok(Attestation::Signed(fingerprint)) => Finding::ProvablyWrittenBy {
+                    name: e.sender.to_string(),
+                    fingerprint,
+                },
+                Ok(Attestation::Unattested) => Finding::Unattributable,
+                Err(why) => Finding::Invalid(why),
+            }
+        }
+        ChannelMode::Other(_) => Finding::Invalid(Rejection::Malformed("unknown channel mode")),
+    }
+}
+
+fn chain_report(
+    key: &ChainKey,
+    links: &BTreeMap<u64, Vec<Link>>,
+    all: &BTreeMap<ChainKey, BTreeMap<u64, Vec<Link>>>,
+) -> ChainReport {
+    let (channel, sender, recipient, mode) = key;
+    let mut problems = Vec::new();
+    let last_seq = links.keys().next_back().copied().unwrap_or(0);
+    let mut prev_digest = Some(Digest::ZERO);
+    for seq in 1..=last_seq {
+        match links.get(&seq).map(Vec::as_slice) {
+            None | Some([]) => {
+                problems.push(format!("seq {seq} is missing"));
+                prev_digest = None;
+            }
+            Some([link]) => {
+                if let Some(expected) = prev_digest
+                    && link.prev != expected
+                {
+                    problems.push(format!("seq {seq} does not link to seq {}", seq - 1));
+                }
+                prev_digest = Some(link.digest);
+            }
+            Some(forked) => {
+                problems.push(format!(
+                    "seq {seq} exists in {} different versions (a fork)",
+                    forked.len()
+                ));
+                prev_digest = None;
+            }
+        }
+    }
+    // The other direction of the same channel: its acknowledgements of this chain
+    // must name digests this chain holds.
+    let reverse = all.get(&(*channel, recipient.clone(), sender.clone(), *mode));
+    let mut acknowledged_up_to = 0;
+    let mut acknowledgement_provable = false;
+    for link in reverse.iter().flat_map(|r| r.values()).flatten() {
+        let ack = link.ack;
+        if ack.seq == 0 {
+            continue;
+        }
+        if let Some([mine]) = links.get(&ack.seq).map(Vec::as_slice)
+            && mine.digest != ack.head
+        {
+            problems.push(format!(
+                "{recipient} acknowledged a different seq {} than this chain holds",
+                ack.seq
+            ));
+        }
+        if ack.seq > acknowledged_up_to || (ack.seq == acknowledged_up_to && link.attested) {
+            acknowledged_up_to = ack.seq;
+            acknowledgement_provable = link.attested;
+        }
+    }
+    ChainReport {
+        sender: sender.clone(),
+        recipient: recipient.clone(),
+        channel: *channel,
+        mode: ChannelMode::from_u8(*mode),
+        last_seq,
+        complete: problems.is_empty(),
+        problems,
+        acknowledged_up_to,
+        acknowledgement_provable,
+    }
+}

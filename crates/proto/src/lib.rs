@@ -1,0 +1,80 @@
+//! The sans-IO core of backchannel: a secure intermediary messaging protocol.
+//!
+//! Two parties, `alpha` and `bravo`, exchange envelopes through a `broker` that reads
+//! and forwards everything. In **signed** mode the broker cannot forge, alter,
+//! replay, reorder or redirect an envelope without the recipient noticing; in
+//! **deniable** mode attribution rests on the broker's word and nothing is provable
+//! to a third party. `proto-spec/protocol.md` is the normative description; each type
+//! links the section that defines it.
+//!
+//! This crate does no I/O on the network, reads no clock and draws no randomness:
+//! the current time and any secret bytes are arguments, so tests, fuzzers and the
+//! simulator are deterministic. (Key files are read and written with `std::fs` in
+//! [`keyfile`].)
+//!
+//! | concept | where |
+//! | --- | --- |
+//! | frame header, size limits | [`frame`] |
+//! | the one module that uses bincode | `codec` (private) |
+//! | envelope fields, bodies | [`Envelope`], [`Body`] |
+//! | sealing (encode + sign) | [`seal_signed`], [`seal_deniable`] |
+//! | decoding and verification | [`EnvelopeIn`] → [`VerifiedEnvelope`], [`authenticate_batch`] |
+//! | per-channel state machine | [`Channel`], [`ChannelState`] |
+//! | a party's channels | [`Endpoint`] |
+//! | transcripts and the judge | [`transcript`], [`judge()`] |
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod body;
+mod channel;
+mod channel_id;
+mod channel_state;
+mod codec;
+mod config;
+mod digest;
+pub mod domain;
+mod endpoint;
+mod envelope;
+mod event;
+pub mod frame;
+mod identity;
+pub mod judge;
+pub mod keyfile;
+mod mode;
+mod rejection;
+mod seal;
+mod time;
+pub mod transcript;
+mod verify;
+mod version;
+
+pub use body::{Assurance, Body, BodyKind, Revocation};
+pub use channel::{Accepted, Channel, SendError};
+pub use channel_id::ChannelId;
+pub use channel_state::{ChannelState, Outstanding};
+pub use codec::EncodeError;
+pub use config::ChannelConfig;
+pub use digest::Digest;
+pub use endpoint::{Endpoint, EndpointSendError, UnknownPeer};
+pub use envelope::{Ack, Envelope};
+pub use event::Event;
+pub use identity::{Fingerprint, KeyError, PartyName, PublicIdentity, SigningIdentity};
+pub use judge::judge;
+pub use mode::{ChannelMode, UnknownMode};
+pub use rejection::{ChainFault, Rejection};
+pub use seal::{SealError, seal_deniable, seal_signed};
+pub use time::Timestamp;
+pub use verify::{
+    Attestation, EnvelopeIn, PeerPolicy, SigningInput, VerifiedEnvelope, authenticate_batch,
+};
+pub use version::ProtocolVersion;

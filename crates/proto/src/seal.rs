@@ -1,0 +1,108 @@
+//! From an envelope to the bytes on the wire: encode the content once, then
+//! authenticate exactly those bytes.
+
+use crate::codec::{self, EncodeError};
+use crate::digest::Digest;
+use crate::domain;
+use crate::envelope::Envelope;
+use crate::frame::{FrameHeader, FrameKind, HEADER_LEN, MAX_BODY_LEN};
+use crate::identity::SigningIdentity;
+use crate::mode::ChannelMode;
+
+/// Why an envelope could not be sealed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    /// The frame would exceed [`MAX_BODY_LEN`].
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The envelope's mode is not the one this sealing function produces.
+    #[error("cannot seal a {got} envelope this way")]
+    WrongMode {
+        /// The envelope's mode.
+        got: ChannelMode,
+    },
+    /// Signing as someone other than the envelope's sender.
+    #[error("the signer {signer} is not the envelope's sender {sender}")]
+    NotTheSender {
+        /// The signing identity's name.
+        signer: String,
+        /// The envelope's sender.
+        sender: String,
+    },
+    /// The signature primitive failed.
+    #[error("signing failed")]
+    Signing,
+}
+
+/// Appends a signed-mode envelope frame to `out` and returns its chain digest.
+///
+/// The signature covers `"backchannel/v1/envelope\0" || content`, where `content` is
+/// the exact byte string placed in the frame (`proto-spec/protocol.md` §6.1).
+/// On error `out` is left as it was.
+pub fn seal_signed(
+    env: &Envelope<'_>,
+    signer: &SigningIdentity,
+    out: &mut Vec<u8>,
+) -> Result<Digest, SealError> {
+    if env.mode != ChannelMode::Signed {
+        return Err(SealError::WrongMode { got: env.mode });
+    }
+    if env.sender != signer.name().as_str() {
+        return Err(SealError::NotTheSender {
+            signer: signer.name().to_string(),
+            sender: env.sender.to_string(),
+        });
+    }
+    seal_with(env, out, |content| {
+        signer
+            .sign_parts(&[domain::ENVELOPE_SIGNATURE, content])
+            .map(|s| s.to_bytes())
+            .map_err(|_| SealError::Signing)
+    })
+}
+
+/// Appends a deniable-mode envelope frame (no authenticator) to `out` and returns its
+/// chain digest.
+///
+/// Anyone can call this with any sender name, the broker included: that is what
+/// deniable mode means.
+pub fn seal_deniable(env: &Envelope<'_>, out: &mut Vec<u8>) -> Result<Digest, SealError> {
+    if env.mode != ChannelMode::Deniable {
+        return Err(SealError::WrongMode { got: env.mode });
+    }
+    seal_with(env, out, |_| Ok([0u8; 0]))
+}
+
+fn seal_with<const N: usize>(
+    env: &Envelope<'_>,
+    out: &mut Vec<u8>,
+    authenticate: impl FnOnce(&[u8]) -> Result<[u8; N], SealError>,
+) -> Result<Digest, SealError> {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; HEADER_LEN + 4]);
+    let content_start = out.len();
+    let result = (|| {
+        codec::encode_content(env, out)?;
+        let content = out.get(content_start..).unwrap_or_default();
+        let digest = Digest::of_content(content);
+        let tag = authenticate(content)?;
+        let content_len = content.len();
+        out.extend_from_slice(&tag);
+        let body_len = out.len() - start - HEADER_LEN;
+        if body_len > MAX_BODY_LEN {
+            return Err(SealError::Encode(EncodeError::TooLarge));
+        }
+        let header = FrameHeader::encode(FrameKind::Envelope, body_len);
+        let len = u32::try_from(content_len).map_err(|_| EncodeError::TooLarge)?;
+        if let Some(slot) = out.get_mut(start..content_start) {
+            let (h, l) = slot.split_at_mut(HEADER_LEN);
+            h.copy_from_slice(&header);
+            l.copy_from_slice(&len.to_be_bytes());
+        }
+        Ok(digest)
+    })();
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}

@@ -1,0 +1,381 @@
+//! The channel as a sender sees it: receipts, timeouts, resending, heartbeats and
+//! backpressure, driven through the sans-IO API with simulated time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::time::Duration;
+
+use backchannel_proto::{
+    Attestation, Body, BodyKind, ChannelConfig, ChannelMode, Endpoint, EndpointSendError, Event,
+    Rejection, SendError,
+};
+use common::*;
+
+fn pair(mode: ChannelMode) -> (Endpoint, Endpoint) {
+    (
+        endpoint(alpha(), &[bravo()], mode),
+        endpoint(bravo(), &[alpha()], mode),
+    )
+}
+
+fn events(ep: &mut Endpoint) -> Vec<Event> {
+    std::iter::from_fn(|| ep.poll_event().map(|(_, e)| e)).collect()
+}
+
+fn kind(frame: &[u8]) -> BodyKind {
+    open(frame).body.kind()
+}
+
+#[test]
+fn a_receipt_proves_delivery_of_the_whole_prefix() {
+    for mode in [ChannelMode::Signed, ChannelMode::Deniable] {
+        let (mut a, mut b) = pair(mode);
+        for i in 0..10 {
+            a.send(at(0), "bravo", Body::Text(format!("m{i}").into()), DAY)
+                .unwrap();
+        }
+        for frame in drain(&mut a, at(0)) {
+            b.handle_frame(at(1), &frame).unwrap();
+        }
+        // One receipt for the whole batch, not ten.
+        let receipts = drain(&mut b, at(1));
+        assert_eq!(receipts.len(), 1);
+        assert_eq!(kind(&receipts[0]), BodyKind::Receipt);
+        let ok = a.handle_frame(at(1), &receipts[0]).unwrap();
+        assert_eq!(ok.envelope.ack.seq, 10);
+        let expected = match mode {
+            ChannelMode::Signed => Attestation::Signed(bravo().public().fingerprint()),
+            _ => Attestation::Unattested,
+        };
+        assert_eq!(
+            events(&mut a),
+            vec![Event::Delivered {
+                up_to: 10,
+                attestation: expected
+            }]
+        );
+        assert!(a.channel("bravo").unwrap().state().unacked.is_empty());
+        // Receipts are not acknowledged with receipts.
+        assert!(drain(&mut a, at(1)).is_empty());
+    }
+}
+
+#[test]
+fn a_reply_carries_the_acknowledgement_instead_of_a_receipt() {
+    let (mut a, mut b) = pair(ChannelMode::Signed);
+    a.send(
+        at(0),
+        "bravo",
+        Body::Text("No preemptive strike absent provocation.".into()),
+        DAY,
+    )
+    .unwrap();
+    let frame = drain(&mut a, at(0)).pop().unwrap();
+    b.handle_frame(at(1), &frame).unwrap();
+    b.send(
+        at(1),
+        "alpha",
+        Body::Text("No initiation of military action absent provocation.".into()),
+        DAY,
+    )
+    .unwrap();
+    let out = drain(&mut b, at(1));
+    assert_eq!(out.len(), 1, "the reply alone acknowledges");
+    assert_eq!(kind(&out[0]), BodyKind::Text);
+    a.handle_frame(at(2), &out[0]).unwrap();
+    assert!(matches!(
+        events(&mut a)[..],
+        [Event::Delivered { up_to: 1, .. }]
+    ));
+}
+
+#[test]
+fn a_missing_receipt_is_reported_once_after_the_timeout() {
+    let (mut a, _b) = pair(ChannelMode::Signed);
+    a.send(at(0), "bravo", Body::Text("hello".into()), DAY)
+        .unwrap();
+    drain(&mut a, at(0));
+    assert_eq!(a.poll_timeout(), Some(at(30)));
+    a.handle_timeout(at(29));
+    assert!(events(&mut a).is_empty());
+    a.handle_timeout(at(30));
+    assert_eq!(
+        events(&mut a),
+        vec![Event::Unacknowledged {
+            seq: 1,
+            sent_at: at(0)
+        }]
+    );
+    a.handle_timeout(at(300));
+    assert!(events(&mut a).is_empty(), "reported once");
+    // It is still sent again every timeout until a receipt comes.
+    assert_eq!(a.poll_timeout(), Some(at(330)));
+}
+
+#[test]
+fn resends_after_reconnect_and_duplicates_are_dropped() {
+    let (mut a, mut b) = pair(ChannelMode::Signed);
+    for i in 0..3 {
+        a.send(at(0), "bravo", Body::Text(format!("m{i}").into()), DAY)
+            .unwrap();
+    }
+    let frames = drain(&mut a, at(0));
+    // All three arrive, but bravo's receipt is lost with the connection.
+    for f in &frames {
+        b.handle_frame(at(1), f).unwrap();
+    }
+    let _lost = drain(&mut b, at(1));
+    a.on_reconnect();
+    let again = drain(&mut a, at(2));
+    assert_eq!(again, frames, "the exact same bytes are sent again");
+    for f in &again {
+        assert!(matches!(
+            b.handle_frame(at(2), f),
+            Err(Rejection::Replay { .. })
+        ));
+    }
+    // The duplicates tell bravo its receipt went missing: it sends a fresh one.
+    let receipt = drain(&mut b, at(2));
+    assert_eq!(receipt.len(), 1);
+    a.handle_frame(at(2), &receipt[0]).unwrap();
+    assert!(a.channel("bravo").unwrap().state().unacked.is_empty());
+}
+
+#[test]
+fn resend_fills_a_gap_left_by_a_dropped_envelope() {
+    let (mut a, mut b) = pair(ChannelMode::Signed);
+    for i in 0..3 {
+        a.send(at(0), "bravo", Body::Text(format!("m{i}").into()), DAY)
+            .unwrap();
+    }
+    let frames = drain(&mut a, at(0));
+    b.handle_frame(at(1), &frames[0]).unwrap();
+    // frames[1] is dropped; frames[2] reveals the gap.
+    assert_eq!(
+        b.handle_frame(at(1), &frames[2]).unwrap_err(),
+        Rejection::Gap {
+            expected: 2,
+            got: 3
+        }
+    );
+    let receipt = drain(&mut b, at(1));
+    a.handle_frame(at(1), &receipt[0]).unwrap();
+    a.on_reconnect();
+    let again = drain(&mut a, at(2));
+    assert_eq!(again, frames[1..].to_vec(), "only what lacks a receipt");
+    for f in &again {
+        b.handle_frame(at(2), f).unwrap();
+    }
+}
+
+#[test]
+fn a_heartbeat_reveals_a_withheld_last_message() {
+    let config = ChannelConfig {
+        heartbeat_interval: Some(Duration::from_secs(60)),
+        ..quiet_config()
+    };
+    let mut a = Endpoint::new(
+        alpha(),
+        vec![policy(&alpha(), &bravo(), ChannelMode::Signed)],
+        config,
+    );
+    let mut b = endpoint(bravo(), &[alpha()], ChannelMode::Signed);
+    a.send(at(0), "bravo", Body::Text("first".into()), DAY)
+        .unwrap();
+    a.send(at(0), "bravo", Body::Text("last".into()), DAY)
+        .unwrap();
+    let frames = drain(&mut a, at(0));
+    b.handle_frame(at(1), &frames[0]).unwrap();
+    // The broker withholds "last": nothing later would reveal it, but the heartbeat does.
+    assert_eq!(a.poll_timeout(), Some(at(30)));
+    a.handle_timeout(at(60));
+    // Both envelopes go out again (no receipt yet), then the heartbeat; the broker
+    // withholds "last" again.
+    let beat: Vec<_> = drain(&mut a, at(60))
+        .into_iter()
+        .filter(|f| kind(f) == BodyKind::Heartbeat)
+        .collect();
+    assert_eq!(beat.len(), 1);
+    // The heartbeat announces alpha's head at seq 2; bravo has only seq 1.
+    assert_eq!(
+        b.handle_frame(at(60), &beat[0]).unwrap_err(),
+        Rejection::Gap {
+            expected: 2,
+            got: 2
+        }
+    );
+    // And alpha itself reports both envelopes as unacknowledged.
+    assert!(events(&mut a).contains(&Event::Unacknowledged {
+        seq: 2,
+        sent_at: at(0)
+    }));
+}
+
+#[test]
+fn refuses_to_send_beyond_the_unacknowledged_limit() {
+    let config = ChannelConfig {
+        max_unacked: 2,
+        ..quiet_config()
+    };
+    let mut a = Endpoint::new(
+        alpha(),
+        vec![policy(&alpha(), &bravo(), ChannelMode::Signed)],
+        config,
+    );
+    a.send(at(0), "bravo", Body::Text("1".into()), DAY).unwrap();
+    a.send(at(0), "bravo", Body::Text("2".into()), DAY).unwrap();
+    let before = a.channel("bravo").unwrap().state().clone();
+    assert_eq!(
+        a.send(at(0), "bravo", Body::Text("3".into()), DAY),
+        Err(EndpointSendError::Send(SendError::Backpressure {
+            unacked: 2,
+            limit: 2
+        }))
+    );
+    assert_eq!(a.channel("bravo").unwrap().state(), &before);
+    assert_eq!(
+        a.send(at(0), "delta", Body::Text("?".into()), DAY),
+        Err(EndpointSendError::UnknownPeer(
+            backchannel_proto::UnknownPeer("delta".into())
+        ))
+    );
+}
+
+#[test]
+fn sent_at_never_goes_backwards_even_if_the_clock_does() {
+    let (mut a, mut b) = pair(ChannelMode::Signed);
+    a.send(at(100), "bravo", Body::Text("later".into()), DAY)
+        .unwrap();
+    a.send(
+        at(50),
+        "bravo",
+        Body::Text("clock stepped back".into()),
+        DAY,
+    )
+    .unwrap();
+    let frames = drain(&mut a, at(100));
+    assert_eq!(open(&frames[1]).sent_at, at(100));
+    for f in &frames {
+        b.handle_frame(at(100), f).unwrap();
+    }
+}
+
+#[test]
+fn a_long_conversation_in_both_directions_stays_in_step() {
+    for mode in [ChannelMode::Signed, ChannelMode::Deniable] {
+        let (mut a, mut b) = pair(mode);
+        for round in 0..50u64 {
+            let now = at(round);
+            if round % 3 != 0 {
+                a.send(now, "bravo", Body::Text(format!("a{round}").into()), DAY)
+                    .unwrap();
+            }
+            if round % 2 == 0 {
+                b.send(now, "alpha", Body::Text(format!("b{round}").into()), DAY)
+                    .unwrap();
+            }
+            for f in drain(&mut a, now) {
+                b.handle_frame(now, &f).unwrap();
+            }
+            for f in drain(&mut b, now) {
+                a.handle_frame(now, &f).unwrap();
+            }
+        }
+        // A final exchange of receipts settles everything.
+        for f in drain(&mut a, at(60)) {
+            b.handle_frame(at(60), &f).unwrap();
+        }
+        let ab = a.channel("bravo").unwrap().state();
+        let ba = b.channel("alpha").unwrap().state();
+        assert_eq!(ab.sent, ba.received);
+        assert_eq!(ba.sent.seq, ab.received.seq + ba.unacked.len() as u64);
+    }
+}
+
+#[test]
+fn the_retransmission_timer_heals_a_dropped_envelope() {
+    let (mut a, mut b) = pair(ChannelMode::Signed);
+    a.send(at(0), "bravo", Body::Text("dropped".into()), DAY)
+        .unwrap();
+    a.send(at(0), "bravo", Body::Text("after it".into()), DAY)
+        .unwrap();
+    let frames = drain(&mut a, at(0));
+    // The broker drops the first; the second reveals the gap.
+    assert!(matches!(
+        b.handle_frame(at(0), &frames[1]),
+        Err(Rejection::Gap { .. })
+    ));
+    assert_eq!(a.poll_timeout(), Some(at(30)));
+    a.handle_timeout(at(30));
+    let again = drain(&mut a, at(30));
+    assert_eq!(again, frames);
+    for f in &again {
+        b.handle_frame(at(30), f).unwrap();
+    }
+    let receipt = drain(&mut b, at(30));
+    a.handle_frame(at(30), &receipt[0]).unwrap();
+    assert!(a.channel("bravo").unwrap().state().unacked.is_empty());
+    assert_eq!(a.poll_timeout(), None, "nothing left to time");
+}
+
+#[test]
+fn a_lost_receipt_is_superseded_by_the_next() {
+    let (mut a, mut b) = pair(ChannelMode::Signed);
+    a.send(at(0), "bravo", Body::Text("one".into()), DAY)
+        .unwrap();
+    for f in drain(&mut a, at(0)) {
+        b.handle_frame(at(0), &f).unwrap();
+    }
+    let _lost = drain(&mut b, at(0));
+    a.send(at(1), "bravo", Body::Text("two".into()), DAY)
+        .unwrap();
+    for f in drain(&mut a, at(1)) {
+        b.handle_frame(at(1), &f).unwrap();
+    }
+    let receipt = drain(&mut b, at(1));
+    a.handle_frame(at(1), &receipt[0]).unwrap();
+    assert!(matches!(
+        events(&mut a)[..],
+        [Event::Delivered { up_to: 2, .. }]
+    ));
+}
+
+#[test]
+fn a_replayed_heartbeat_is_not_a_sign_of_life() {
+    let config = ChannelConfig {
+        heartbeat_interval: Some(Duration::from_secs(60)),
+        ..quiet_config()
+    };
+    let mut a = Endpoint::new(
+        alpha(),
+        vec![policy(&alpha(), &bravo(), ChannelMode::Signed)],
+        config,
+    );
+    let mut b = endpoint(bravo(), &[alpha()], ChannelMode::Signed);
+    a.handle_timeout(at(0));
+    let beat = drain(&mut a, at(0));
+    assert_eq!(kind(&beat[0]), BodyKind::Heartbeat);
+    assert_eq!(open(&beat[0]).seq, 0, "an empty chain announces head 0");
+    b.handle_frame(at(0), &beat[0]).unwrap();
+    assert_eq!(
+        b.handle_frame(at(120), &beat[0]).unwrap_err(),
+        Rejection::Replay {
+            seq: 0,
+            accepted: 0
+        }
+    );
+    a.handle_timeout(at(60));
+    let fresh = drain(&mut a, at(60));
+    b.handle_frame(at(60), &fresh[0]).unwrap();
+}
+
+#[test]
+fn control_bodies_cannot_be_sent_by_the_caller() {
+    let (mut a, _) = pair(ChannelMode::Signed);
+    assert_eq!(
+        a.send(at(0), "bravo", Body::Receipt, DAY),
+        Err(EndpointSendError::Send(SendError::ControlBody))
+    );
+}
