@@ -143,12 +143,39 @@ impl JudgeReport {
     }
 }
 
-/// A chain link as the judge collects it.
+/// A content envelope of a chain, as the judge collects it.
 struct Link {
     digest: Digest,
     prev: Digest,
     ack: Ack,
     attested: bool,
+}
+
+/// What a receipt or heartbeat announces: the sender's head and its acknowledgement.
+struct Announcement {
+    head: Ack,
+    ack: Ack,
+    attested: bool,
+}
+
+/// One direction of one channel: its content envelopes by sequence number (more than
+/// one at a sequence number is a fork) and the control envelopes' announcements.
+#[derive(Default)]
+struct ChainData {
+    links: BTreeMap<u64, Vec<Link>>,
+    announcements: Vec<Announcement>,
+}
+
+impl ChainData {
+    /// Every acknowledgement of the other direction this chain carries, with whether
+    /// it is signed.
+    fn acks(&self) -> impl Iterator<Item = (Ack, bool)> + '_ {
+        self.links
+            .values()
+            .flatten()
+            .map(|l| (l.ack, l.attested))
+            .chain(self.announcements.iter().map(|a| (a.ack, a.attested)))
+    }
 }
 
 type ChainKey = (ChannelId, String, String, u8);
@@ -159,8 +186,7 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
     let owner = parsed.owner;
     let mut scratch = SigningInput::default();
     let mut entries = Vec::with_capacity(parsed.entries.len());
-    // (channel, sender, recipient, mode) -> seq -> the distinct envelopes at that seq
-    let mut chains: BTreeMap<ChainKey, BTreeMap<u64, Vec<Link>>> = BTreeMap::new();
+    let mut chains: BTreeMap<ChainKey, ChainData> = BTreeMap::new();
 
     for (index, entry) in parsed.entries.iter().enumerate() {
         let (summary, finding) = match EnvelopeIn::decode(entry.frame) {
@@ -176,14 +202,27 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
                         e.recipient.to_string(),
                         e.mode.to_u8(),
                     );
-                    let at_seq = chains.entry(key).or_default().entry(e.seq).or_default();
-                    if !at_seq.iter().any(|l| l.digest == env.digest()) {
-                        at_seq.push(Link {
-                            digest: env.digest(),
-                            prev: e.prev,
+                    let attested = matches!(finding, Finding::ProvablyWrittenBy { .. });
+                    let chain = chains.entry(key).or_default();
+                    if e.body.is_control() {
+                        chain.announcements.push(Announcement {
+                            head: Ack {
+                                seq: e.seq,
+                                head: e.prev,
+                            },
                             ack: e.ack,
-                            attested: matches!(finding, Finding::ProvablyWrittenBy { .. }),
+                            attested,
                         });
+                    } else {
+                        let at_seq = chain.links.entry(e.seq).or_default();
+                        if !at_seq.iter().any(|l| l.digest == env.digest()) {
+                            at_seq.push(Link {
+                                digest: env.digest(),
+                                prev: e.prev,
+                                ack: e.ack,
+                                attested,
+                            });
+                        }
                     }
                 }
                 let summary = EntrySummary {
@@ -207,9 +246,19 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
         });
     }
 
+    // An acknowledgement of seq N proves the other direction reached seq N, even if
+    // the transcript holds none of it: that chain is reported too.
+    let implied: Vec<ChainKey> = chains
+        .iter()
+        .filter(|(_, data)| data.acks().any(|(ack, _)| ack.seq > 0))
+        .map(|((c, s, r, m), _)| (*c, r.clone(), s.clone(), *m))
+        .collect();
+    for key in implied {
+        chains.entry(key).or_default();
+    }
     let reports = chains
         .iter()
-        .map(|(key, links)| chain_report(key, links, &chains))
+        .map(|(key, data)| chain_report(key, data, &chains))
         .collect();
     Ok(JudgeReport {
         owner: owner.to_owned(),
@@ -251,12 +300,46 @@ fn judge_authorship(
 
 fn chain_report(
     key: &ChainKey,
-    links: &BTreeMap<u64, Vec<Link>>,
-    all: &BTreeMap<ChainKey, BTreeMap<u64, Vec<Link>>>,
+    data: &ChainData,
+    all: &BTreeMap<ChainKey, ChainData>,
 ) -> ChainReport {
     let (channel, sender, recipient, mode) = key;
+    let links = &data.links;
     let mut problems = Vec::new();
-    let last_seq = links.keys().next_back().copied().unwrap_or(0);
+    // The other direction of the same channel: its acknowledgements of this chain
+    // must name digests this chain holds.
+    let mut acknowledged_up_to = 0;
+    let mut acknowledgement_provable = false;
+    let reverse = all.get(&(*channel, recipient.clone(), sender.clone(), *mode));
+    for (ack, attested) in reverse.into_iter().flat_map(ChainData::acks) {
+        if ack.seq == 0 {
+            continue;
+        }
+        if let Some([mine]) = links.get(&ack.seq).map(Vec::as_slice)
+            && mine.digest != ack.head
+        {
+            problems.push(format!(
+                "{recipient} acknowledged a different seq {} than this chain holds",
+                ack.seq
+            ));
+        }
+        if ack.seq > acknowledged_up_to
+            || (ack.seq == acknowledged_up_to && attested && !acknowledgement_provable)
+        {
+            acknowledged_up_to = ack.seq;
+            acknowledgement_provable = attested;
+        }
+    }
+    // How far the chain provably reaches: its own envelopes, the heads its receipts
+    // and heartbeats announce, and what the other side acknowledged.
+    let announced = data.announcements.iter().map(|a| a.head.seq).max();
+    let last_seq = links
+        .keys()
+        .next_back()
+        .copied()
+        .max(announced)
+        .unwrap_or(0)
+        .max(acknowledged_up_to);
     let mut prev_digest = Some(Digest::ZERO);
     for seq in 1..=last_seq {
         match links.get(&seq).map(Vec::as_slice) {
@@ -281,29 +364,22 @@ fn chain_report(
             }
         }
     }
-    // The other direction of the same channel: its acknowledgements of this chain
-    // must name digests this chain holds.
-    let reverse = all.get(&(*channel, recipient.clone(), sender.clone(), *mode));
-    let mut acknowledged_up_to = 0;
-    let mut acknowledgement_provable = false;
-    for link in reverse.iter().flat_map(|r| r.values()).flatten() {
-        let ack = link.ack;
-        if ack.seq == 0 {
-            continue;
-        }
-        if let Some([mine]) = links.get(&ack.seq).map(Vec::as_slice)
-            && mine.digest != ack.head
-        {
+    // A receipt or heartbeat names the sender's head: it must be the envelope this
+    // chain holds at that sequence number.
+    for a in &data.announcements {
+        let holds = match links.get(&a.head.seq).map(Vec::as_slice) {
+            Some([link]) => Some(link.digest),
+            _ if a.head.seq == 0 => Some(Digest::ZERO),
+            _ => None,
+        };
+        if holds.is_some_and(|d| d != a.head.head) {
             problems.push(format!(
-                "{recipient} acknowledged a different seq {} than this chain holds",
-                ack.seq
+                "a {sender} announcement names a different seq {} than this chain holds",
+                a.head.seq
             ));
         }
-        if ack.seq > acknowledged_up_to || (ack.seq == acknowledged_up_to && link.attested) {
-            acknowledged_up_to = ack.seq;
-            acknowledgement_provable = link.attested;
-        }
     }
+    problems.dedup();
     ChainReport {
         sender: sender.clone(),
         recipient: recipient.clone(),

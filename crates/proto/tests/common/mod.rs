@@ -124,3 +124,119 @@ pub fn reseal_as_alpha(env: Envelope<'_>) -> Vec<u8> {
         _ => reseal(env, None),
     }
 }
+
+/// A party's transcript being written as a driver would: header, then one record per
+/// envelope sent or received.
+pub struct Recorder {
+    pub bytes: Vec<u8>,
+}
+
+impl Recorder {
+    pub fn new(owner: &SigningIdentity) -> Self {
+        Recorder {
+            bytes: backchannel_proto::transcript::transcript_header(owner.name()),
+        }
+    }
+
+    pub fn sent(&mut self, now: Timestamp, frame: &[u8]) {
+        self.push(
+            backchannel_proto::transcript::Direction::Sent,
+            backchannel_proto::transcript::RecordedVerdict::Sent,
+            "",
+            now,
+            frame,
+        );
+    }
+
+    pub fn received(
+        &mut self,
+        now: Timestamp,
+        frame: &[u8],
+        verdict: &Result<backchannel_proto::Accepted<'_>, backchannel_proto::Rejection>,
+    ) {
+        use backchannel_proto::transcript::{Direction, RecordedVerdict};
+        match verdict {
+            Ok(_) => self.push(
+                Direction::Received,
+                RecordedVerdict::Accepted,
+                "",
+                now,
+                frame,
+            ),
+            Err(why) => {
+                let reason = format!("{}: {why}", why.code());
+                self.push(
+                    Direction::Received,
+                    RecordedVerdict::Rejected,
+                    &reason,
+                    now,
+                    frame,
+                );
+            }
+        }
+    }
+
+    fn push(
+        &mut self,
+        direction: backchannel_proto::transcript::Direction,
+        verdict: backchannel_proto::transcript::RecordedVerdict,
+        reason: &str,
+        now: Timestamp,
+        frame: &[u8],
+    ) {
+        let entry = backchannel_proto::transcript::Entry {
+            direction,
+            recorded_at: now,
+            verdict,
+            reason,
+            frame,
+        };
+        backchannel_proto::transcript::encode_entry(&entry, &mut self.bytes).unwrap();
+    }
+}
+
+/// alpha sends `n` assurances to bravo, bravo acknowledges each batch and replies once;
+/// returns both transcripts (alpha's, bravo's).
+pub fn recorded_conversation(mode: ChannelMode, n: usize) -> (Recorder, Recorder) {
+    let mut a = endpoint(alpha(), &[bravo()], mode);
+    let mut b = endpoint(bravo(), &[alpha()], mode);
+    let (mut ta, mut tb) = (Recorder::new(&alpha()), Recorder::new(&bravo()));
+    for i in 0..n {
+        let now = at(i as u64);
+        let body = Body::Assurance(backchannel_proto::Assurance {
+            id: format!("A-{i}").into(),
+            commitment: "No preemptive strike".into(),
+            condition: "absent provocation".into(),
+            valid_until: at(30 * 86_400),
+        });
+        a.send(now, "bravo", body, DAY).unwrap();
+        exchange(&mut a, &mut ta, &mut b, &mut tb, now);
+        if i == 0 {
+            b.send(
+                now,
+                "alpha",
+                Body::Text("No initiation of military action absent provocation.".into()),
+                DAY,
+            )
+            .unwrap();
+        }
+        exchange(&mut b, &mut tb, &mut a, &mut ta, now);
+        exchange(&mut a, &mut ta, &mut b, &mut tb, now);
+    }
+    (ta, tb)
+}
+
+/// Moves everything `from` wants to send to `to`, recording both sides.
+pub fn exchange(
+    from: &mut Endpoint,
+    t_from: &mut Recorder,
+    to: &mut Endpoint,
+    t_to: &mut Recorder,
+    now: Timestamp,
+) {
+    for f in drain(from, now) {
+        t_from.sent(now, &f);
+        let verdict = to.handle_frame(now, &f);
+        t_to.received(now, &f, &verdict);
+    }
+}
