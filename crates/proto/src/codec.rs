@@ -280,6 +280,222 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<RecordParts<'_>, &'static st
     })
 }
 
+/// The body of a login frame.
+#[derive(Encode, BorrowDecode)]
+struct WireLogin<'a> {
+    name: &'a str,
+    signature: [u8; 64],
+}
+
+/// The body of a welcome frame.
+#[derive(Encode, BorrowDecode)]
+struct WireWelcome<'a> {
+    name: &'a str,
+    queued: u64,
+}
+
+/// The body of a notice frame.
+#[derive(Encode, BorrowDecode)]
+struct WireNotice<'a> {
+    code: &'a str,
+    message: &'a str,
+    peer: &'a str,
+    seq: u64,
+}
+
+/// Appends a login body.
+pub(crate) fn encode_login(
+    name: &str,
+    signature: &[u8; 64],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode(
+        WireLogin {
+            name,
+            signature: *signature,
+        },
+        out,
+    )
+}
+
+/// Decodes a login body: (name, signature).
+pub(crate) fn decode_login(body: &[u8]) -> Result<(&str, [u8; 64]), Rejection> {
+    let w: WireLogin<'_> = decode_exact(body)?;
+    Ok((w.name, w.signature))
+}
+
+/// Appends a welcome body.
+pub(crate) fn encode_welcome(
+    name: &str,
+    queued: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode(WireWelcome { name, queued }, out)
+}
+
+/// Decodes a welcome body: (name, queued).
+pub(crate) fn decode_welcome(body: &[u8]) -> Result<(&str, u64), Rejection> {
+    let w: WireWelcome<'_> = decode_exact(body)?;
+    Ok((w.name, w.queued))
+}
+
+/// Appends a notice body.
+pub(crate) fn encode_notice(
+    code: &str,
+    message: &str,
+    peer: &str,
+    seq: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode(
+        WireNotice {
+            code,
+            message,
+            peer,
+            seq,
+        },
+        out,
+    )
+}
+
+/// Decodes a notice body: (code, message, peer, seq).
+pub(crate) fn decode_notice(body: &[u8]) -> Result<(&str, &str, &str, u64), Rejection> {
+    let w: WireNotice<'_> = decode_exact(body)?;
+    Ok((w.code, w.message, w.peer, w.seq))
+}
+
+fn encode<E: Encode>(value: E, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let start = out.len();
+    let result = bincode::encode_into_std_write(value, out, CONFIG);
+    if result.is_err() || out.len() - start > MAX_BODY_LEN {
+        out.truncate(start);
+        return Err(EncodeError::TooLarge);
+    }
+    Ok(())
+}
+
+fn decode_exact<'a, D: BorrowDecode<'a, ()>>(bytes: &'a [u8]) -> Result<D, Rejection> {
+    let (value, used): (D, usize) =
+        bincode::borrow_decode_from_slice(bytes, CONFIG).map_err(malformed)?;
+    if used != bytes.len() {
+        return Err(Rejection::Malformed("trailing bytes after body"));
+    }
+    Ok(value)
+}
+
+/// One channel's persisted state.
+#[derive(Encode, BorrowDecode)]
+struct WireChannelState<'a> {
+    peer: &'a str,
+    sent_seq: u64,
+    sent_head: [u8; 32],
+    last_sent_at: u64,
+    acked_seq: u64,
+    acked_head: [u8; 32],
+    unacked: Vec<WireOutstanding<'a>>,
+    received_seq: u64,
+    received_head: [u8; 32],
+    last_received_at: u64,
+}
+
+#[derive(Encode, BorrowDecode)]
+struct WireOutstanding<'a> {
+    seq: u64,
+    digest: [u8; 32],
+    sent_at: u64,
+    reported: bool,
+    frame: &'a [u8],
+}
+
+/// The decode limit for state files: many unacknowledged frames.
+const STATE_CONFIG: Configuration<BigEndian, Fixint, Limit<{ 1 << 30 }>> =
+    bincode::config::standard()
+        .with_big_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<{ 1 << 30 }>();
+
+/// Appends the encoding of persisted channel states.
+pub(crate) fn encode_states(
+    channels: &[(&str, &crate::channel_state::ChannelState)],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let wire: Vec<WireChannelState<'_>> = channels
+        .iter()
+        .map(|(peer, s)| WireChannelState {
+            peer,
+            sent_seq: s.sent.seq,
+            sent_head: s.sent.head.0,
+            last_sent_at: s.last_sent_at.as_millis(),
+            acked_seq: s.acked.seq,
+            acked_head: s.acked.head.0,
+            unacked: s
+                .unacked
+                .iter()
+                .map(|o| WireOutstanding {
+                    seq: o.seq,
+                    digest: o.digest.0,
+                    sent_at: o.sent_at.as_millis(),
+                    reported: o.reported,
+                    frame: &o.frame,
+                })
+                .collect(),
+            received_seq: s.received.seq,
+            received_head: s.received.head.0,
+            last_received_at: s.last_received_at.as_millis(),
+        })
+        .collect();
+    bincode::encode_into_std_write(wire, out, STATE_CONFIG)
+        .map(|_| ())
+        .map_err(|_| EncodeError::TooLarge)
+}
+
+/// Decodes persisted channel states.
+pub(crate) fn decode_states(
+    bytes: &[u8],
+) -> Result<Vec<(String, crate::channel_state::ChannelState)>, &'static str> {
+    let (wire, used): (Vec<WireChannelState<'_>>, usize) =
+        bincode::borrow_decode_from_slice(bytes, STATE_CONFIG).map_err(|e| match malformed(e) {
+            Rejection::Malformed(why) => why,
+            _ => "undecodable state",
+        })?;
+    if used != bytes.len() {
+        return Err("trailing bytes after state");
+    }
+    Ok(wire
+        .into_iter()
+        .map(|w| {
+            let state = crate::channel_state::ChannelState {
+                sent: Ack {
+                    seq: w.sent_seq,
+                    head: Digest(w.sent_head),
+                },
+                last_sent_at: Timestamp::from_millis(w.last_sent_at),
+                acked: Ack {
+                    seq: w.acked_seq,
+                    head: Digest(w.acked_head),
+                },
+                unacked: w
+                    .unacked
+                    .into_iter()
+                    .map(|o| crate::channel_state::Outstanding {
+                        seq: o.seq,
+                        digest: Digest(o.digest),
+                        sent_at: Timestamp::from_millis(o.sent_at),
+                        reported: o.reported,
+                        frame: o.frame.to_vec(),
+                    })
+                    .collect(),
+                received: Ack {
+                    seq: w.received_seq,
+                    head: Digest(w.received_head),
+                },
+                last_received_at: Timestamp::from_millis(w.last_received_at),
+            };
+            (w.peer.to_owned(), state)
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

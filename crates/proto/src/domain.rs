@@ -12,3 +12,8 @@ pub const CHAIN_DIGEST: &[u8] = b"backchannel/v1/chain\0";
 pub const CHANNEL_ID: &[u8] = b"backchannel/v1/channel\0";
 /// Prefix of a key fingerprint: `SHA-256(prefix || public key)[..8]`.
 pub const KEY_FINGERPRINT: &[u8] = b"backchannel/v1/fingerprint\0";
+/// Prefix of a login signature: `prefix || exporter || u8(len(name)) || name`.
+pub const LOGIN_SIGNATURE: &[u8] = b"backchannel/v1/login\0";
+/// The TLS exporter label (RFC 8446 §7.5) whose 32-byte output a login signs, binding
+/// the login to one TLS session.
+pub const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-backchannel-v1-login";

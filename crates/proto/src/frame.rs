@@ -4,7 +4,7 @@
 //! offset size field
 //!      0    4 magic "BKCH" (42 4b 43 48)
 //!      4    2 protocol version, u16 big-endian (1)
-//!      6    1 kind: 1 = envelope; other values belong to the node protocol
+//!      6    1 kind: 1 envelope, 2 login, 3 welcome, 4 notice
 //!      7    1 flags: must be 0
 //!      8    4 body length L, u32 big-endian, at most MAX_BODY_LEN
 //!     12    L body
@@ -30,7 +30,13 @@ pub const MAX_FRAME_LEN: usize = HEADER_LEN + MAX_BODY_LEN;
 pub enum FrameKind {
     /// An envelope (`proto-spec/protocol.md` §5).
     Envelope,
-    /// A kind defined by a layer above the core (the node protocol), or unknown.
+    /// A party proves its key to the broker (`proto-spec/nodes.md` §2).
+    Login,
+    /// The broker accepted a login.
+    Welcome,
+    /// The broker tells a party it refused something, and why.
+    Notice,
+    /// Unknown.
     Other(u8),
 }
 
@@ -39,6 +45,9 @@ impl FrameKind {
     pub const fn to_u8(self) -> u8 {
         match self {
             FrameKind::Envelope => 1,
+            FrameKind::Login => 2,
+            FrameKind::Welcome => 3,
+            FrameKind::Notice => 4,
             FrameKind::Other(v) => v,
         }
     }
@@ -47,6 +56,9 @@ impl FrameKind {
     pub const fn from_u8(v: u8) -> Self {
         match v {
             1 => FrameKind::Envelope,
+            2 => FrameKind::Login,
+            3 => FrameKind::Welcome,
+            4 => FrameKind::Notice,
             other => FrameKind::Other(other),
         }
     }

@@ -22,6 +22,9 @@
 //! | per-channel state machine | [`Channel`], [`ChannelState`] |
 //! | a party's channels | [`Endpoint`] |
 //! | transcripts and the judge | [`transcript`], [`judge()`] |
+//! | login, welcome and notices between nodes | [`node`] |
+//! | what the broker checks and how it relays | [`relay`] |
+//! | a party's persisted channel state | [`persist`] |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -51,7 +54,10 @@ mod identity;
 pub mod judge;
 pub mod keyfile;
 mod mode;
+pub mod node;
+pub mod persist;
 mod rejection;
+pub mod relay;
 mod seal;
 mod time;
 pub mod transcript;

@@ -1,0 +1,172 @@
+//! The broker's configuration file (`broker.toml`, written by `backchannel init`).
+//!
+//! ```toml
+//! listen = "127.0.0.1:7878"          # where to accept TLS connections
+//! certificate = "broker.crt"         # PEM, paths relative to this file
+//! private_key = "broker.key"         # PEM, mode 0600
+//! queue_limit = 10000                # envelopes held per recipient
+//!
+//! [[party]]
+//! name = "alpha"
+//! public_key = "alpha.pub"           # `backchannel-ed25519 <hex> alpha`
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use backchannel_proto::PublicIdentity;
+use backchannel_proto::keyfile::{self, KeyFileError};
+use serde::Deserialize;
+
+/// The default number of envelopes held per recipient.
+pub const DEFAULT_QUEUE_LIMIT: usize = 10_000;
+
+/// `broker.toml` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The broker's certificate (PEM).
+    pub certificate: PathBuf,
+    /// The certificate's private key (PEM).
+    pub private_key: PathBuf,
+    /// Envelopes held per recipient before senders are refused.
+    #[serde(default = "default_queue_limit")]
+    pub queue_limit: usize,
+    /// The registered parties.
+    #[serde(rename = "party", default)]
+    pub parties: Vec<PartyEntry>,
+}
+
+fn default_queue_limit() -> usize {
+    DEFAULT_QUEUE_LIMIT
+}
+
+/// One registered party.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyEntry {
+    /// Its name.
+    pub name: String,
+    /// Its public key file.
+    pub public_key: PathBuf,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has unknown keys.
+    #[error("{path}: {message}")]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key file is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// A party's key file names a different party.
+    #[error("{path}: the key belongs to {found:?}, but the configuration says {expected:?}")]
+    NameMismatch {
+        /// The key file.
+        path: PathBuf,
+        /// The name in the configuration.
+        expected: String,
+        /// The name in the key file.
+        found: String,
+    },
+    /// The same party is registered twice.
+    #[error("party {0:?} is registered twice")]
+    Duplicate(String),
+    /// The TLS material is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] backchannel_net::tls::TlsError),
+    /// A setting is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Everything the running broker needs, loaded and checked.
+#[derive(Clone, Debug)]
+pub struct BrokerSettings {
+    /// The TLS server configuration.
+    pub tls: Arc<rustls_config::ServerConfig>,
+    /// The registered parties and their keys.
+    pub registered: Arc<Vec<PublicIdentity>>,
+    /// Envelopes held per recipient.
+    pub queue_limit: usize,
+}
+
+/// Re-export so callers need not depend on rustls to name the type.
+pub mod rustls_config {
+    pub use tokio_rustls::rustls::ServerConfig;
+}
+
+impl BrokerConfig {
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Loads the keys and certificate the configuration names; relative paths are
+    /// taken from `base` (the configuration file's directory).
+    pub fn settings(&self, base: &Path) -> Result<BrokerSettings, ConfigError> {
+        if self.queue_limit == 0 {
+            return Err(ConfigError::Invalid(
+                "queue_limit must be at least 1".into(),
+            ));
+        }
+        let read = |p: &Path| {
+            let path = base.join(p);
+            std::fs::read_to_string(&path).map_err(|source| ConfigError::Io { path, source })
+        };
+        let tls = backchannel_net::tls::server_config(
+            &read(&self.certificate)?,
+            &read(&self.private_key)?,
+        )?;
+        let mut registered: Vec<PublicIdentity> = Vec::new();
+        for p in &self.parties {
+            let path = base.join(&p.public_key);
+            let id = keyfile::read_public_key(&path)?;
+            if id.name().as_str() != p.name {
+                return Err(ConfigError::NameMismatch {
+                    path,
+                    expected: p.name.clone(),
+                    found: id.name().to_string(),
+                });
+            }
+            if registered.iter().any(|r| r.name() == id.name()) {
+                return Err(ConfigError::Duplicate(p.name.clone()));
+            }
+            registered.push(id);
+        }
+        Ok(BrokerSettings {
+            tls,
+            registered: Arc::new(registered),
+            queue_limit: self.queue_limit,
+        })
+    }
+}

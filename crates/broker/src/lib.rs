@@ -1,0 +1,41 @@
+//! The backchannel broker.
+//!
+//! A tokio + rustls server (TLS 1.3 only) that:
+//!
+//! 1. authenticates each party by a login that signs the TLS session's exporter value
+//!    with the party's registered Ed25519 key ([`backchannel_proto::node`]);
+//! 2. **reads** every envelope a party sends, logs a readable line for it, and in
+//!    signed mode verifies its signature (batched), refusing with a notice what does
+//!    not verify ([`backchannel_proto::relay::inspect_batch`]);
+//! 3. hands each envelope to a [`RelayStrategy`] (the honest one forwards it) and
+//!    queues what it decides to deliver in the recipient's bounded mailbox, which a
+//!    recipient that is offline receives when it logs in.
+//!
+//! It holds no party's signing key: no function here could sign as a party.
+//!
+//! | concept | where |
+//! | --- | --- |
+//! | configuration file | [`config`] |
+//! | per-party bounded mailboxes, session hand-over | `mailbox.rs` |
+//! | the single task that runs the relay strategy | `router.rs` |
+//! | one connection: TLS, login, reader, writer | `session.rs` |
+//! | accept loop and shutdown | [`run`] |
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod config;
+mod event;
+mod mailbox;
+mod router;
+mod server;
+mod session;
+
+pub use backchannel_proto::relay::{Honest, RelayStrategy};
+pub use config::{BrokerConfig, BrokerSettings};
+pub use event::BrokerEvent;
+pub use server::run;

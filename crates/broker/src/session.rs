@@ -1,0 +1,239 @@
+//! One party's connection: TLS handshake, login, then a reader and a writer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backchannel_net::{FrameReader, tls};
+use backchannel_proto::PublicIdentity;
+use backchannel_proto::frame::{FrameHeader, FrameKind};
+use backchannel_proto::node::{Notice, notice_frame, verify_login, welcome_frame};
+use backchannel_proto::relay::{inspect_batch, read_line};
+use tokio::io::{AsyncWriteExt as _, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::event::BrokerEvent;
+use crate::mailbox::Mailboxes;
+use crate::router::Batch;
+
+/// How long a client has to complete the TLS handshake and log in.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most frames handled as one batch.
+const BATCH: usize = 256;
+/// Notices waiting for one session.
+const NOTICE_QUEUE: usize = 256;
+
+pub(crate) struct Shared {
+    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) registered: Arc<Vec<PublicIdentity>>,
+    pub(crate) mailboxes: Mailboxes,
+    pub(crate) router: mpsc::Sender<Batch>,
+    pub(crate) events: Option<mpsc::Sender<BrokerEvent>>,
+}
+
+impl Shared {
+    fn emit(&self, event: BrokerEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.try_send(event);
+        }
+    }
+}
+
+/// Serves one connection until it closes, the party logs in elsewhere, or the broker
+/// shuts down. Errors end this connection only.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let login = tokio::time::timeout(LOGIN_TIMEOUT, async {
+        let tls = shared
+            .acceptor
+            .accept(stream)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        let exporter = tls::exporter(tls.get_ref().1).map_err(|e| e.to_string())?;
+        let (read, write) = tokio::io::split(tls);
+        let mut reader = FrameReader::new(read);
+        let mut first = Vec::with_capacity(1);
+        match reader.read_batch(&mut first, 1).await {
+            Ok(true) => {}
+            Ok(false) => return Err("closed before logging in".to_owned()),
+            Err(e) => return Err(e.to_string()),
+        }
+        let frame = first.pop().unwrap_or_default();
+        match verify_login(&frame, &exporter, &shared.registered) {
+            Ok(party) => Ok((party, reader, write)),
+            Err(e) => {
+                let notice = Notice {
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                    peer: String::new(),
+                    seq: 0,
+                };
+                let mut write = write;
+                if let Ok(f) = notice_frame(&notice) {
+                    let _ = write.write_all(&f).await;
+                    let _ = write.shutdown().await;
+                }
+                Err(e.to_string())
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err("did not log in within 10 s".to_owned()));
+
+    let (party, mut reader, write) = match login {
+        Ok(x) => x,
+        Err(reason) => {
+            tracing::warn!(target: "broker", "refused connection from {peer}: {reason}");
+            shared.emit(BrokerEvent::LoginRefused { reason });
+            return;
+        }
+    };
+    let name = party.name().to_string();
+    let Some(mailbox) = shared.mailboxes.get(&name) else {
+        return;
+    };
+    let mut owner = mailbox.take_over(id);
+    let mut queue = tokio::select! {
+        q = mailbox.lock() => q,
+        _ = tokio::time::sleep(LOGIN_TIMEOUT) => {
+            tracing::warn!(target: "broker", "{name}: previous session did not let go of the mailbox");
+            return;
+        }
+    };
+    let queued = queue.len();
+    tracing::info!(target: "broker", "login: {name} [{}] from {peer}, {queued} envelope(s) waiting", party.fingerprint());
+    shared.emit(BrokerEvent::LoggedIn {
+        party: name.clone(),
+        queued,
+    });
+
+    let (notices_tx, mut notices) = mpsc::channel::<Vec<u8>>(NOTICE_QUEUE);
+    let mut write = BufWriter::new(write);
+    let welcome = welcome_frame(party.name(), queued as u64).unwrap_or_default();
+
+    let writer = async {
+        write.write_all(&welcome).await?;
+        write.flush().await?;
+        loop {
+            let first = tokio::select! {
+                f = queue.recv() => f,
+                n = notices.recv() => n,
+            };
+            let Some(first) = first else { return Ok(()) };
+            write.write_all(&first).await?;
+            for _ in 0..BATCH {
+                match notices.try_recv().ok().or_else(|| queue.try_recv().ok()) {
+                    Some(f) => write.write_all(&f).await?,
+                    None => break,
+                }
+            }
+            write.flush().await?;
+        }
+    };
+
+    let reader_loop = async {
+        let mut frames = Vec::with_capacity(BATCH);
+        loop {
+            frames.clear();
+            match reader.read_batch(&mut frames, BATCH).await {
+                Ok(true) => {}
+                Ok(false) => return Ok::<(), String>(()),
+                Err(e) => return Err(e.to_string()),
+            }
+            relay_batch(&shared, &party, &mut frames, &notices_tx).await?;
+        }
+    };
+
+    let end = tokio::select! {
+        r = reader_loop => r.err(),
+        r = writer => r.err().map(|e: std::io::Error| e.to_string()),
+        _ = owner.wait_for(|current| *current != id) => Some("logged in again elsewhere; this session is closed".to_owned()),
+        _ = shutdown.wait_for(|stop| *stop) => None,
+    };
+    match end {
+        Some(reason) => {
+            tracing::info!(target: "broker", "{name}: session from {peer} ended: {reason}")
+        }
+        None => tracing::info!(target: "broker", "{name}: session from {peer} closed"),
+    }
+}
+
+/// Inspects a batch of frames from `party`, logs what the broker read, refuses what
+/// fails, and passes the rest to the router in order.
+async fn relay_batch(
+    shared: &Shared,
+    party: &PublicIdentity,
+    frames: &mut Vec<Vec<u8>>,
+    notices: &mpsc::Sender<Vec<u8>>,
+) -> Result<(), String> {
+    if let Some(f) = frames
+        .iter()
+        .find(|f| FrameHeader::parse(f).map(|h| h.kind) != Ok(FrameKind::Envelope))
+    {
+        let kind = FrameHeader::parse(f).map(|h| h.kind.to_u8()).unwrap_or(0);
+        return Err(format!(
+            "protocol violation: frame of kind {kind} after login"
+        ));
+    }
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let verdicts = inspect_batch(party, &refs, &shared.registered);
+    let mut keep = Vec::with_capacity(verdicts.len());
+    for (i, verdict) in verdicts.iter().enumerate() {
+        match verdict {
+            Ok(inspected) => {
+                let line = read_line(inspected);
+                tracing::info!(target: "broker::read", "Read {line}");
+                shared.emit(BrokerEvent::Read { line });
+                keep.push((i, inspected.attestation));
+            }
+            Err(refusal) => {
+                let (peer, seq) = refs
+                    .get(i)
+                    .and_then(|f| backchannel_proto::EnvelopeIn::decode(f).ok())
+                    .map(|e| (e.envelope().recipient.to_string(), e.envelope().seq))
+                    .unwrap_or_default();
+                tracing::warn!(target: "broker", "refused from {}: #{seq} for {peer:?}: {refusal}", party.name());
+                shared.emit(BrokerEvent::Refused {
+                    from: party.name().to_string(),
+                    reason: refusal.to_string(),
+                });
+                let notice = Notice {
+                    code: refusal.code().to_owned(),
+                    message: refusal.to_string(),
+                    peer,
+                    seq,
+                };
+                if let Ok(f) = notice_frame(&notice) {
+                    let _ = notices.try_send(f);
+                }
+            }
+        }
+    }
+    drop(verdicts);
+    drop(refs);
+    let mut taken: Vec<Option<Vec<u8>>> = frames.drain(..).map(Some).collect();
+    let batch = Batch {
+        from: party.name().to_string(),
+        frames: keep
+            .into_iter()
+            .filter_map(|(i, a)| taken.get_mut(i).and_then(Option::take).map(|f| (f, a)))
+            .collect(),
+        notices: notices.clone(),
+    };
+    if batch.frames.is_empty() {
+        return Ok(());
+    }
+    shared
+        .router
+        .send(batch)
+        .await
+        .map_err(|_| "the broker is shutting down".to_owned())
+}

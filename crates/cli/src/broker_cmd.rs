@@ -1,0 +1,75 @@
+//! `backchannel broker`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use backchannel_broker::{BrokerConfig, Honest, run as run_broker};
+use clap::Parser;
+
+use crate::Outcome;
+
+/// Run the broker until Ctrl-C or SIGTERM. It logs a line for every envelope it reads.
+///
+/// Example: backchannel broker --config deploy/broker.toml
+#[derive(Parser)]
+pub struct Args {
+    /// The broker's configuration file (written by `backchannel init`).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    let config = BrokerConfig::load(&args.config)?;
+    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
+    let settings = config.settings(base)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    println!(
+        "broker listening on {} for {} ({} registered parties); stop with Ctrl-C",
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        settings
+            .registered
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        settings.registered.len()
+    );
+    run_broker(
+        settings,
+        listener,
+        Box::new(Honest),
+        None,
+        shutdown_signal(),
+    )
+    .await;
+    println!("broker stopped");
+    Ok(Outcome::Ok)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,397 @@
+//! `backchannel demo`: broker, alpha and bravo in one process over real TLS on
+//! loopback, playing a short exchange of assurances in each mode.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use backchannel_broker::{BrokerEvent, BrokerSettings, Honest};
+use backchannel_party::{Activity, Control, Party, PartySettings};
+use backchannel_proto::judge::{Finding, JudgeReport};
+use backchannel_proto::{
+    Assurance, Body, ChannelConfig, ChannelMode, PeerPolicy, Revocation, SigningIdentity, judge,
+};
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::Outcome;
+use crate::{keys, print, verify};
+
+/// Start a broker, alpha and bravo in this process on real TLS sockets on loopback
+/// (fresh keys, certificate and ports), play an exchange of assurances, and show what
+/// each node saw and what a judge can prove. Exit 0 when everything went as the spec
+/// says.
+///
+/// Example: backchannel demo --mode both
+#[derive(Parser)]
+pub struct Args {
+    /// Which mode to play.
+    #[arg(long, value_enum, default_value_t = Which::Both)]
+    mode: Which,
+    /// Print one JSON object per mode instead of the account.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Which {
+    Signed,
+    Deniable,
+    Both,
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    let modes = match args.mode {
+        Which::Signed => vec![ChannelMode::Signed],
+        Which::Deniable => vec![ChannelMode::Deniable],
+        Which::Both => vec![ChannelMode::Signed, ChannelMode::Deniable],
+    };
+    let mut failures = Vec::new();
+    for mode in modes {
+        let dir = scratch_dir(mode)?;
+        let played = play(mode, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        let account = played?;
+        if args.json {
+            println!("{}", account.json());
+        } else {
+            print!("{}", account.text());
+        }
+        failures.extend(account.failures.iter().map(|f| format!("{mode}: {f}")));
+    }
+    if failures.is_empty() {
+        Ok(Outcome::Ok)
+    } else {
+        anyhow::bail!(
+            "the scenario did not run as the spec says: {}",
+            failures.join("; ")
+        )
+    }
+}
+
+fn scratch_dir(mode: ChannelMode) -> anyhow::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "backchannel-demo-{mode}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    Ok(dir)
+}
+
+/// What happened in one mode.
+struct Account {
+    mode: ChannelMode,
+    alpha: Vec<String>,
+    broker: Vec<String>,
+    bravo: Vec<String>,
+    judged: Vec<(String, JudgeReport)>,
+    failures: Vec<String>,
+}
+
+impl Account {
+    fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let title = match self.mode {
+            ChannelMode::Signed => {
+                "SIGNED mode: a written, signed cable carried by a courier who can read it"
+            }
+            _ => "DENIABLE mode: a verbal message passed on by the intermediary",
+        };
+        let _ = writeln!(out, "\n==== {title} ====");
+        for (name, lines) in [
+            ("alpha", &self.alpha),
+            ("broker (reads everything it relays)", &self.broker),
+            ("bravo", &self.bravo),
+        ] {
+            let _ = writeln!(out, "\n--- {name} ---");
+            for l in lines {
+                let _ = writeln!(out, "{l}");
+            }
+        }
+        for (owner, report) in &self.judged {
+            let _ = writeln!(
+                out,
+                "\n--- what a judge can prove from {owner}'s transcript ---"
+            );
+            out.push_str(&verify::report_text(report, 2));
+        }
+        let _ = writeln!(
+            out,
+            "\n{} mode: {}",
+            self.mode,
+            if self.failures.is_empty() {
+                "everything went as the spec says".to_owned()
+            } else {
+                format!("UNEXPECTED: {}", self.failures.join("; "))
+            }
+        );
+        out
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "mode": self.mode.to_string(),
+            "as_expected": self.failures.is_empty(),
+            "failures": self.failures,
+            "alpha": self.alpha,
+            "broker": self.broker,
+            "bravo": self.bravo,
+            "judge": self.judged.iter().map(|(o, r)| (o.clone(), verify::report_json(r))).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
+    let alpha = keys::generate("alpha")?;
+    let bravo = keys::generate("bravo")?;
+    let cert = backchannel_net::tls::generate_broker_certificate()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let settings = BrokerSettings {
+        tls: backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
+        registered: std::sync::Arc::new(vec![alpha.public(), bravo.public()]),
+        queue_limit: 1000,
+    };
+    let (events_tx, mut events) = mpsc::channel(1024);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let broker = tokio::spawn(backchannel_broker::run(
+        settings,
+        listener,
+        Box::new(Honest),
+        Some(events_tx),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let client = backchannel_net::tls::client_config(&cert.cert_pem)?;
+    let party = |me: &SigningIdentity, peer: &SigningIdentity| -> anyhow::Result<Party> {
+        Ok(Party::open(PartySettings {
+            me: me.clone(),
+            broker: addr,
+            tls: client.clone(),
+            peers: vec![PeerPolicy::new(&me.public(), peer.public(), mode, "main")],
+            channel: ChannelConfig {
+                heartbeat_interval: None,
+                ..ChannelConfig::default()
+            },
+            transcript: dir.join(format!("{}.transcript", me.name())),
+            state: dir.join(format!("{}.state", me.name())),
+        })?)
+    };
+    let mut a = party(&alpha, &bravo)?;
+    let mut b = party(&bravo, &alpha)?;
+    let mut account = Account {
+        mode,
+        alpha: Vec::new(),
+        broker: Vec::new(),
+        bravo: Vec::new(),
+        judged: Vec::new(),
+        failures: Vec::new(),
+    };
+
+    let a1 = Body::Assurance(Assurance {
+        id: "A-1".into(),
+        commitment: "No preemptive strike".into(),
+        condition: "absent provocation".into(),
+        valid_until: backchannel_party::now().saturating_add(30 * DAY),
+    });
+    let b1 = Body::Assurance(Assurance {
+        id: "B-1".into(),
+        commitment: "No initiation of military action".into(),
+        condition: "absent provocation".into(),
+        valid_until: backchannel_party::now().saturating_add(30 * DAY),
+    });
+    let revoke = Body::Revocation(Revocation {
+        assurance_id: "A-1".into(),
+        reason: "Assurance A-1 is withdrawn as of now.".into(),
+    });
+    step(
+        &mut account,
+        mode,
+        &mut a,
+        "alpha",
+        &mut b,
+        "bravo",
+        a1,
+        30 * DAY,
+    )
+    .await?;
+    drain(&mut events, &mut account.broker);
+    step(
+        &mut account,
+        mode,
+        &mut b,
+        "bravo",
+        &mut a,
+        "alpha",
+        b1,
+        30 * DAY,
+    )
+    .await?;
+    drain(&mut events, &mut account.broker);
+    step(
+        &mut account,
+        mode,
+        &mut a,
+        "alpha",
+        &mut b,
+        "bravo",
+        revoke,
+        7 * DAY,
+    )
+    .await?;
+    drain(&mut events, &mut account.broker);
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), broker).await;
+    drain(&mut events, &mut account.broker);
+
+    let keys = vec![alpha.public(), bravo.public()];
+    for owner in ["alpha", "bravo"] {
+        let bytes = std::fs::read(dir.join(format!("{owner}.transcript")))?;
+        let report = judge(&bytes, &keys)?;
+        check_judgement(&mut account.failures, mode, owner, &report);
+        account.judged.push((owner.to_owned(), report));
+    }
+    Ok(account)
+}
+
+/// `from` sends `body` to `to`; both run until `to` has received it and `from` has
+/// its receipt.
+#[allow(clippy::too_many_arguments)]
+async fn step(
+    account: &mut Account,
+    mode: ChannelMode,
+    from: &mut Party,
+    from_name: &str,
+    to: &mut Party,
+    to_name: &str,
+    body: Body<'_>,
+    ttl: Duration,
+) -> anyhow::Result<()> {
+    let shown = print::body_text(&body);
+    let seq = from.send(to_name, body, ttl)?;
+    let mut sent_lines = vec![format!("[{from_name}] sends #{seq} to {to_name}: {shown}")];
+    let mut recv_lines = Vec::new();
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    let mut delivered = None;
+    let mut received = None;
+    let sender = from.run_until(deadline, |a| {
+        if let Some(l) = print::activity_line(from_name, a) {
+            sent_lines.push(l);
+        }
+        match a {
+            Activity::Delivered {
+                up_to, attestation, ..
+            } if *up_to >= seq => {
+                delivered = Some(*attestation);
+                Control::Stop
+            }
+            _ => Control::Continue,
+        }
+    });
+    let recipient = to.run_until(deadline, |a| {
+        if let Some(l) = print::activity_line(to_name, a) {
+            recv_lines.push(l);
+        }
+        match a {
+            Activity::Received(r) if !r.is_control() => {
+                received = Some(r.verdict.clone());
+                Control::Stop
+            }
+            _ => Control::Continue,
+        }
+    });
+    let (s, r) = tokio::join!(sender, recipient);
+    s?;
+    r?;
+    let expected = mode == ChannelMode::Signed;
+    match received {
+        Some(Ok(a)) if a.is_attested() == expected => {}
+        Some(Ok(a)) => account
+            .failures
+            .push(format!("{to_name} accepted #{seq} as {a:?}")),
+        Some(Err(why)) => account
+            .failures
+            .push(format!("{to_name} rejected #{seq}: {why}")),
+        None => account
+            .failures
+            .push(format!("{to_name} never received #{seq}")),
+    }
+    match delivered {
+        Some(a) if a.is_attested() == expected => {}
+        Some(a) => account
+            .failures
+            .push(format!("the receipt for #{seq} was {a:?}")),
+        None => account
+            .failures
+            .push(format!("{from_name} got no receipt for #{seq}")),
+    }
+    let (from_log, to_log) = if from_name == "alpha" {
+        (&mut account.alpha, &mut account.bravo)
+    } else {
+        (&mut account.bravo, &mut account.alpha)
+    };
+    from_log.extend(sent_lines);
+    to_log.extend(recv_lines);
+    Ok(())
+}
+
+fn drain(events: &mut mpsc::Receiver<BrokerEvent>, log: &mut Vec<String>) {
+    while let Ok(e) = events.try_recv() {
+        let line = match e {
+            BrokerEvent::LoggedIn { party, queued } => {
+                format!(
+                    "[broker] {party} logged in (proved its key on this TLS session); {queued} waiting"
+                )
+            }
+            BrokerEvent::LoginRefused { reason } => format!("[broker] refused a login: {reason}"),
+            BrokerEvent::Read { line } => format!("[broker] read {line}"),
+            BrokerEvent::Refused { from, reason } => {
+                format!("[broker] refused {from}'s envelope: {reason}")
+            }
+            BrokerEvent::Strategy { note } => format!("[broker] {note}"),
+        };
+        log.push(line);
+    }
+}
+
+fn check_judgement(
+    failures: &mut Vec<String>,
+    mode: ChannelMode,
+    owner: &str,
+    report: &JudgeReport,
+) {
+    if !report.is_clean() {
+        failures.push(format!("{owner}'s transcript is not clean"));
+    }
+    let ok = report.entries.iter().all(|e| match (mode, &e.finding) {
+        (ChannelMode::Signed, Finding::ProvablyWrittenBy { name, .. }) => {
+            e.summary.as_ref().is_some_and(|s| &s.sender == name)
+        }
+        (ChannelMode::Deniable, Finding::Unattributable) => true,
+        _ => false,
+    });
+    if !ok {
+        failures.push(format!(
+            "the judge's findings on {owner}'s transcript are not what {mode} mode promises"
+        ));
+    }
+    let proofs = report.chains.iter().all(|c| {
+        c.acknowledgement_provable == (mode == ChannelMode::Signed) || c.acknowledged_up_to == 0
+    });
+    if !proofs {
+        failures.push(format!(
+            "delivery proofs in {owner}'s transcript do not match {mode} mode"
+        ));
+    }
+}

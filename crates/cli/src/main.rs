@@ -1,0 +1,113 @@
+//! `backchannel`: the command-line front end of the protocol, its nodes and its judge.
+//!
+//! Every error is one line on stderr; exit codes are part of the contract:
+//! 0 success, 1 error, 2 usage, 3 no receipt (or not enough messages) in time,
+//! 4 the judge found the transcript not clean.
+
+#![forbid(unsafe_code)]
+
+mod broker_cmd;
+mod demo;
+mod init;
+mod keys;
+mod print;
+mod receive;
+mod send;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A secure intermediary messaging protocol: two parties talk through a broker that
+/// reads and forwards everything, but cannot forge, alter, replay, reorder or redirect
+/// signed messages without being caught.
+#[derive(Parser)]
+#[command(name = "backchannel", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Init(init::Args),
+    Keygen(keys::KeygenArgs),
+    Broker(broker_cmd::Args),
+    Send(send::Args),
+    Receive(receive::Args),
+    Demo(demo::Args),
+    Verify(verify::Args),
+}
+
+/// How a command ended, when it did not fail outright.
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 3: nothing (or not enough) came back in time.
+    TimedOut,
+    /// Exit 4: the judge found the transcript not clean.
+    NotClean,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BACKCHANNEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log(&cli.command)));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("backchannel: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init(a) => init::run(a),
+            Command::Keygen(a) => keys::keygen(a),
+            Command::Broker(a) => broker_cmd::run(a).await,
+            Command::Send(a) => send::run(a).await,
+            Command::Receive(a) => receive::run(a).await,
+            Command::Demo(a) => demo::run(a).await,
+            Command::Verify(a) => verify::run(a),
+        }
+    });
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::TimedOut) => ExitCode::from(3),
+        Ok(Outcome::NotClean) => ExitCode::from(4),
+        Err(e) => {
+            eprintln!("backchannel: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The broker logs what it reads; the other commands print their own account and
+/// keep the log for warnings.
+fn default_log(command: &Command) -> &'static str {
+    match command {
+        Command::Broker(_) => "info",
+        _ => "warn",
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}

@@ -1,0 +1,132 @@
+//! How received envelopes and reports are shown, as text and as JSON.
+
+use backchannel_party::{Activity, Received};
+use backchannel_proto::{Attestation, Body};
+use serde_json::{Value, json};
+
+/// One line for a human: who, what, and on what grounds it was accepted or why not.
+pub fn received_line(me: &str, r: &Received) -> String {
+    let head = match &r.envelope {
+        Some(e) => format!("#{} {} -> {}", e.seq, e.sender, e.recipient),
+        None => "(undecodable frame)".to_owned(),
+    };
+    let body = r.body().map(body_text).unwrap_or_default();
+    match &r.verdict {
+        Ok(a) => format!("[{me}] accepted {head}: {body}\n        {}", grounds(*a)),
+        Err(why) => format!(
+            "[{me}] REJECTED {head}: {body}\n        reason: {} ({why})",
+            why.code()
+        ),
+    }
+}
+
+/// Why an accepted envelope is believed, in words.
+pub fn grounds(a: Attestation) -> String {
+    match a {
+        Attestation::Signed(fp) => format!("attested: the sender's signature verified (key {fp})"),
+        Attestation::Unattested => {
+            "UNATTESTED: deniable mode, attribution rests on the broker's word".to_owned()
+        }
+    }
+}
+
+/// A body as one readable line.
+pub fn body_text(b: &Body<'_>) -> String {
+    match b {
+        Body::Text(t) => format!("{t:?}"),
+        Body::Assurance(a) => {
+            let condition = if a.condition.is_empty() {
+                "unconditionally".to_owned()
+            } else {
+                format!("if {:?}", a.condition)
+            };
+            format!(
+                "assurance {}: {:?} {condition}, valid until {}",
+                a.id, a.commitment, a.valid_until
+            )
+        }
+        Body::Revocation(r) => format!("revocation of {}: {:?}", r.assurance_id, r.reason),
+        Body::Receipt => "receipt".to_owned(),
+        Body::Heartbeat => "heartbeat".to_owned(),
+    }
+}
+
+/// The JSON object `receive --json` prints per envelope.
+pub fn received_json(r: &Received) -> Value {
+    let (from, to, seq, kind) = match &r.envelope {
+        Some(e) => (
+            json!(e.sender),
+            json!(e.recipient),
+            json!(e.seq),
+            json!(e.body.kind().as_str()),
+        ),
+        None => (Value::Null, Value::Null, Value::Null, Value::Null),
+    };
+    let mut v = serde_json::Map::new();
+    v.insert("from".into(), from);
+    v.insert("to".into(), to);
+    v.insert("seq".into(), seq);
+    v.insert("kind".into(), kind);
+    v.insert("body".into(), json!(r.body().map(body_text)));
+    let verdict = if r.verdict.is_ok() {
+        "accepted"
+    } else {
+        "rejected"
+    };
+    v.insert("verdict".into(), json!(verdict));
+    let attested = matches!(r.verdict, Ok(a) if a.is_attested());
+    v.insert("attested".into(), json!(attested));
+    if let Err(why) = &r.verdict {
+        v.insert("reason".into(), json!(why.code()));
+        v.insert("detail".into(), json!(why.to_string()));
+    }
+    match r.body() {
+        Some(Body::Assurance(a)) => {
+            v.insert(
+                "assurance".into(),
+                json!({
+                    "id": a.id,
+                    "commitment": a.commitment,
+                    "condition": a.condition,
+                    "valid_until": a.valid_until.to_string(),
+                }),
+            );
+        }
+        Some(Body::Revocation(rv)) => {
+            v.insert(
+                "revocation".into(),
+                json!({ "assurance_id": rv.assurance_id, "reason": rv.reason }),
+            );
+        }
+        _ => {}
+    }
+    Value::Object(v)
+}
+
+/// A line for the other things a party notices while it runs (text mode).
+pub fn activity_line(me: &str, a: &Activity) -> Option<String> {
+    match a {
+        Activity::Connected { queued } => Some(format!(
+            "[{me}] connected to the broker ({queued} envelope(s) were waiting)"
+        )),
+        Activity::Disconnected { reason } => Some(format!("[{me}] disconnected: {reason}")),
+        Activity::Received(r) if r.is_control() && r.verdict.is_ok() => None,
+        Activity::Received(r) => Some(received_line(me, r)),
+        Activity::Delivered {
+            peer,
+            up_to,
+            attestation,
+        } => Some(format!(
+            "[{me}] receipt from {peer}: everything up to #{up_to} delivered ({})",
+            if attestation.is_attested() {
+                "signed by the recipient: proof of delivery"
+            } else {
+                "unsigned: on the broker's word"
+            }
+        )),
+        Activity::Unacknowledged { peer, seq } => Some(format!(
+            "[{me}] no receipt for #{seq} to {peer}: the broker or the recipient may have dropped it"
+        )),
+        Activity::Notice(n) => Some(format!("[{me}] the broker refused: {n}")),
+    }
+}

@@ -1,0 +1,188 @@
+//! `backchannel verify`: the judge's view of a transcript.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use backchannel_proto::judge::{Finding, JudgeReport};
+use backchannel_proto::{ChannelMode, judge, keyfile};
+use clap::Parser;
+use serde_json::{Value, json};
+
+use crate::Outcome;
+
+/// Check a transcript as an outsider holding only public keys: for each entry, is it
+/// provably written by its sender, unattributable (deniable mode) or invalid; is each
+/// chain complete. Exit 0 only if every entry is valid and every chain complete, 4
+/// otherwise (each failing entry is listed), 1 if the file is not a transcript.
+///
+/// Example: backchannel verify deploy/bravo.transcript --keys deploy/
+#[derive(Parser)]
+pub struct Args {
+    /// The transcript file.
+    transcript: PathBuf,
+    /// A directory of public key files (*.pub); nothing else is trusted.
+    #[arg(long)]
+    keys: PathBuf,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let bytes = std::fs::read(&args.transcript)
+        .with_context(|| format!("{}: cannot read", args.transcript.display()))?;
+    let keys = keyfile::read_public_key_dir(&args.keys)?;
+    let report = judge(&bytes, &keys).with_context(|| format!("{}", args.transcript.display()))?;
+    if args.json {
+        println!("{}", report_json(&report));
+    } else {
+        print!("{}", report_text(&report, keys.len()));
+    }
+    Ok(if report.is_clean() {
+        Outcome::Ok
+    } else {
+        Outcome::NotClean
+    })
+}
+
+/// The report as text.
+pub fn report_text(report: &JudgeReport, key_count: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "judge: transcript of {} ({} entries; {} public keys; the owner's own verdicts are not trusted)",
+        report.owner,
+        report.entries.len(),
+        key_count
+    );
+    for e in &report.entries {
+        let what = match &e.summary {
+            Some(s) => format!("{} -> {} #{} {}", s.sender, s.recipient, s.seq, s.kind),
+            None => "(undecodable)".to_owned(),
+        };
+        let recorded = if e.recorded_reason.is_empty() {
+            e.recorded.as_str().to_owned()
+        } else {
+            format!("{} ({})", e.recorded.as_str(), e.recorded_reason)
+        };
+        let mark = if matches!(e.finding, Finding::Invalid(_)) {
+            "!!"
+        } else {
+            "  "
+        };
+        let _ = writeln!(
+            out,
+            "{mark} [{:>3}] {:<8} {what}: {}\n          owner recorded: {recorded}",
+            e.index,
+            e.direction.as_str(),
+            e.finding
+        );
+    }
+    for c in &report.chains {
+        let ack = if c.acknowledged_up_to == 0 {
+            "nothing acknowledged".to_owned()
+        } else if c.acknowledgement_provable {
+            format!(
+                "{} acknowledged up to #{} (signed: proof of delivery)",
+                c.recipient, c.acknowledged_up_to
+            )
+        } else {
+            format!(
+                "{} acknowledged up to #{} (unsigned: proves nothing)",
+                c.recipient, c.acknowledged_up_to
+            )
+        };
+        let state = if c.complete {
+            "complete".to_owned()
+        } else {
+            format!("INCOMPLETE: {}", c.problems.join("; "))
+        };
+        let _ = writeln!(
+            out,
+            "chain {} -> {} ({}, channel {}): #1..#{} {state}; {ack}",
+            c.sender, c.recipient, c.mode, c.channel, c.last_seq
+        );
+    }
+    if report
+        .chains
+        .iter()
+        .any(|c| c.mode == ChannelMode::Deniable)
+    {
+        let _ = writeln!(
+            out,
+            "note: in deniable mode nothing in this transcript proves who wrote what; the owner or the broker could have written any entry."
+        );
+    }
+    if let Some(d) = &report.damage {
+        let _ = writeln!(out, "!! the file is {d}");
+    }
+    let _ = writeln!(
+        out,
+        "verdict: {}",
+        if report.is_clean() {
+            "clean: every entry valid, every chain complete"
+        } else {
+            "NOT CLEAN"
+        }
+    );
+    out
+}
+
+/// The report as JSON.
+pub fn report_json(report: &JudgeReport) -> Value {
+    let entries: Vec<Value> = report
+        .entries
+        .iter()
+        .map(|e| {
+            let (finding, detail, signer) = match &e.finding {
+                Finding::ProvablyWrittenBy { name, fingerprint } => (
+                    "provably-written",
+                    Value::Null,
+                    json!({"name": name, "fingerprint": fingerprint.to_string()}),
+                ),
+                Finding::Unattributable => ("unattributable", Value::Null, Value::Null),
+                Finding::Invalid(why) => ("invalid", json!(why.to_string()), Value::Null),
+            };
+            json!({
+                "index": e.index,
+                "direction": e.direction.as_str(),
+                "recorded": e.recorded.as_str(),
+                "recorded_reason": e.recorded_reason,
+                "sender": e.summary.as_ref().map(|s| s.sender.clone()),
+                "recipient": e.summary.as_ref().map(|s| s.recipient.clone()),
+                "seq": e.summary.as_ref().map(|s| s.seq),
+                "kind": e.summary.as_ref().map(|s| s.kind.as_str()),
+                "body": e.summary.as_ref().map(|s| s.body.clone()),
+                "finding": finding,
+                "detail": detail,
+                "signer": signer,
+            })
+        })
+        .collect();
+    let chains: Vec<Value> = report
+        .chains
+        .iter()
+        .map(|c| {
+            json!({
+                "sender": c.sender,
+                "recipient": c.recipient,
+                "mode": c.mode.to_string(),
+                "last_seq": c.last_seq,
+                "complete": c.complete,
+                "problems": c.problems,
+                "acknowledged_up_to": c.acknowledged_up_to,
+                "acknowledgement_provable": c.acknowledgement_provable,
+            })
+        })
+        .collect();
+    json!({
+        "owner": report.owner,
+        "clean": report.is_clean(),
+        "all_entries_valid": report.all_entries_valid(),
+        "chains_complete": report.chains_complete(),
+        "damage": report.damage,
+        "entries": entries,
+        "chains": chains,
+    })
+}

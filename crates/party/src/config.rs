@@ -1,0 +1,237 @@
+//! A party's configuration file (`alpha.toml`, written by `backchannel init`).
+//!
+//! ```toml
+//! name = "alpha"
+//! private_key = "alpha.key"           # PKCS#8 PEM, mode 0600; paths relative to this file
+//! broker = "127.0.0.1:7878"
+//! broker_certificate = "broker.crt"   # the pinned broker certificate
+//! transcript = "alpha.transcript"
+//! state = "alpha.state"
+//!
+//! [[peer]]
+//! name = "bravo"
+//! public_key = "bravo.pub"
+//! mode = "signed"                     # or "deniable": fixed by local policy
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use backchannel_proto::keyfile::{self, KeyFileError};
+use backchannel_proto::{
+    ChannelConfig, ChannelMode, KeyError, PartyName, PeerPolicy, SigningIdentity,
+};
+use serde::Deserialize;
+use tokio_rustls::rustls::ClientConfig;
+
+/// `<party>.toml` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyConfig {
+    /// This party's name.
+    pub name: String,
+    /// Its private key file.
+    pub private_key: PathBuf,
+    /// The broker's address.
+    pub broker: SocketAddr,
+    /// The broker's pinned certificate.
+    pub broker_certificate: PathBuf,
+    /// Where the transcript is appended.
+    pub transcript: PathBuf,
+    /// Where the channel state is kept (default: the transcript path with `.state`).
+    #[serde(default)]
+    pub state: Option<PathBuf>,
+    /// The peers and the mode used with each.
+    #[serde(rename = "peer", default)]
+    pub peers: Vec<PeerEntry>,
+    /// Timing.
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+/// One pinned peer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// The peer's name.
+    pub name: String,
+    /// Its public key file.
+    pub public_key: PathBuf,
+    /// `signed` or `deniable`.
+    pub mode: String,
+    /// The channel's label (default `main`).
+    #[serde(default = "default_label")]
+    pub channel: String,
+}
+
+fn default_label() -> String {
+    "main".to_owned()
+}
+
+/// Timing settings, in seconds (`proto-spec/protocol.md` §7.4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timing {
+    /// Report (and resend) envelopes without a receipt after this long.
+    pub ack_timeout_secs: u64,
+    /// Send a heartbeat after this long without sending; 0 disables.
+    pub heartbeat_secs: u64,
+    /// How far ahead a peer's clock may run.
+    pub max_clock_skew_secs: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        let c = ChannelConfig::default();
+        Timing {
+            ack_timeout_secs: c.ack_timeout.as_secs(),
+            heartbeat_secs: c.heartbeat_interval.map_or(0, |d| d.as_secs()),
+            max_clock_skew_secs: c.max_clock_skew.as_secs(),
+        }
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has unknown keys.
+    #[error("{path}: {message}")]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key file is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// A name is invalid.
+    #[error(transparent)]
+    Name(#[from] KeyError),
+    /// A setting is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The pinned broker certificate is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] backchannel_net::tls::TlsError),
+}
+
+/// Everything a running party needs, loaded and checked.
+#[derive(Clone)]
+pub struct PartySettings {
+    /// Who we are.
+    pub me: SigningIdentity,
+    /// The broker's address.
+    pub broker: SocketAddr,
+    /// TLS configuration pinning the broker's certificate.
+    pub tls: Arc<ClientConfig>,
+    /// One policy per peer.
+    pub peers: Vec<PeerPolicy>,
+    /// Channel timing.
+    pub channel: ChannelConfig,
+    /// Transcript file.
+    pub transcript: PathBuf,
+    /// State file.
+    pub state: PathBuf,
+}
+
+impl std::fmt::Debug for PartySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartySettings")
+            .field("me", &self.me)
+            .field("broker", &self.broker)
+            .field("peers", &self.peers)
+            .field("transcript", &self.transcript)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl PartyConfig {
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Loads keys and the pinned certificate; relative paths are taken from `base`.
+    pub fn settings(&self, base: &Path) -> Result<PartySettings, ConfigError> {
+        let name = PartyName::new(&self.name)?;
+        let me = keyfile::read_signing_key(&base.join(&self.private_key), name)?;
+        let cert_path = base.join(&self.broker_certificate);
+        let cert = std::fs::read_to_string(&cert_path).map_err(|source| ConfigError::Io {
+            path: cert_path,
+            source,
+        })?;
+        let tls = backchannel_net::tls::client_config(&cert)?;
+        let mut peers: Vec<PeerPolicy> = Vec::new();
+        for p in &self.peers {
+            let path = base.join(&p.public_key);
+            let id = keyfile::read_public_key(&path)?;
+            if id.name().as_str() != p.name {
+                return Err(ConfigError::Invalid(format!(
+                    "{}: the key belongs to {:?}, but the peer is named {:?}",
+                    path.display(),
+                    id.name().as_str(),
+                    p.name
+                )));
+            }
+            if peers.iter().any(|q| q.identity.name() == id.name()) || id.name() == me.name() {
+                return Err(ConfigError::Invalid(format!(
+                    "peer {:?} is listed twice or is this party",
+                    p.name
+                )));
+            }
+            let mode: ChannelMode = p
+                .mode
+                .parse()
+                .map_err(|e: backchannel_proto::UnknownMode| ConfigError::Invalid(e.to_string()))?;
+            peers.push(PeerPolicy::new(&me.public(), id, mode, &p.channel));
+        }
+        if peers.is_empty() {
+            return Err(ConfigError::Invalid("no [[peer]] configured".into()));
+        }
+        if self.timing.ack_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "timing.ack_timeout_secs must be at least 1".into(),
+            ));
+        }
+        let transcript = base.join(&self.transcript);
+        let state = match &self.state {
+            Some(s) => base.join(s),
+            None => transcript.with_extension("state"),
+        };
+        let channel = ChannelConfig {
+            ack_timeout: Duration::from_secs(self.timing.ack_timeout_secs),
+            heartbeat_interval: (self.timing.heartbeat_secs > 0)
+                .then(|| Duration::from_secs(self.timing.heartbeat_secs)),
+            max_clock_skew: Duration::from_secs(self.timing.max_clock_skew_secs),
+            ..ChannelConfig::default()
+        };
+        Ok(PartySettings {
+            me,
+            broker: self.broker,
+            tls,
+            peers,
+            channel,
+            transcript,
+            state,
+        })
+    }
+}
