@@ -9,9 +9,8 @@ use clap::Parser;
 use crate::Outcome;
 
 /// Run the broker until Ctrl-C or SIGTERM. It logs a line for every envelope it reads.
-///
-/// Example: backchannel broker --config deploy/broker.toml
 #[derive(Parser)]
+#[command(after_help = "Examples:\n  backchannel broker --config deploy/broker.toml")]
 pub struct Args {
     /// The broker's configuration file (written by `backchannel init`).
     #[arg(long)]

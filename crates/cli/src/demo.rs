@@ -23,9 +23,8 @@ use crate::{keys, print, verify};
 /// (fresh keys, certificate and ports), play an exchange of assurances, and show what
 /// each node saw and what a judge can prove. Exit 0 when everything went as the spec
 /// says.
-///
-/// Example: backchannel demo --mode both
 #[derive(Parser)]
+#[command(after_help = "Examples:\n  backchannel demo --mode both")]
 pub struct Args {
     /// Which mode to play.
     #[arg(long, value_enum, default_value_t = Which::Both)]
@@ -251,6 +250,8 @@ async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
     )
     .await?;
     drain(&mut events, &mut account.broker);
+    a.close().await;
+    b.close().await;
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), broker).await;
     drain(&mut events, &mut account.broker);

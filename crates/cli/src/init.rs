@@ -13,9 +13,10 @@ use crate::keys;
 /// Write a complete local deployment: the broker's key and certificate, one identity
 /// per party, DIR/broker.toml and one DIR/<party>.toml each, every party pinned to the
 /// broker's certificate and to its peers' keys and channel mode.
-///
-/// Example: backchannel init deploy --parties alpha,bravo,charlie --mode signed
 #[derive(Parser)]
+#[command(
+    after_help = "Examples:\n  backchannel init deploy --parties alpha,bravo,charlie --mode signed"
+)]
 pub struct Args {
     /// The directory to write into (created if missing).
     dir: PathBuf,

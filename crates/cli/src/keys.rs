@@ -10,9 +10,8 @@ use clap::Parser;
 use crate::Outcome;
 
 /// Create one party identity: NAME.key (private, mode 0600) and NAME.pub.
-///
-/// Example: backchannel keygen charlie --out deploy/
 #[derive(Parser)]
+#[command(after_help = "Examples:\n  backchannel keygen charlie --out deploy/")]
 pub struct KeygenArgs {
     /// The party's name (a-z, 0-9, '-', '_'; at most 32).
     name: String,

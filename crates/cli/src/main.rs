@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 /// reads and forwards everything, but cannot forge, alter, replay, reorder or redirect
 /// signed messages without being caught.
 #[derive(Parser)]
-#[command(name = "backchannel", version, about, long_about = None)]
+#[command(name = "backchannel", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,6 +57,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -14,13 +14,13 @@ use crate::print;
 /// accepted.
 ///
 /// Receipts and heartbeats are handled silently unless rejected. With --count, exit 0
-/// after that many messages, or 3 if they did not all arrive in time. Without it, run
+/// after that many new messages (duplicates are shown but not counted), or 3 if they
+/// did not all arrive in time. Without it, run
 /// until --timeout (or forever).
-///
-/// Examples:
-///   backchannel receive --config deploy/bravo.toml --count 1 --timeout 30
-///   backchannel receive --config deploy/bravo.toml --json
 #[derive(Parser)]
+#[command(
+    after_help = "Examples:\n  backchannel receive --config deploy/bravo.toml --count 1 --timeout 30\n  backchannel receive --config deploy/bravo.toml --json"
+)]
 pub struct Args {
     /// The party's configuration file.
     #[arg(long)]
@@ -59,7 +59,12 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             } else if let Some(line) = print::activity_line(&me, a) {
                 println!("{line}");
             }
-            if message.is_some() {
+            // A duplicate (a resend after a lost receipt, or a replay) is shown but
+            // is not a new message.
+            let duplicate = message.is_some_and(|r| {
+                matches!(r.verdict, Err(backchannel_proto::Rejection::Replay { .. }))
+            });
+            if message.is_some() && !duplicate {
                 seen += 1;
             }
             match count {
@@ -68,6 +73,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             }
         })
         .await?;
+    party.close().await;
     match count {
         Some(n) if seen < n => {
             eprintln!("backchannel: only {seen} of {n} message(s) arrived in time");

@@ -16,12 +16,10 @@ use crate::print;
 ///
 /// Exit 0 when a receipt that verifies came back, 3 when none came in time (the
 /// broker or the recipient may have dropped it), 1 on any other error.
-///
-/// Examples:
-///   backchannel send --config deploy/alpha.toml --to bravo "Our aircraft will keep clear of the agreed corridor."
-///   backchannel send --config deploy/alpha.toml --to bravo --assurance A-1 --valid-days 30 --condition "absent provocation" "No preemptive strike"
-///   backchannel send --config deploy/alpha.toml --to bravo --revoke A-1 "Assurance A-1 is withdrawn as of now."
 #[derive(Parser)]
+#[command(
+    after_help = "Examples:\n  backchannel send --config deploy/alpha.toml --to bravo \"Our aircraft will keep clear of the agreed corridor.\"\n  backchannel send --config deploy/alpha.toml --to bravo --assurance A-1 --valid-days 30 --condition \"absent provocation\" \"No preemptive strike\"\n  backchannel send --config deploy/alpha.toml --to bravo --revoke A-1 \"Assurance A-1 is withdrawn as of now.\""
+)]
 pub struct Args {
     /// The party's configuration file.
     #[arg(long)]
@@ -119,6 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             }
         })
         .await?;
+    party.close().await;
     if args.json {
         println!(
             "{}",

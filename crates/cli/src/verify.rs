@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use backchannel_proto::judge::{Finding, JudgeReport};
-use backchannel_proto::{ChannelMode, judge, keyfile};
+use backchannel_proto::{BodyKind, ChannelMode, judge, keyfile};
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -14,9 +14,8 @@ use crate::Outcome;
 /// provably written by its sender, unattributable (deniable mode) or invalid; is each
 /// chain complete. Exit 0 only if every entry is valid and every chain complete, 4
 /// otherwise (each failing entry is listed), 1 if the file is not a transcript.
-///
-/// Example: backchannel verify deploy/bravo.transcript --keys deploy/
 #[derive(Parser)]
+#[command(after_help = "Examples:\n  backchannel verify deploy/bravo.transcript --keys deploy/")]
 pub struct Args {
     /// The transcript file.
     transcript: PathBuf,
@@ -58,6 +57,12 @@ pub fn report_text(report: &JudgeReport, key_count: usize) -> String {
     );
     for e in &report.entries {
         let what = match &e.summary {
+            Some(s) if matches!(s.kind, BodyKind::Receipt | BodyKind::Heartbeat) => {
+                format!(
+                    "{} -> {} {} ({} at #{})",
+                    s.sender, s.recipient, s.kind, s.sender, s.seq
+                )
+            }
             Some(s) => format!("{} -> {} #{} {}", s.sender, s.recipient, s.seq, s.kind),
             None => "(undecodable)".to_owned(),
         };
@@ -98,10 +103,15 @@ pub fn report_text(report: &JudgeReport, key_count: usize) -> String {
         } else {
             format!("INCOMPLETE: {}", c.problems.join("; "))
         };
+        let span = if c.last_seq == 0 {
+            "no messages,".to_owned()
+        } else {
+            format!("#1..#{}", c.last_seq)
+        };
         let _ = writeln!(
             out,
-            "chain {} -> {} ({}, channel {}): #1..#{} {state}; {ack}",
-            c.sender, c.recipient, c.mode, c.channel, c.last_seq
+            "chain {} -> {} ({}, channel {}): {span} {state}; {ack}",
+            c.sender, c.recipient, c.mode, c.channel
         );
     }
     if report

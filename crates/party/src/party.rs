@@ -283,6 +283,15 @@ impl Party {
         conn.writer.flush().await.map_err(|e| e.to_string())
     }
 
+    /// Closes the connection cleanly (TLS close_notify), after sending what is owed.
+    pub async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.persist();
+        if let Some(mut conn) = self.conn.take() {
+            let _ = conn.writer.shutdown().await;
+        }
+    }
+
     fn persist(&mut self) -> Result<(), PartyError> {
         self.transcript.sync()?;
         if self.dirty {

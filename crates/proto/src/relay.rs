@@ -119,13 +119,26 @@ pub fn inspect_batch<'a>(
 /// what it says, and what the broker could verify.
 pub fn read_line(inspected: &Inspected<'_>) -> String {
     let e = inspected.envelope.envelope();
-    let mut line = format!(
-        "{} -> {} #{} {}: ",
-        e.sender,
-        e.recipient,
-        e.seq,
-        e.body.kind()
-    );
+    let mut line = if e.body.is_control() {
+        // A receipt or heartbeat has no place of its own in the chain: its seq is
+        // the sender's head.
+        format!(
+            "{} -> {} {} ({} at #{}): ",
+            e.sender,
+            e.recipient,
+            e.body.kind(),
+            e.sender,
+            e.seq
+        )
+    } else {
+        format!(
+            "{} -> {} #{} {}: ",
+            e.sender,
+            e.recipient,
+            e.seq,
+            e.body.kind()
+        )
+    };
     match &e.body {
         Body::Text(t) => {
             let _ = write!(line, "{t:?}");

@@ -1,0 +1,468 @@
+//! End-to-end: the built `backchannel` binary as separate broker and party processes
+//! over TLS on loopback.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_backchannel");
+
+/// A child process killed when the test ends, whatever happens.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fresh deployment with a running broker.
+struct Deployment {
+    dir: PathBuf,
+    addr: SocketAddr,
+    _broker: Running,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("backchannel-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl Deployment {
+    fn start(tag: &str, parties: &str) -> Self {
+        let dir = scratch(tag);
+        let port = free_port();
+        let out = run(&[
+            "init",
+            dir.join("d").to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+            "--parties",
+            parties,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        let dir = dir.join("d");
+        let broker = Command::new(BIN)
+            .args([
+                "broker",
+                "--config",
+                dir.join("broker.toml").to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the broker did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Deployment {
+            dir,
+            addr,
+            _broker: Running(broker),
+        }
+    }
+
+    fn config(&self, party: &str) -> String {
+        self.dir
+            .join(format!("{party}.toml"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn send(&self, from: &str, to: &str, message: &str, timeout: u64) -> Output {
+        run(&[
+            "send",
+            "--config",
+            &self.config(from),
+            "--to",
+            to,
+            "--timeout",
+            &timeout.to_string(),
+            message,
+        ])
+    }
+
+    fn receive(&self, party: &str, count: u64) -> Running {
+        Running(
+            Command::new(BIN)
+                .args([
+                    "receive",
+                    "--config",
+                    &self.config(party),
+                    "--count",
+                    &count.to_string(),
+                    "--timeout",
+                    "30",
+                    "--json",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn verify(&self, party: &str) -> Output {
+        run(&[
+            "verify",
+            self.dir
+                .join(format!("{party}.transcript"))
+                .to_str()
+                .unwrap(),
+            "--keys",
+            self.dir.to_str().unwrap(),
+        ])
+    }
+}
+
+fn finish(mut r: Running) -> (bool, Vec<serde_json::Value>, String) {
+    let child = std::mem::replace(&mut r.0, Command::new("true").spawn().unwrap());
+    std::mem::forget(r);
+    let out = child.wait_with_output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_message_is_delivered_with_a_signed_receipt_and_transcripts_verify() {
+    let d = Deployment::start("deliver", "alpha,bravo");
+    let receiver = d.receive("bravo", 1);
+    let sent = d.send(
+        "alpha",
+        "bravo",
+        "No preemptive strike absent provocation.",
+        30,
+    );
+    assert!(sent.status.success(), "{}", text(&sent));
+    assert!(text(&sent).contains("proof of delivery"), "{}", text(&sent));
+    let (ok, lines, err) = finish(receiver);
+    assert!(ok, "{err}");
+    let m = &lines[0];
+    assert_eq!(m["from"], "alpha");
+    assert_eq!(m["to"], "bravo");
+    assert_eq!(m["seq"], 1);
+    assert_eq!(m["kind"], "text");
+    assert_eq!(m["verdict"], "accepted");
+    assert_eq!(m["attested"], true);
+    for party in ["alpha", "bravo"] {
+        let v = d.verify(party);
+        assert!(v.status.success(), "{}", text(&v));
+        assert!(text(&v).contains("provably written by alpha"));
+    }
+}
+
+#[test]
+fn an_offline_recipient_gets_queued_messages_when_it_connects() {
+    let d = Deployment::start("offline", "alpha,bravo");
+    // bravo is offline: no receipt can come, so send exits 3.
+    let sent = d.send(
+        "alpha",
+        "bravo",
+        "Our aircraft will keep clear of the agreed corridor.",
+        2,
+    );
+    assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
+    assert!(text(&sent).contains("may have dropped it"));
+    // bravo connects later and gets it.
+    let (ok, lines, err) = finish(d.receive("bravo", 1));
+    assert!(ok, "{err}");
+    assert_eq!(
+        lines[0]["body"],
+        "\"Our aircraft will keep clear of the agreed corridor.\""
+    );
+    // alpha's next run picks up bravo's receipt for #1 and continues the chain at #2.
+    let receiver = d.receive("bravo", 1);
+    let sent = d.send(
+        "alpha",
+        "bravo",
+        "Assurance A-1 is withdrawn as of now.",
+        30,
+    );
+    assert!(sent.status.success(), "{}", text(&sent));
+    assert!(text(&sent).contains("sent #2"), "{}", text(&sent));
+    let (ok, lines, err) = finish(receiver);
+    assert!(ok, "{err}");
+    // alpha may have sent #1 again before it saw the receipt: bravo drops the duplicate.
+    let new: Vec<_> = lines.iter().filter(|l| l["reason"] != "replay").collect();
+    assert_eq!(new.len(), 1, "{lines:?}");
+    assert_eq!(new[0]["seq"], 2);
+    assert!(d.verify("bravo").status.success());
+}
+
+#[test]
+fn an_impostor_is_refused_while_the_real_party_still_works() {
+    let d = Deployment::start("impostor", "alpha,bravo");
+    // mallory has its own key but claims to be alpha.
+    let mallory = d.dir.join("mallory");
+    let out = run(&["keygen", "alpha", "--out", mallory.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let cfg = std::fs::read_to_string(d.dir.join("alpha.toml"))
+        .unwrap()
+        .replace(
+            "private_key = \"alpha.key\"",
+            "private_key = \"mallory/alpha.key\"",
+        )
+        .replace("alpha.transcript", "mallory/alpha.transcript")
+        .replace("alpha.state", "mallory/alpha.state");
+    let impostor = d.dir.join("impostor.toml");
+    std::fs::write(&impostor, cfg).unwrap();
+    let receiver = d.receive("bravo", 1);
+    let forged = run(&[
+        "send",
+        "--config",
+        impostor.to_str().unwrap(),
+        "--to",
+        "bravo",
+        "--timeout",
+        "5",
+        "We will strike first.",
+    ]);
+    assert_eq!(forged.status.code(), Some(1), "{}", text(&forged));
+    assert!(
+        text(&forged).contains("refused the login"),
+        "{}",
+        text(&forged)
+    );
+    let sent = d.send(
+        "alpha",
+        "bravo",
+        "No preemptive strike absent provocation.",
+        30,
+    );
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (ok, lines, err) = finish(receiver);
+    assert!(ok, "{err}");
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        lines[0]["body"],
+        "\"No preemptive strike absent provocation.\""
+    );
+}
+
+#[test]
+fn garbage_and_oversized_frames_are_refused_and_the_broker_keeps_serving() {
+    use std::io::{Read as _, Write as _};
+    let d = Deployment::start("garbage", "alpha,bravo");
+    // Not TLS at all.
+    let mut raw = TcpStream::connect(d.addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: broker\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let _ = raw.read(&mut buf); // closed (or an alert), never a hang
+    // TLS with the pinned certificate, then an oversize frame header instead of a login.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cert = std::fs::read_to_string(d.dir.join("broker.crt")).unwrap();
+        let config = backchannel_net::tls::client_config(&cert).unwrap();
+        for payload in [
+            {
+                let mut h = backchannel_proto::frame::FrameHeader::encode(
+                    backchannel_proto::frame::FrameKind::Envelope,
+                    10,
+                )
+                .to_vec();
+                h[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
+                h
+            },
+            vec![0x42; 4096],
+        ] {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            let tcp = tokio::net::TcpStream::connect(d.addr).await.unwrap();
+            let mut tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(backchannel_net::tls::broker_server_name().unwrap(), tcp)
+                .await
+                .unwrap();
+            tls.write_all(&payload).await.unwrap();
+            tls.flush().await.unwrap();
+            let mut sink = Vec::new();
+            let closed =
+                tokio::time::timeout(Duration::from_secs(15), tls.read_to_end(&mut sink)).await;
+            assert!(closed.is_ok(), "the broker must close the connection");
+        }
+    });
+    // Still serving.
+    let receiver = d.receive("bravo", 1);
+    let sent = d.send("alpha", "bravo", "Still listening.", 30);
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (ok, _, err) = finish(receiver);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn init_refuses_to_overwrite_keys_and_errors_are_one_line() {
+    let dir = scratch("init");
+    let target = dir.join("d");
+    let first = run(&["init", target.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", text(&first));
+    let again = run(&["init", target.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again).contains("refusing to overwrite"));
+    assert_eq!(String::from_utf8_lossy(&again.stderr).lines().count(), 1);
+    // A damaged transcript is reported, not panicked on.
+    let t = target.join("x.transcript");
+    std::fs::write(&t, b"BKTRANS1\x05bravo\x00\x00\x10\x00junk").unwrap();
+    let v = run(&[
+        "verify",
+        t.to_str().unwrap(),
+        "--keys",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(v.status.code(), Some(4), "{}", text(&v));
+    assert!(text(&v).contains("damaged"), "{}", text(&v));
+    let not = run(&[
+        "verify",
+        target.join("alpha.pub").to_str().unwrap(),
+        "--keys",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(not.status.code(), Some(1));
+    assert!(!text(&not).contains("panicked"));
+    let _ = Path::new(&t);
+}
+
+#[test]
+fn the_demo_plays_both_modes_as_the_spec_says() {
+    let out = run(&["demo", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let modes: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(modes.len(), 2);
+    assert_eq!(modes[0]["mode"], "signed");
+    assert_eq!(modes[1]["mode"], "deniable");
+    for m in &modes {
+        assert_eq!(m["as_expected"], true, "{m}");
+        assert!(
+            m["broker"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().contains("No preemptive strike"))
+        );
+        assert_eq!(m["judge"]["bravo"]["clean"], true);
+    }
+    let signed_entries = modes[0]["judge"]["bravo"]["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        signed_entries
+            .iter()
+            .all(|e| e["finding"] == "provably-written")
+    );
+    let deniable_entries = modes[1]["judge"]["bravo"]["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        deniable_entries
+            .iter()
+            .all(|e| e["finding"] == "unattributable")
+    );
+}
+
+#[test]
+fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
+    let d = Deployment::start("replay-login", "alpha,bravo");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let cert = std::fs::read_to_string(d.dir.join("broker.crt")).unwrap();
+        let config = backchannel_net::tls::client_config(&cert).unwrap();
+        let alpha = backchannel_proto::keyfile::read_signing_key(
+            &d.dir.join("alpha.key"),
+            backchannel_proto::PartyName::new("alpha").unwrap(),
+        )
+        .unwrap();
+        let connect = || async {
+            let tcp = tokio::net::TcpStream::connect(d.addr).await.unwrap();
+            tokio_rustls::TlsConnector::from(config.clone())
+                .connect(backchannel_net::tls::broker_server_name().unwrap(), tcp)
+                .await
+                .unwrap()
+        };
+        // A genuine login on session 1, captured by an eavesdropper ...
+        let mut first = connect().await;
+        let exporter = backchannel_net::tls::exporter(first.get_ref().1).unwrap();
+        let login = backchannel_proto::node::login_frame(&alpha, &exporter).unwrap();
+        first.write_all(&login).await.unwrap();
+        let mut reader = backchannel_net::FrameReader::new(&mut first);
+        let mut frames = Vec::new();
+        reader.read_batch(&mut frames, 1).await.unwrap();
+        assert!(matches!(
+            backchannel_proto::node::parse_node_frame(&frames[0]),
+            Ok(backchannel_proto::node::NodeFrame::Welcome { .. })
+        ));
+        // ... and replayed on session 2: refused with a notice.
+        let mut second = connect().await;
+        second.write_all(&login).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(15), second.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .ok();
+        match backchannel_proto::node::parse_node_frame(&answer) {
+            Ok(backchannel_proto::node::NodeFrame::Notice(n)) => assert_eq!(n.code, "bad-login"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        drop(first);
+    });
+    // The real alpha still works.
+    let receiver = d.receive("bravo", 1);
+    let sent = d.send("alpha", "bravo", "Still listening.", 30);
+    assert!(sent.status.success(), "{}", text(&sent));
+    assert!(finish(receiver).0);
+}
