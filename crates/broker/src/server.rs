@@ -30,7 +30,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let mailboxes = mailbox::mailboxes(&settings.registered, settings.queue_limit);
-    let (router_tx, router_rx) = mpsc::channel(1024);
+    // A few batches in flight at most: sessions wait (and stop reading their sockets)
+    // rather than buffer without bound in front of the router.
+    let (router_tx, router_rx) = mpsc::channel(16);
     let router = tokio::spawn(router::run(
         strategy,
         mailboxes.clone(),

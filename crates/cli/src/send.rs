@@ -109,6 +109,12 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
                     delivered = Some(*attestation);
                     Control::Stop
                 }
+                // A full mailbox is temporary: the envelope stays unacknowledged and is
+                // sent again by the retransmission timer or the next run. Any other
+                // refusal will not change by waiting.
+                Activity::Notice(n) if n.seq == seq && n.peer == to && n.code == "queue-full" => {
+                    Control::Continue
+                }
                 Activity::Notice(n) if n.seq == seq && n.peer == to => {
                     refused = Some(n.clone());
                     Control::Stop

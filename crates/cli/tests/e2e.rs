@@ -61,6 +61,11 @@ fn text(o: &Output) -> String {
 
 impl Deployment {
     fn start(tag: &str, parties: &str) -> Self {
+        Self::start_with(tag, parties, |_| {})
+    }
+
+    /// Like `start`, letting the test edit broker.toml first.
+    fn start_with(tag: &str, parties: &str, edit: impl FnOnce(&Path)) -> Self {
         let dir = scratch(tag);
         let port = free_port();
         let out = run(&[
@@ -73,6 +78,7 @@ impl Deployment {
         ]);
         assert!(out.status.success(), "{}", text(&out));
         let dir = dir.join("d");
+        edit(&dir.join("broker.toml"));
         let broker = Command::new(BIN)
             .args([
                 "broker",
@@ -366,7 +372,32 @@ fn init_refuses_to_overwrite_keys_and_errors_are_one_line() {
     ]);
     assert_eq!(not.status.code(), Some(1));
     assert!(!text(&not).contains("panicked"));
-    let _ = Path::new(&t);
+}
+
+#[test]
+fn a_full_mailbox_refuses_the_sender_instead_of_dropping() {
+    let d = Deployment::start_with("queue-full", "alpha,bravo", |toml| {
+        let text = std::fs::read_to_string(toml).unwrap();
+        std::fs::write(toml, text.replace("queue_limit = 10000", "queue_limit = 1")).unwrap();
+    });
+    // bravo is offline; its mailbox holds one envelope.
+    let first = d.send("alpha", "bravo", "one", 1);
+    assert_eq!(first.status.code(), Some(3), "{}", text(&first));
+    // The second does not fit: alpha is told so, and keeps it to send again.
+    let second = d.send("alpha", "bravo", "two", 3);
+    assert_eq!(second.status.code(), Some(3), "{}", text(&second));
+    assert!(text(&second).contains("queue is full"), "{}", text(&second));
+    assert!(text(&second).contains("sent again"), "{}", text(&second));
+    let state = std::fs::read(d.dir.join("alpha.state")).unwrap();
+    let saved = backchannel_proto::persist::decode_party_state(&state).unwrap();
+    assert_eq!(
+        saved[0].1.unacked.iter().map(|o| o.seq).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    // bravo gets what the mailbox held.
+    let (ok, lines, err) = finish(d.receive("bravo", 1));
+    assert!(ok, "{err}");
+    assert_eq!(lines[0]["seq"], 1);
 }
 
 #[test]

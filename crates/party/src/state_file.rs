@@ -75,3 +75,34 @@ pub fn save(path: &Path, channels: &[(&str, &ChannelState)]) -> Result<(), State
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backchannel_proto::{Ack, Digest};
+
+    #[test]
+    fn saves_atomically_and_loads_back() {
+        let dir = std::env::temp_dir().join(format!("backchannel-state-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("alpha.state");
+        assert!(
+            load(&path).unwrap().is_empty(),
+            "no file yet: fresh channels"
+        );
+        let state = ChannelState {
+            received: Ack {
+                seq: 4,
+                head: Digest([4; 32]),
+            },
+            ..ChannelState::default()
+        };
+        save(&path, &[("bravo", &state)]).unwrap();
+        save(&path, &[("bravo", &state)]).unwrap();
+        assert_eq!(load(&path).unwrap(), vec![("bravo".to_owned(), state)]);
+        assert!(!path.with_extension("state.tmp").exists());
+        fs::write(&path, b"garbage").unwrap();
+        assert!(matches!(load(&path), Err(StateFileError::Invalid { .. })));
+    }
+}

@@ -122,3 +122,45 @@ impl TranscriptFile {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_and_refuses_someone_elses_transcript() {
+        let dir = std::env::temp_dir().join(format!("backchannel-tfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bravo.transcript");
+        let bravo = PartyName::new("bravo").unwrap();
+        let mut t = TranscriptFile::open(&path, &bravo).unwrap();
+        t.record(
+            Direction::Sent,
+            Timestamp::from_millis(1),
+            RecordedVerdict::Sent,
+            "",
+            b"frame",
+        );
+        t.sync().unwrap();
+        drop(t);
+        let mut t = TranscriptFile::open(&path, &bravo).unwrap();
+        t.record(
+            Direction::Received,
+            Timestamp::from_millis(2),
+            RecordedVerdict::Rejected,
+            "gap: x",
+            b"f2",
+        );
+        t.sync().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let parsed = parse_transcript(&bytes).unwrap();
+        assert_eq!(parsed.entries.len(), 2);
+        assert_eq!(parsed.damage, None);
+        let alpha = PartyName::new("alpha").unwrap();
+        assert!(matches!(
+            TranscriptFile::open(&path, &alpha),
+            Err(TranscriptFileError::Foreign { .. })
+        ));
+    }
+}
