@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use backchannel_net::config_file::{ConfigFileError, load_toml, read_named};
 use backchannel_proto::PublicIdentity;
 use backchannel_proto::keyfile::{self, KeyFileError};
 use serde::Deserialize;
@@ -57,22 +58,9 @@ pub struct PartyEntry {
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The TOML does not parse or has unknown keys.
-    #[error("{path}: {message}")]
-    Toml {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
+    /// The file, or one it names, could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] ConfigFileError),
     /// A key file is unusable.
     #[error(transparent)]
     Key(#[from] KeyFileError),
@@ -116,19 +104,7 @@ pub mod rustls_config {
 impl BrokerConfig {
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, path)
-    }
-
-    /// Parses configuration text; `path` is used in messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Toml {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+        Ok(load_toml(path)?)
     }
 
     /// Loads the keys and certificate the configuration names; relative paths are
@@ -139,10 +115,7 @@ impl BrokerConfig {
                 "queue_limit must be at least 1".into(),
             ));
         }
-        let read = |p: &Path| {
-            let path = base.join(p);
-            std::fs::read_to_string(&path).map_err(|source| ConfigError::Io { path, source })
-        };
+        let read = |p: &Path| read_named(&base.join(p));
         let tls = backchannel_net::tls::server_config(
             &read(&self.certificate)?,
             &read(&self.private_key)?,

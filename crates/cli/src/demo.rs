@@ -214,42 +214,22 @@ async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
         assurance_id: "A-1".into(),
         reason: "Assurance A-1 is withdrawn as of now.".into(),
     });
-    step(
-        &mut account,
-        mode,
-        &mut a,
-        "alpha",
-        &mut b,
-        "bravo",
-        a1,
-        30 * DAY,
-    )
-    .await?;
-    drain(&mut events, &mut account.broker);
-    step(
-        &mut account,
-        mode,
-        &mut b,
-        "bravo",
-        &mut a,
-        "alpha",
-        b1,
-        30 * DAY,
-    )
-    .await?;
-    drain(&mut events, &mut account.broker);
-    step(
-        &mut account,
-        mode,
-        &mut a,
-        "alpha",
-        &mut b,
-        "bravo",
-        revoke,
-        7 * DAY,
-    )
-    .await?;
-    drain(&mut events, &mut account.broker);
+    // The scenario of ../shared/domain.md: an assurance, the reciprocal one, and a
+    // revocation, each acknowledged by a receipt.
+    let script = [
+        (true, a1, 30 * DAY),
+        (false, b1, 30 * DAY),
+        (true, revoke, 7 * DAY),
+    ];
+    for (from_alpha, body, ttl) in script {
+        let (from, to) = if from_alpha {
+            ((&mut a, "alpha"), (&mut b, "bravo"))
+        } else {
+            ((&mut b, "bravo"), (&mut a, "alpha"))
+        };
+        step(&mut account, mode, from, to, body, ttl).await?;
+        drain(&mut events, &mut account.broker);
+    }
     a.close().await;
     b.close().await;
     let _ = stop_tx.send(());
@@ -268,14 +248,11 @@ async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
 
 /// `from` sends `body` to `to`; both run until `to` has received it and `from` has
 /// its receipt.
-#[allow(clippy::too_many_arguments)]
 async fn step(
     account: &mut Account,
     mode: ChannelMode,
-    from: &mut Party,
-    from_name: &str,
-    to: &mut Party,
-    to_name: &str,
+    (from, from_name): (&mut Party, &str),
+    (to, to_name): (&mut Party, &str),
     body: Body<'_>,
     ttl: Duration,
 ) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@
 //! | reading whole frames from a stream, in batches, header checked first | [`FrameReader`] |
 //! | TLS 1.3-only configurations, the broker's certificate pinned by clients | [`tls`] |
 //! | the per-session value a login signs | [`tls::exporter`] |
+//! | reading a node's TOML configuration | [`config_file`] |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -16,6 +17,7 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod config_file;
 mod frame_reader;
 pub mod tls;
 

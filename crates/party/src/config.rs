@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backchannel_net::config_file::{ConfigFileError, load_toml, read_named};
 use backchannel_proto::keyfile::{self, KeyFileError};
 use backchannel_proto::{
     ChannelConfig, ChannelMode, KeyError, PartyName, PeerPolicy, SigningIdentity,
@@ -96,22 +97,9 @@ impl Default for Timing {
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The TOML does not parse or has unknown keys.
-    #[error("{path}: {message}")]
-    Toml {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
+    /// The file, or one it names, could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] ConfigFileError),
     /// A key file is unusable.
     #[error(transparent)]
     Key(#[from] KeyFileError),
@@ -160,25 +148,14 @@ impl std::fmt::Debug for PartySettings {
 impl PartyConfig {
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Toml {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+        Ok(load_toml(path)?)
     }
 
     /// Loads keys and the pinned certificate; relative paths are taken from `base`.
     pub fn settings(&self, base: &Path) -> Result<PartySettings, ConfigError> {
         let name = PartyName::new(&self.name)?;
         let me = keyfile::read_signing_key(&base.join(&self.private_key), name)?;
-        let cert_path = base.join(&self.broker_certificate);
-        let cert = std::fs::read_to_string(&cert_path).map_err(|source| ConfigError::Io {
-            path: cert_path,
-            source,
-        })?;
+        let cert = read_named(&base.join(&self.broker_certificate))?;
         let tls = backchannel_net::tls::client_config(&cert)?;
         let mut peers: Vec<PeerPolicy> = Vec::new();
         for p in &self.peers {
