@@ -10,11 +10,17 @@ use crate::Outcome;
 
 /// Run the broker until Ctrl-C or SIGTERM. It logs a line for every envelope it reads.
 #[derive(Parser)]
-#[command(after_help = "Examples:\n  backchannel broker --config deploy/broker.toml")]
+#[command(
+    after_help = "Examples:\n  backchannel broker --config deploy/broker.toml\n  backchannel broker --config deploy/broker.toml --adversary drop"
+)]
 pub struct Args {
     /// The broker's configuration file (written by `backchannel init`).
     #[arg(long)]
     config: PathBuf,
+    /// Replace honest forwarding with an attack (see `backchannel attacks`; the moves
+    /// target parties named alpha, bravo and charlie). For teaching only.
+    #[arg(long, value_name = "NAME")]
+    adversary: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {

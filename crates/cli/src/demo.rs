@@ -32,6 +32,10 @@ pub struct Args {
     /// Print one JSON object per mode instead of the account.
     #[arg(long)]
     json: bool,
+    /// Play the lab scenario with a broker that attacks (a name from `backchannel
+    /// attacks`, e.g. drop, forge, downgrade) and show who caught what.
+    #[arg(long, value_name = "NAME")]
+    adversary: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -45,6 +49,9 @@ const DAY: Duration = Duration::from_secs(86_400);
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    if let Some(name) = &args.adversary {
+        return under_attack(name, args.mode, args.json).await;
+    }
     let modes = match args.mode {
         Which::Signed => vec![ChannelMode::Signed],
         Which::Deniable => vec![ChannelMode::Deniable],
@@ -371,5 +378,84 @@ fn check_judgement(
         failures.push(format!(
             "delivery proofs in {owner}'s transcript do not match {mode} mode"
         ));
+    }
+}
+
+/// `demo --adversary NAME`: the lab scenario under one attack, with every node's account.
+async fn under_attack(name: &str, which: Which, json_out: bool) -> anyhow::Result<Outcome> {
+    let attacks = crate::attacks::select(Some(name))?;
+    let modes = match which {
+        Which::Signed => vec![ChannelMode::Signed],
+        Which::Deniable => vec![ChannelMode::Deniable],
+        Which::Both => vec![ChannelMode::Signed, ChannelMode::Deniable],
+    };
+    let mut differ = Vec::new();
+    for attack in &attacks {
+        for mode in &modes {
+            let run = crate::lab_run::run_one(attack, *mode).await?;
+            let want = crate::attacks::expectation(attack, *mode);
+            let ok = crate::attacks::matches(&run, want);
+            if !ok {
+                differ.push(format!("{} in {mode} mode", attack.name));
+            }
+            if json_out {
+                println!(
+                    "{}",
+                    json!({
+                        "attack": attack.name,
+                        "mode": mode.to_string(),
+                        "outcome": run.outcome.as_str(),
+                        "reason": run.reason,
+                        "expected": { "outcome": want.outcome.as_str(), "reason": want.reason },
+                        "matches": ok,
+                        "account": run.account,
+                        "narrative": run.narrative,
+                        "judge": run.judge,
+                    })
+                );
+                continue;
+            }
+            println!("\n==== {} against the {mode} channel ====", attack.name);
+            println!("the move: {} ({})", attack.what, attack.analogy);
+            println!(
+                "alpha sends charlie one message, then bravo assurance A-1, a time-bound corridor notice, and the withdrawal of A-1\n"
+            );
+            for line in &run.account {
+                println!("{line}");
+            }
+            println!(
+                "\nwhat happened: {}",
+                if run.narrative.is_empty() {
+                    "nothing"
+                } else {
+                    &run.narrative
+                }
+            );
+            println!("judge: {}", run.judge);
+            println!(
+                "outcome: {}{} (the spec expects {}{})",
+                run.outcome.as_str(),
+                if run.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", run.reason)
+                },
+                want.outcome.as_str(),
+                if want.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", want.reason)
+                },
+            );
+            println!("why: {}", attack.mechanism);
+        }
+    }
+    if differ.is_empty() {
+        Ok(Outcome::Ok)
+    } else {
+        anyhow::bail!(
+            "outcome differs from proto-spec/attacks.toml: {}",
+            differ.join(", ")
+        )
     }
 }

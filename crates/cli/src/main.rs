@@ -6,10 +6,12 @@
 
 #![forbid(unsafe_code)]
 
+mod attacks;
 mod broker_cmd;
 mod demo;
 mod init;
 mod keys;
+mod lab_run;
 mod print;
 mod receive;
 mod send;
@@ -38,6 +40,7 @@ enum Command {
     Receive(receive::Args),
     Demo(demo::Args),
     Verify(verify::Args),
+    Attacks(attacks::Args),
 }
 
 /// How a command ended, when it did not fail outright.
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             Command::Receive(a) => receive::run(a).await,
             Command::Demo(a) => demo::run(a).await,
             Command::Verify(a) => verify::run(a),
+            Command::Attacks(a) => attacks::run(a).await,
         }
     });
     match result {
@@ -97,6 +101,8 @@ fn main() -> ExitCode {
 fn default_log(command: &Command) -> &'static str {
     match command {
         Command::Broker(_) => "info",
+        // In-process brokers under attack log refusals that the account already shows.
+        Command::Attacks(_) | Command::Demo(_) => "error",
         _ => "warn",
     }
 }

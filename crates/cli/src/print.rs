@@ -7,6 +7,12 @@ use serde_json::{Value, json};
 /// One line for a human: who, what, and on what grounds it was accepted or why not.
 pub fn received_line(me: &str, r: &Received) -> String {
     let head = match &r.envelope {
+        Some(e) if e.body.is_control() => {
+            format!(
+                "{} -> {} ({} at #{})",
+                e.sender, e.recipient, e.sender, e.seq
+            )
+        }
         Some(e) => format!("#{} {} -> {}", e.seq, e.sender, e.recipient),
         None => "(undecodable frame)".to_owned(),
     };

@@ -497,3 +497,50 @@ fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
     assert!(sent.status.success(), "{}", text(&sent));
     assert!(finish(receiver).0);
 }
+
+#[test]
+fn the_attack_matrix_matches_the_spec_in_both_modes() {
+    let out = run(&["attacks", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let table: toml_rows::Table = toml_rows::load();
+    assert_eq!(rows.len(), table.len() * 2, "every attack in both modes");
+    for row in &rows {
+        assert_eq!(row["matches"], true, "{row}");
+        assert_eq!(row["outcome"], row["expected"]["outcome"], "{row}");
+    }
+    // Signed mode catches every broker attack but the honest control row.
+    for row in rows
+        .iter()
+        .filter(|r| r["mode"] == "signed" && r["attack"] != "honest")
+    {
+        assert_ne!(row["outcome"], "undetected", "{row}");
+    }
+    // Deniable mode: a broker that reads and rewrites gets everything past the parties
+    // except a suppressed receipt; outsiders are still stopped at the door.
+    for row in rows.iter().filter(|r| r["mode"] == "deniable") {
+        let a = row["attack"].as_str().unwrap();
+        if a.starts_with("outsider-") || a == "drop-receipt" {
+            assert_ne!(row["outcome"], "undetected", "{row}");
+        } else {
+            assert_eq!(row["outcome"], "undetected", "{row}");
+        }
+    }
+}
+
+mod toml_rows {
+    pub type Table = Vec<String>;
+
+    /// The attack names in proto-spec/attacks.toml.
+    pub fn load() -> Table {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../proto-spec/attacks.toml"
+        ))
+        .unwrap();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("name = \""))
+            .map(|l| l.trim_end_matches('"').to_owned())
+            .collect()
+    }
+}

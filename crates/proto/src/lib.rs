@@ -78,7 +78,7 @@ pub use identity::{Fingerprint, KeyError, PartyName, PublicIdentity, SigningIden
 pub use judge::judge;
 pub use mode::{ChannelMode, UnknownMode};
 pub use rejection::{ChainFault, Rejection};
-pub use seal::{SealError, seal_deniable, seal_signed};
+pub use seal::{SealError, seal_deniable, seal_signed, seal_with_foreign_authenticator};
 pub use time::Timestamp;
 pub use verify::{
     Attestation, EnvelopeIn, PeerPolicy, SigningInput, VerifiedEnvelope, authenticate_batch,

@@ -73,10 +73,45 @@ pub fn seal_deniable(env: &Envelope<'_>, out: &mut Vec<u8>) -> Result<Digest, Se
     seal_with(env, out, |_| Ok([0u8; 0]))
 }
 
-fn seal_with<const N: usize>(
+/// Appends a frame for `env` carrying `authenticator` as given, whatever it is, and
+/// returns the chain digest.
+///
+/// This is what an adversary (or a hostile-message test) does to present altered
+/// content under someone else's signature, or a signed-mode envelope without one. It
+/// cannot make a valid signature: the result verifies only if the bytes happen to be
+/// one already made over exactly this content.
+pub fn seal_with_foreign_authenticator(
+    env: &Envelope<'_>,
+    authenticator: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Digest, SealError> {
+    seal_with(env, out, |_| Ok(authenticator))
+}
+
+fn finish_frame(
+    out: &mut [u8],
+    start: usize,
+    content_start: usize,
+    content_len: usize,
+) -> Result<(), SealError> {
+    let body_len = out.len() - start - HEADER_LEN;
+    if body_len > MAX_BODY_LEN {
+        return Err(SealError::Encode(EncodeError::TooLarge));
+    }
+    let header = FrameHeader::encode(FrameKind::Envelope, body_len);
+    let len = u32::try_from(content_len).map_err(|_| EncodeError::TooLarge)?;
+    if let Some(slot) = out.get_mut(start..content_start) {
+        let (h, l) = slot.split_at_mut(HEADER_LEN);
+        h.copy_from_slice(&header);
+        l.copy_from_slice(&len.to_be_bytes());
+    }
+    Ok(())
+}
+
+fn seal_with<T: AsRef<[u8]>>(
     env: &Envelope<'_>,
     out: &mut Vec<u8>,
-    authenticate: impl FnOnce(&[u8]) -> Result<[u8; N], SealError>,
+    authenticate: impl FnOnce(&[u8]) -> Result<T, SealError>,
 ) -> Result<Digest, SealError> {
     let start = out.len();
     out.extend_from_slice(&[0u8; HEADER_LEN + 4]);
@@ -87,18 +122,8 @@ fn seal_with<const N: usize>(
         let digest = Digest::of_content(content);
         let tag = authenticate(content)?;
         let content_len = content.len();
-        out.extend_from_slice(&tag);
-        let body_len = out.len() - start - HEADER_LEN;
-        if body_len > MAX_BODY_LEN {
-            return Err(SealError::Encode(EncodeError::TooLarge));
-        }
-        let header = FrameHeader::encode(FrameKind::Envelope, body_len);
-        let len = u32::try_from(content_len).map_err(|_| EncodeError::TooLarge)?;
-        if let Some(slot) = out.get_mut(start..content_start) {
-            let (h, l) = slot.split_at_mut(HEADER_LEN);
-            h.copy_from_slice(&header);
-            l.copy_from_slice(&len.to_be_bytes());
-        }
+        out.extend_from_slice(tag.as_ref());
+        finish_frame(out, start, content_start, content_len)?;
         Ok(digest)
     })();
     if result.is_err() {

@@ -140,6 +140,12 @@ impl<'a> EnvelopeIn<'a> {
         self.digest
     }
 
+    /// The authenticator bytes as received (a signature in signed mode, empty in
+    /// deniable mode).
+    pub fn authenticator(&self) -> &'a [u8] {
+        self.authenticator
+    }
+
     /// Checks this envelope against local policy for the peer it claims to come from,
     /// in the order of `proto-spec/protocol.md` §7: recipient, sender, mode, channel,
     /// authenticator.

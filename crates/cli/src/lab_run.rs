@@ -1,0 +1,486 @@
+//! One live run of the threat-model lab: a broker playing one attack, alpha, bravo and
+//! charlie as real TLS nodes on loopback, the scenario, and what everyone noticed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backchannel_broker::{BrokerSettings, Honest};
+use backchannel_lab::expected::{Actor, Attack, Outcome};
+use backchannel_party::{Activity, Control, Party, PartySettings};
+use backchannel_proto::judge::{Finding, JudgeReport};
+use backchannel_proto::node::{NodeFrame, login_frame, parse_node_frame};
+use backchannel_proto::{
+    Assurance, Body, ChannelConfig, ChannelMode, PeerPolicy, Revocation, SigningIdentity, judge,
+};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::{keys, print};
+
+/// What one run showed.
+pub struct LiveRun {
+    /// Who caught it.
+    pub outcome: Outcome,
+    /// The first rejection code, `no-receipt`, or empty.
+    pub reason: String,
+    /// Whether the sender also noticed a missing receipt.
+    pub sender_noticed: bool,
+    /// What a judge can prove from the recipient's transcript, one line.
+    pub judge: String,
+    /// What happened, in the terms of the scenario.
+    pub narrative: String,
+    /// Every line each node printed (for `demo --adversary`).
+    pub account: Vec<String>,
+}
+
+/// Timing that makes every detection happen within the run.
+fn lab_timing() -> ChannelConfig {
+    ChannelConfig {
+        ack_timeout: Duration::from_millis(1000),
+        heartbeat_interval: Some(Duration::from_millis(300)),
+        ..ChannelConfig::default()
+    }
+}
+
+/// How long the parties keep running after alpha's last message.
+const SETTLE: Duration = Duration::from_millis(3000);
+/// How long alpha waits for each receipt before sending the next message.
+const RECEIPT_WAIT: Duration = Duration::from_millis(400);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Runs `attack` in `mode` and reports what happened.
+pub async fn run_one(attack: &Attack, mode: ChannelMode) -> anyhow::Result<LiveRun> {
+    match attack.actor {
+        Actor::Broker => broker_attack(attack, mode).await,
+        Actor::Outsider => outsider_attack(attack).await,
+    }
+}
+
+struct Node {
+    name: &'static str,
+    id: SigningIdentity,
+}
+
+struct Seen {
+    at: Instant,
+    party: &'static str,
+    activity: Activity,
+}
+
+async fn broker_attack(attack: &Attack, mode: ChannelMode) -> anyhow::Result<LiveRun> {
+    let dir = scratch(&attack.name, mode)?;
+    let result = broker_attack_in(attack, mode, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn broker_attack_in(
+    attack: &Attack,
+    mode: ChannelMode,
+    dir: &std::path::Path,
+) -> anyhow::Result<LiveRun> {
+    let nodes = [
+        Node {
+            name: "alpha",
+            id: keys::generate("alpha")?,
+        },
+        Node {
+            name: "bravo",
+            id: keys::generate("bravo")?,
+        },
+        Node {
+            name: "charlie",
+            id: keys::generate("charlie")?,
+        },
+    ];
+    let registered: Vec<_> = nodes.iter().map(|n| n.id.public()).collect();
+    let strategy = backchannel_lab::strategy(&attack.name, &registered)
+        .ok_or_else(|| anyhow::anyhow!("no strategy named {}", attack.name))?;
+    let cert = backchannel_net::tls::generate_broker_certificate()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let settings = BrokerSettings {
+        tls: backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
+        registered: Arc::new(registered.clone()),
+        queue_limit: 1000,
+    };
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let broker = tokio::spawn(backchannel_broker::run(
+        settings,
+        listener,
+        strategy,
+        None,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let tls = backchannel_net::tls::client_config(&cert.cert_pem)?;
+    let mut parties = Vec::new();
+    for me in &nodes {
+        let peers = nodes
+            .iter()
+            .filter(|p| p.name != me.name)
+            .map(|p| PeerPolicy::new(&me.id.public(), p.id.public(), mode, "main"))
+            .collect();
+        parties.push(Party::open(PartySettings {
+            me: me.id.clone(),
+            broker: addr,
+            tls: tls.clone(),
+            peers,
+            channel: lab_timing(),
+            transcript: dir.join(format!("{}.transcript", me.name)),
+            state: dir.join(format!("{}.state", me.name)),
+        })?);
+    }
+    let charlie = parties.pop().ok_or_else(|| anyhow::anyhow!("no charlie"))?;
+    let bravo = parties.pop().ok_or_else(|| anyhow::anyhow!("no bravo"))?;
+    let mut alpha = parties.pop().ok_or_else(|| anyhow::anyhow!("no alpha"))?;
+
+    // alpha's script takes at most four receipt waits, then everyone settles.
+    let end = Instant::now() + RECEIPT_WAIT * 4 + SETTLE;
+    let listen = |mut party: Party, name: &'static str| {
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let result = party
+                .run_until(end, |a| {
+                    seen.push(Seen {
+                        at: Instant::now(),
+                        party: name,
+                        activity: a.clone(),
+                    });
+                    Control::Continue
+                })
+                .await;
+            party.close().await;
+            result.map(|_| seen)
+        })
+    };
+    let bravo_task = listen(bravo, "bravo");
+    let charlie_task = listen(charlie, "charlie");
+
+    let mut seen = Vec::new();
+    let script: [(&str, Body<'static>, Duration); 4] = [
+        (
+            "charlie",
+            Body::Text("Talks can continue through this channel.".into()),
+            DAY,
+        ),
+        (
+            "bravo",
+            Body::Assurance(Assurance {
+                id: "A-1".into(),
+                commitment: "No preemptive strike".into(),
+                condition: "absent provocation".into(),
+                valid_until: backchannel_party::now().saturating_add(30 * DAY),
+            }),
+            DAY,
+        ),
+        // Time-bound: it is only worth anything for the next moments.
+        (
+            "bravo",
+            Body::Text("Our aircraft will keep clear of the agreed corridor.".into()),
+            Duration::from_millis(1500),
+        ),
+        (
+            "bravo",
+            Body::Revocation(Revocation {
+                assurance_id: "A-1".into(),
+                reason: "Assurance A-1 is withdrawn as of now.".into(),
+            }),
+            DAY,
+        ),
+    ];
+    let mut last_to_bravo = 0;
+    for (to, body, ttl) in script {
+        let seq = alpha.send(to, body, ttl)?;
+        if to == "bravo" {
+            last_to_bravo = seq;
+        }
+        let wait = Instant::now() + RECEIPT_WAIT;
+        alpha
+            .run_until(wait, |a| {
+                seen.push(Seen {
+                    at: Instant::now(),
+                    party: "alpha",
+                    activity: a.clone(),
+                });
+                match a {
+                    Activity::Delivered { peer, up_to, .. } if peer == to && *up_to >= seq => {
+                        Control::Stop
+                    }
+                    _ => Control::Continue,
+                }
+            })
+            .await?;
+    }
+    alpha
+        .run_until(end, |a| {
+            seen.push(Seen {
+                at: Instant::now(),
+                party: "alpha",
+                activity: a.clone(),
+            });
+            Control::Continue
+        })
+        .await?;
+    alpha.close().await;
+    seen.extend(bravo_task.await??);
+    seen.extend(charlie_task.await??);
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), broker).await;
+    seen.sort_by_key(|s| s.at);
+
+    let keys: Vec<_> = registered;
+    let report = judge(&std::fs::read(dir.join("bravo.transcript"))?, &keys)?;
+    Ok(classify(&seen, last_to_bravo, &report))
+}
+
+fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun {
+    let first_unacked = seen
+        .iter()
+        .find(|s| s.party == "alpha" && matches!(s.activity, Activity::Unacknowledged { .. }))
+        .map(|s| s.at);
+    let delivered = seen.iter().any(|s| {
+        s.party == "alpha"
+            && matches!(&s.activity, Activity::Delivered { peer, up_to, .. } if peer == "bravo" && *up_to >= last_to_bravo)
+    });
+    // Duplicates the sender caused by resending after a missing receipt are expected,
+    // not a detection.
+    let first_rejection = seen.iter().find_map(|s| match &s.activity {
+        Activity::Received(r) => match &r.verdict {
+            Err(backchannel_proto::Rejection::Replay { .. })
+                if first_unacked.is_some_and(|t| s.at >= t) =>
+            {
+                None
+            }
+            Err(why) => Some((s.party, r.clone(), why.clone())),
+            Ok(_) => None,
+        },
+        _ => None,
+    });
+    let sender_noticed = first_unacked.is_some() || !delivered;
+    let (outcome, reason) = match &first_rejection {
+        Some((_, _, why)) => (Outcome::CaughtByRecipient, why.code().to_owned()),
+        None if sender_noticed => (Outcome::CaughtBySender, "no-receipt".to_owned()),
+        None => (Outcome::Undetected, String::new()),
+    };
+    let mut narrative = Vec::new();
+    if let Some((party, r, why)) = &first_rejection {
+        let what = r
+            .body()
+            .map(print::body_text)
+            .unwrap_or_else(|| "an undecodable frame".into());
+        narrative.push(format!("{party} rejected {what}: {why}"));
+    }
+    if outcome == Outcome::CaughtBySender {
+        narrative.push(format!(
+            "alpha got no valid receipt for #{last_to_bravo}: the broker or bravo may have dropped it"
+        ));
+    }
+    let accepted: Vec<String> = seen
+        .iter()
+        .filter_map(|s| match &s.activity {
+            Activity::Received(r) if r.verdict.is_ok() && !r.is_control() => {
+                let e = r.envelope.as_ref()?;
+                Some(format!(
+                    "{} accepted as {}'s: {}",
+                    s.party,
+                    e.sender,
+                    r.body().map(print::body_text).unwrap_or_default()
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    if outcome == Outcome::Undetected || first_rejection.is_none() {
+        narrative.extend(accepted);
+    }
+    let account = seen
+        .iter()
+        .filter_map(|s| print::activity_line(s.party, &s.activity))
+        .collect();
+    LiveRun {
+        outcome,
+        reason,
+        sender_noticed,
+        judge: judge_summary(report),
+        narrative: narrative.join("; "),
+        account,
+    }
+}
+
+/// What a judge can prove from bravo's transcript, in one line.
+pub fn judge_summary(report: &JudgeReport) -> String {
+    let mut provable: Vec<(String, usize)> = Vec::new();
+    let (mut unattributable, mut invalid) = (0, Vec::new());
+    for e in &report.entries {
+        match &e.finding {
+            Finding::ProvablyWrittenBy { name, .. } => {
+                match provable.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, k)) => *k += 1,
+                    None => provable.push((name.clone(), 1)),
+                }
+            }
+            Finding::Unattributable => unattributable += 1,
+            Finding::Invalid(why) => invalid.push(why.code()),
+        }
+    }
+    let mut parts = Vec::new();
+    for (name, k) in provable {
+        parts.push(format!("{k} provably by {name}"));
+    }
+    if unattributable > 0 {
+        parts.push(format!(
+            "{unattributable} unattributable (nothing provable)"
+        ));
+    }
+    if !invalid.is_empty() {
+        parts.push(format!(
+            "{} invalid ({})",
+            invalid.len(),
+            invalid.join(", ")
+        ));
+    }
+    let incomplete: Vec<String> = report
+        .chains
+        .iter()
+        .filter(|c| !c.complete)
+        .map(|c| {
+            format!(
+                "{}->{} incomplete ({})",
+                c.sender,
+                c.recipient,
+                c.problems.join("; ")
+            )
+        })
+        .collect();
+    if incomplete.is_empty() {
+        parts.push("all chains complete".into());
+    } else {
+        parts.extend(incomplete);
+    }
+    format!("bravo's transcript: {}", parts.join(", "))
+}
+
+fn scratch(name: &str, mode: ChannelMode) -> anyhow::Result<std::path::PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "backchannel-lab-{name}-{mode}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Outsider attacks: a network client that is not the broker, against an honest broker.
+async fn outsider_attack(attack: &Attack) -> anyhow::Result<LiveRun> {
+    let alpha = keys::generate("alpha")?;
+    let bravo = keys::generate("bravo")?;
+    let cert = backchannel_net::tls::generate_broker_certificate()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let settings = BrokerSettings {
+        tls: backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
+        registered: Arc::new(vec![alpha.public(), bravo.public()]),
+        queue_limit: 1000,
+    };
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let broker = tokio::spawn(backchannel_broker::run(
+        settings,
+        listener,
+        Box::new(Honest),
+        None,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let tls = backchannel_net::tls::client_config(&cert.cert_pem)?;
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let name = backchannel_net::tls::broker_server_name()?;
+        Ok::<_, anyhow::Error>(
+            tokio_rustls::TlsConnector::from(tls.clone())
+                .connect(name, tcp)
+                .await?,
+        )
+    };
+    let (first_frame, description) = match attack.name.as_str() {
+        "outsider-impersonate" => {
+            let stream = connect().await?;
+            let exporter = backchannel_net::tls::exporter(stream.get_ref().1)?;
+            let impostor = keys::generate("alpha")?;
+            (
+                Some((stream, login_frame(&impostor, &exporter)?)),
+                "a stranger's key, logging in as alpha",
+            )
+        }
+        "outsider-inject" => {
+            let stream = connect().await?;
+            let mut a = backchannel_proto::Endpoint::new(
+                alpha.clone(),
+                vec![PeerPolicy::new(
+                    &alpha.public(),
+                    bravo.public(),
+                    ChannelMode::Signed,
+                    "main",
+                )],
+                ChannelConfig::default(),
+            );
+            a.send(
+                backchannel_party::now(),
+                "bravo",
+                Body::Text("We will strike first.".into()),
+                DAY,
+            )?;
+            let mut frame = Vec::new();
+            a.poll_transmit(backchannel_party::now(), &mut frame)?;
+            (
+                Some((stream, frame)),
+                "an envelope frame sent without logging in",
+            )
+        }
+        _ => {
+            // Capture a genuine login on one session, replay it on another.
+            let mut genuine = connect().await?;
+            let exporter = backchannel_net::tls::exporter(genuine.get_ref().1)?;
+            let login = login_frame(&alpha, &exporter)?;
+            genuine.write_all(&login).await?;
+            genuine.flush().await?;
+            let stream = connect().await?;
+            (
+                Some((stream, login)),
+                "alpha's login captured on one session, replayed on another",
+            )
+        }
+    };
+    let mut answer = Vec::new();
+    if let Some((mut stream, frame)) = first_frame {
+        stream.write_all(&frame).await?;
+        stream.flush().await?;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer)).await;
+    }
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), broker).await;
+    let (outcome, reason, said) = match parse_node_frame(&answer) {
+        Ok(NodeFrame::Notice(n)) => (Outcome::CaughtByRecipient, n.code.clone(), n.to_string()),
+        Ok(NodeFrame::Welcome { .. }) => (Outcome::Undetected, String::new(), "welcome".to_owned()),
+        _ => (
+            Outcome::CaughtByRecipient,
+            "closed".to_owned(),
+            "closed the connection".to_owned(),
+        ),
+    };
+    Ok(LiveRun {
+        outcome,
+        reason,
+        sender_noticed: false,
+        judge: "no transcript: nothing reached a party".to_owned(),
+        narrative: format!("{description}: the broker answered {said}"),
+        account: Vec::new(),
+    })
+}

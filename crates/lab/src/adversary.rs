@@ -1,0 +1,131 @@
+//! Plugging a move into the broker.
+
+use backchannel_proto::relay::{Delivery, Forward, Inspected, RelayStrategy};
+use backchannel_proto::{
+    ChannelMode, Envelope, PublicIdentity, Timestamp, seal_with_foreign_authenticator,
+};
+
+use crate::observed::Observed;
+use crate::rewriter::Rewriter;
+
+/// What a move wants delivered.
+#[derive(Clone, Debug)]
+pub enum Out {
+    /// Deliver this envelope to its recipient. In signed mode it is framed with
+    /// `authenticator` as is (any change to the fields breaks the signature); in
+    /// deniable mode the [`Rewriter`] first makes it fit the recipient's view.
+    Envelope {
+        /// The fields, possibly changed.
+        envelope: Box<Envelope<'static>>,
+        /// The authenticator to frame it with (ignored in deniable mode).
+        authenticator: Vec<u8>,
+    },
+    /// Deliver exactly these bytes to `to`.
+    Frame {
+        /// The party.
+        to: String,
+        /// The bytes.
+        frame: Vec<u8>,
+    },
+}
+
+impl Out {
+    /// Deliver `seen` as it came.
+    pub fn forward(seen: &Observed) -> Self {
+        Out::Envelope {
+            envelope: Box::new(seen.envelope.clone()),
+            authenticator: seen.authenticator.clone(),
+        }
+    }
+
+    /// Deliver `envelope` (derived from `seen`) under `seen`'s authenticator.
+    pub fn altered(seen: &Observed, envelope: Envelope<'static>) -> Self {
+        Out::Envelope {
+            envelope: Box::new(envelope),
+            authenticator: seen.authenticator.clone(),
+        }
+    }
+}
+
+/// One attack: decides, for each envelope the broker relays, what to deliver instead.
+pub trait Move: Send {
+    /// The attack's name, e.g. `drop`.
+    fn name(&self) -> &'static str;
+
+    /// Called for every envelope the broker relays, in order, with the broker's clock.
+    /// Whatever is pushed to `out` is delivered; nothing else is (the original too must
+    /// be pushed, usually with [`Out::forward`]).
+    fn on_envelope(&mut self, now: Timestamp, seen: &Observed, out: &mut Vec<Out>);
+}
+
+/// A broker relay strategy that runs a [`Move`], adaptively in deniable mode.
+pub struct Adversary {
+    mv: Box<dyn Move>,
+    rewriter: Rewriter,
+    out: Vec<Out>,
+}
+
+impl std::fmt::Debug for Adversary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adversary")
+            .field("move", &self.mv.name())
+            .finish()
+    }
+}
+
+impl Adversary {
+    /// An adversarial broker playing `mv` among the `registered` parties.
+    pub fn new(mv: Box<dyn Move>, registered: Vec<PublicIdentity>) -> Self {
+        Adversary {
+            mv,
+            rewriter: Rewriter::new(registered),
+            out: Vec::new(),
+        }
+    }
+}
+
+impl RelayStrategy for Adversary {
+    fn name(&self) -> &'static str {
+        self.mv.name()
+    }
+
+    fn relay(
+        &mut self,
+        now: Timestamp,
+        inspected: &Inspected<'_>,
+        extra: &mut Vec<Delivery>,
+    ) -> Forward {
+        let seen = Observed::from_inspected(inspected);
+        if seen.envelope.mode == ChannelMode::Deniable {
+            self.rewriter.observe(&seen.envelope, seen.digest);
+        }
+        self.out.clear();
+        self.mv.on_envelope(now, &seen, &mut self.out);
+        for out in self.out.drain(..) {
+            let delivery = match out {
+                Out::Frame { to, frame } => Some(Delivery { to, frame }),
+                Out::Envelope {
+                    envelope,
+                    authenticator,
+                } => match envelope.mode {
+                    ChannelMode::Deniable => self
+                        .rewriter
+                        .present(now, *envelope)
+                        .ok()
+                        .map(|(to, frame)| Delivery { to, frame }),
+                    _ => {
+                        let mut frame = Vec::new();
+                        seal_with_foreign_authenticator(&envelope, &authenticator, &mut frame)
+                            .ok()
+                            .map(|_| Delivery {
+                                to: envelope.recipient.to_string(),
+                                frame,
+                            })
+                    }
+                },
+            };
+            extra.extend(delivery);
+        }
+        Forward::Withhold
+    }
+}

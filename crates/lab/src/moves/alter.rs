@@ -1,0 +1,32 @@
+//! alter: changes the words or the conditions of an assurance it relays.
+
+use backchannel_proto::{Body, Timestamp};
+
+use super::{ALPHA, BRAVO};
+use crate::adversary::{Move, Out};
+use crate::observed::Observed;
+
+/// The intermediary shades what it passes on: "no preemptive strike absent
+/// provocation" arrives as "no preemptive strike, for now". Rewrites the condition of
+/// alpha's first assurance to bravo.
+pub struct Alter;
+
+impl Move for Alter {
+    fn name(&self) -> &'static str {
+        "alter"
+    }
+
+    fn on_envelope(&mut self, _now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
+        if seen.is(ALPHA, BRAVO, 1)
+            && let Body::Assurance(a) = &seen.envelope.body
+        {
+            let mut altered = seen.envelope.clone();
+            let mut a = a.clone();
+            a.condition = "for now".into();
+            altered.body = Body::Assurance(a);
+            out.push(Out::altered(seen, altered));
+        } else {
+            out.push(Out::forward(seen));
+        }
+    }
+}

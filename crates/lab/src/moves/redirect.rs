@@ -1,0 +1,33 @@
+//! redirect: delivers alpha's message for bravo to charlie.
+
+use backchannel_proto::{ChannelMode, Timestamp};
+
+use super::{ALPHA, BRAVO, CHARLIE};
+use crate::adversary::{Move, Out};
+use crate::observed::Observed;
+
+/// The intermediary shows one side's message to a third power it was never meant for.
+/// Sends alpha's #2 for bravo to charlie instead (as it is in signed mode; readdressed
+/// and renumbered in deniable mode).
+pub struct Redirect;
+
+impl Move for Redirect {
+    fn name(&self) -> &'static str {
+        "redirect"
+    }
+
+    fn on_envelope(&mut self, _now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
+        if !seen.is(ALPHA, BRAVO, 2) {
+            out.push(Out::forward(seen));
+        } else if seen.envelope.mode == ChannelMode::Deniable {
+            let mut to_charlie = seen.envelope.clone();
+            to_charlie.recipient = CHARLIE.into();
+            out.push(Out::altered(seen, to_charlie));
+        } else {
+            out.push(Out::Frame {
+                to: CHARLIE.to_owned(),
+                frame: seen.frame.clone(),
+            });
+        }
+    }
+}

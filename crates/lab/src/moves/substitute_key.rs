@@ -1,0 +1,62 @@
+//! substitute-key: presents a different key as alpha's.
+
+use backchannel_proto::{ChannelMode, PartyName, SigningIdentity, Timestamp, seal_signed};
+
+use super::{ALPHA, BRAVO};
+use crate::adversary::{Move, Out};
+use crate::observed::Observed;
+
+/// The intermediary claims one side "has a new key" and signs in its name with a key
+/// of its own making. Replaces alpha's #2 to bravo with its own words, signed by the
+/// broker's key under alpha's name. Keys are pinned by local policy, never learned
+/// from the broker, so the substitute signs nothing bravo will attribute to alpha.
+pub struct SubstituteKey {
+    fake_alpha: Option<SigningIdentity>,
+}
+
+impl SubstituteKey {
+    /// The move, with its own "alpha" key (a fixed, public seed: this key is the
+    /// broker's, and nobody pins it).
+    pub fn new() -> Self {
+        SubstituteKey {
+            fake_alpha: PartyName::new(ALPHA)
+                .ok()
+                .map(|n| SigningIdentity::from_secret_bytes(n, &[0x5b; 32])),
+        }
+    }
+}
+
+impl Default for SubstituteKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Move for SubstituteKey {
+    fn name(&self) -> &'static str {
+        "substitute-key"
+    }
+
+    fn on_envelope(&mut self, _now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
+        if !seen.is(ALPHA, BRAVO, 2) {
+            out.push(Out::forward(seen));
+            return;
+        }
+        let mut env = seen.envelope.clone();
+        env.body = backchannel_proto::Body::Text(
+            "Our aircraft will use the corridor as they see fit.".into(),
+        );
+        match (env.mode, &self.fake_alpha) {
+            (ChannelMode::Signed, Some(fake)) => {
+                let mut frame = Vec::new();
+                if seal_signed(&env, fake, &mut frame).is_ok() {
+                    out.push(Out::Frame {
+                        to: BRAVO.to_owned(),
+                        frame,
+                    });
+                }
+            }
+            _ => out.push(Out::altered(seen, env)),
+        }
+    }
+}
