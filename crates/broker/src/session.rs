@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use backchannel_net::{FrameReader, tls};
 use backchannel_proto::PublicIdentity;
-use backchannel_proto::frame::{FrameHeader, FrameKind};
-use backchannel_proto::node::{Notice, notice_frame, verify_login, welcome_frame};
-use backchannel_proto::relay::{inspect_batch, read_line};
+use backchannel_proto::broker_session::{BrokerSession, SessionStep};
+use backchannel_proto::node::{Notice, notice_frame, welcome_frame};
+use backchannel_proto::relay::read_line;
 use tokio::io::{AsyncWriteExt as _, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -67,28 +67,24 @@ pub(crate) async fn serve(
             Err(e) => return Err(e.to_string()),
         }
         let frame = first.pop().unwrap_or_default();
-        match verify_login(&frame, &exporter, &shared.registered) {
-            Ok(party) => Ok((party, reader, write)),
-            Err(e) => {
-                let notice = Notice {
-                    code: e.code().to_owned(),
-                    message: e.to_string(),
-                    peer: String::new(),
-                    seq: 0,
-                };
+        let mut session = BrokerSession::new(exporter);
+        match session.handle_frames(&[&frame], &shared.registered) {
+            SessionStep::LoggedIn(party) => Ok((party, session, reader, write)),
+            SessionStep::Close(notice) => {
                 let mut write = write;
                 if let Ok(f) = notice_frame(&notice) {
                     let _ = write.write_all(&f).await;
                     let _ = write.shutdown().await;
                 }
-                Err(e.to_string())
+                Err(notice.message)
             }
+            SessionStep::Envelopes(_) => Err("internal: envelopes before login".to_owned()),
         }
     })
     .await
     .unwrap_or_else(|_| Err("did not log in within 10 s".to_owned()));
 
-    let (party, mut reader, write) = match login {
+    let (party, mut session, mut reader, write) = match login {
         Ok(x) => x,
         Err(reason) => {
             tracing::warn!(target: "broker", "refused connection from {peer}: {reason}");
@@ -148,7 +144,7 @@ pub(crate) async fn serve(
                 Ok(false) => return Ok::<(), String>(()),
                 Err(e) => return Err(e.to_string()),
             }
-            relay_batch(&shared, &party, &mut frames, &notices_tx).await?;
+            relay_batch(&shared, &mut session, &mut frames, &notices_tx).await?;
         }
     };
 
@@ -170,21 +166,25 @@ pub(crate) async fn serve(
 /// fails, and passes the rest to the router in order.
 async fn relay_batch(
     shared: &Shared,
-    party: &PublicIdentity,
+    session: &mut BrokerSession,
     frames: &mut Vec<Vec<u8>>,
     notices: &mpsc::Sender<Vec<u8>>,
 ) -> Result<(), String> {
-    if let Some(f) = frames
-        .iter()
-        .find(|f| FrameHeader::parse(f).map(|h| h.kind) != Ok(FrameKind::Envelope))
-    {
-        let kind = FrameHeader::parse(f).map(|h| h.kind.to_u8()).unwrap_or(0);
-        return Err(format!(
-            "protocol violation: frame of kind {kind} after login"
-        ));
-    }
+    let Some(party) = session.party().cloned() else {
+        return Err("internal: not logged in".to_owned());
+    };
+    let party = &party;
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let verdicts = inspect_batch(party, &refs, &shared.registered);
+    let verdicts = match session.handle_frames(&refs, &shared.registered) {
+        SessionStep::Envelopes(verdicts) => verdicts,
+        SessionStep::Close(notice) => {
+            if let Ok(f) = notice_frame(&notice) {
+                let _ = notices.try_send(f);
+            }
+            return Err(notice.message);
+        }
+        SessionStep::LoggedIn(_) => return Err("internal: a second login".to_owned()),
+    };
     let mut keep = Vec::with_capacity(verdicts.len());
     for (i, verdict) in verdicts.iter().enumerate() {
         match verdict {

@@ -23,7 +23,7 @@
 //! | a party's channels | [`Endpoint`] |
 //! | transcripts and the judge | [`transcript`], [`judge()`] |
 //! | login, welcome and notices between nodes | [`node`] |
-//! | what the broker checks and how it relays | [`relay`] |
+//! | what the broker checks and how it relays | [`relay`], [`broker_session`] |
 //! | a party's persisted channel state | [`persist`] |
 
 #![forbid(unsafe_code)]
@@ -39,6 +39,7 @@
 )]
 
 mod body;
+pub mod broker_session;
 mod channel;
 mod channel_id;
 mod channel_state;
