@@ -14,6 +14,10 @@
 //! really guarantees against the broker: nothing.
 //!
 //! The outcomes the spec expects live in `proto-spec/attacks.toml` ([`expected`]).
+//!
+//! [`sim`] is the random adversarial broker: an in-memory, deterministic simulation
+//! whose broker steps come from a seed or a fuzzer ([`choices`]), with the protocol's
+//! claims checked as oracles.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -23,10 +27,12 @@
 )]
 
 mod adversary;
+pub mod choices;
 pub mod expected;
 pub mod moves;
 mod observed;
 mod rewriter;
+pub mod sim;
 
 use backchannel_proto::PublicIdentity;
 use backchannel_proto::relay::RelayStrategy;
