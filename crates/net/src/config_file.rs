@@ -28,11 +28,12 @@ pub enum ConfigFileError {
 /// Reads and parses the TOML file at `path` (unknown keys are refused where the type
 /// says `deny_unknown_fields`).
 pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigFileError::Toml {
+    parse_toml(&read_named(path)?, path)
+}
+
+/// Parses TOML text; `path` is only used in error messages.
+pub fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigFileError> {
+    toml::from_str(text).map_err(|e| ConfigFileError::Toml {
         path: path.to_owned(),
         message: e.to_string(),
     })

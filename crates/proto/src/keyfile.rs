@@ -101,13 +101,31 @@ pub fn write_signing_key(path: &Path, me: &SigningIdentity) -> Result<(), KeyFil
     file.sync_all().map_err(io_err(path))
 }
 
+/// `me`'s private key as PKCS#8 PEM text (zeroized when dropped).
+pub fn encode_signing_key(
+    me: &SigningIdentity,
+) -> Result<ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing<String>, String> {
+    me.signing_key()
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())
+}
+
 /// Reads a private key written by [`write_signing_key`] and names it `name`.
 ///
 /// On Unix, refuses a file that group or others may read or write.
 pub fn read_signing_key(path: &Path, name: PartyName) -> Result<SigningIdentity, KeyFileError> {
     check_private_permissions(path)?;
-    let text = read_small(path)?;
-    let key = SigningKey::from_pkcs8_pem(&text).map_err(|e| KeyFileError::MalformedPrivateKey {
+    parse_signing_key(&read_small(path)?, name, path)
+}
+
+/// Parses PKCS#8 PEM text into a signing identity named `name`; `path` is only used in
+/// error messages.
+pub fn parse_signing_key(
+    text: &str,
+    name: PartyName,
+    path: &Path,
+) -> Result<SigningIdentity, KeyFileError> {
+    let key = SigningKey::from_pkcs8_pem(text).map_err(|e| KeyFileError::MalformedPrivateKey {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;

@@ -1,0 +1,5 @@
+//! cargo-fuzz entry for `transcript_verify`; the body and its assertions are
+//! `backchannel_fuzz_targets::transcript_verify`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| backchannel_fuzz_targets::transcript_verify(data));
