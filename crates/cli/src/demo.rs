@@ -1,22 +1,22 @@
 //! `backchannel demo`: broker, alpha and bravo in one process over real TLS on
 //! loopback, playing a short exchange of assurances in each mode.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use backchannel_broker::{BrokerEvent, BrokerSettings, Honest};
 use backchannel_party::{Activity, Control, Party, PartySettings};
 use backchannel_proto::judge::{Finding, JudgeReport};
 use backchannel_proto::{
     Assurance, Body, ChannelConfig, ChannelMode, PeerPolicy, Revocation, SigningIdentity, judge,
 };
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::Outcome;
+use crate::attacks::Which;
 use crate::{keys, print, verify};
 
 /// Start a broker, alpha and bravo in this process on real TLS sockets on loopback
@@ -38,13 +38,6 @@ pub struct Args {
     adversary: Option<String>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Which {
-    Signed,
-    Deniable,
-    Both,
-}
-
 const DAY: Duration = Duration::from_secs(86_400);
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -52,14 +45,10 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     if let Some(name) = &args.adversary {
         return under_attack(name, args.mode, args.json).await;
     }
-    let modes = match args.mode {
-        Which::Signed => vec![ChannelMode::Signed],
-        Which::Deniable => vec![ChannelMode::Deniable],
-        Which::Both => vec![ChannelMode::Signed, ChannelMode::Deniable],
-    };
+    let modes = args.mode.modes();
     let mut failures = Vec::new();
     for mode in modes {
-        let dir = scratch_dir(mode)?;
+        let dir = crate::scratch::scratch_dir(&format!("demo-{mode}"))?;
         let played = play(mode, &dir).await;
         let _ = std::fs::remove_dir_all(&dir);
         let account = played?;
@@ -78,19 +67,6 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             failures.join("; ")
         )
     }
-}
-
-fn scratch_dir(mode: ChannelMode) -> anyhow::Result<PathBuf> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "backchannel-demo-{mode}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    Ok(dir)
 }
 
 /// What happened in one mode.
@@ -384,11 +360,7 @@ fn check_judgement(
 /// `demo --adversary NAME`: the lab scenario under one attack, with every node's account.
 async fn under_attack(name: &str, which: Which, json_out: bool) -> anyhow::Result<Outcome> {
     let attacks = crate::attacks::select(Some(name))?;
-    let modes = match which {
-        Which::Signed => vec![ChannelMode::Signed],
-        Which::Deniable => vec![ChannelMode::Deniable],
-        Which::Both => vec![ChannelMode::Signed, ChannelMode::Deniable],
-    };
+    let modes = which.modes();
     let mut differ = Vec::new();
     for attack in &attacks {
         for mode in &modes {

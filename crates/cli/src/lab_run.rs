@@ -69,7 +69,7 @@ struct Seen {
 }
 
 async fn broker_attack(attack: &Attack, mode: ChannelMode) -> anyhow::Result<LiveRun> {
-    let dir = scratch(&attack.name, mode)?;
+    let dir = crate::scratch::scratch_dir(&format!("lab-{}-{mode}", attack.name))?;
     let result = broker_attack_in(attack, mode, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -361,19 +361,6 @@ pub fn judge_summary(report: &JudgeReport) -> String {
         parts.extend(incomplete);
     }
     format!("bravo's transcript: {}", parts.join(", "))
-}
-
-fn scratch(name: &str, mode: ChannelMode) -> anyhow::Result<std::path::PathBuf> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "backchannel-lab-{name}-{mode}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// Outsider attacks: a network client that is not the broker, against an honest broker.

@@ -12,8 +12,10 @@ mod demo;
 mod init;
 mod keys;
 mod lab_run;
+mod open;
 mod print;
 mod receive;
+mod scratch;
 mod send;
 mod verify;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use backchannel_party::{Activity, Control, Party, PartyConfig};
+use backchannel_party::{Activity, Control};
 use clap::Parser;
 use tokio::time::Instant;
 
@@ -37,11 +37,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
-    let config = PartyConfig::load(&args.config)?;
-    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
-    let settings = config.settings(base)?;
-    let me = settings.me.name().to_string();
-    let mut party = Party::open(settings)?;
+    let (me, mut party) = crate::open::open_party(&args.config)?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout.unwrap_or(100 * 365 * 86_400));
     let mut seen = 0u64;
     let count = args.count;

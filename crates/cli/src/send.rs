@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use backchannel_party::{Activity, Control, Party, PartyConfig};
+use backchannel_party::{Activity, Control};
 use backchannel_proto::{Assurance, Body, Revocation};
 use clap::Parser;
 use serde_json::json;
@@ -58,11 +58,7 @@ pub struct Args {
 const MESSAGE_TTL: Duration = Duration::from_secs(7 * 86_400);
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
-    let config = PartyConfig::load(&args.config)?;
-    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
-    let settings = config.settings(base)?;
-    let me = settings.me.name().to_string();
-    let mut party = Party::open(settings)?;
+    let (me, mut party) = crate::open::open_party(&args.config)?;
     let (body, ttl) = match (&args.assurance, &args.revoke) {
         (Some(id), _) => {
             let days = args.valid_days.unwrap_or(1);
