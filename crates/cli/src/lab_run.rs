@@ -259,10 +259,12 @@ fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun 
         },
         _ => None,
     });
+    // A receipt that is merely late (a loaded machine) is not a detection; one that
+    // never came by the end of the run is.
     let sender_noticed = first_unacked.is_some() || !delivered;
     let (outcome, reason) = match &first_rejection {
         Some((_, _, why)) => (Outcome::CaughtByRecipient, why.code().to_owned()),
-        None if sender_noticed => (Outcome::CaughtBySender, "no-receipt".to_owned()),
+        None if !delivered => (Outcome::CaughtBySender, "no-receipt".to_owned()),
         None => (Outcome::Undetected, String::new()),
     };
     let mut narrative = Vec::new();

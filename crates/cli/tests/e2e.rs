@@ -15,6 +15,17 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_backchannel");
 
+/// The tests run one at a time: each starts real processes with timers, and the
+/// attack matrix judges outcomes by timing that a machine busy with ten other tests
+/// would distort.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A child process killed when the test ends, whatever happens.
 struct Running(Child);
 
@@ -176,6 +187,7 @@ fn finish(mut r: Running) -> (bool, Vec<serde_json::Value>, String) {
 
 #[test]
 fn a_message_is_delivered_with_a_signed_receipt_and_transcripts_verify() {
+    let _serial = serial();
     let d = Deployment::start("deliver", "alpha,bravo");
     let receiver = d.receive("bravo", 1);
     let sent = d.send(
@@ -204,6 +216,7 @@ fn a_message_is_delivered_with_a_signed_receipt_and_transcripts_verify() {
 
 #[test]
 fn an_offline_recipient_gets_queued_messages_when_it_connects() {
+    let _serial = serial();
     let d = Deployment::start("offline", "alpha,bravo");
     // bravo is offline: no receipt can come, so send exits 3.
     let sent = d.send(
@@ -242,6 +255,7 @@ fn an_offline_recipient_gets_queued_messages_when_it_connects() {
 
 #[test]
 fn an_impostor_is_refused_while_the_real_party_still_works() {
+    let _serial = serial();
     let d = Deployment::start("impostor", "alpha,bravo");
     // mallory has its own key but claims to be alpha.
     let mallory = d.dir.join("mallory");
@@ -292,6 +306,7 @@ fn an_impostor_is_refused_while_the_real_party_still_works() {
 
 #[test]
 fn garbage_and_oversized_frames_are_refused_and_the_broker_keeps_serving() {
+    let _serial = serial();
     use std::io::{Read as _, Write as _};
     let d = Deployment::start("garbage", "alpha,bravo");
     // Not TLS at all.
@@ -345,6 +360,7 @@ fn garbage_and_oversized_frames_are_refused_and_the_broker_keeps_serving() {
 
 #[test]
 fn init_refuses_to_overwrite_keys_and_errors_are_one_line() {
+    let _serial = serial();
     let dir = scratch("init");
     let target = dir.join("d");
     let first = run(&["init", target.to_str().unwrap()]);
@@ -376,6 +392,7 @@ fn init_refuses_to_overwrite_keys_and_errors_are_one_line() {
 
 #[test]
 fn a_full_mailbox_refuses_the_sender_instead_of_dropping() {
+    let _serial = serial();
     let d = Deployment::start_with("queue-full", "alpha,bravo", |toml| {
         let text = std::fs::read_to_string(toml).unwrap();
         std::fs::write(toml, text.replace("queue_limit = 10000", "queue_limit = 1")).unwrap();
@@ -402,6 +419,7 @@ fn a_full_mailbox_refuses_the_sender_instead_of_dropping() {
 
 #[test]
 fn the_demo_plays_both_modes_as_the_spec_says() {
+    let _serial = serial();
     let out = run(&["demo", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let modes: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -444,6 +462,7 @@ fn the_demo_plays_both_modes_as_the_spec_says() {
 
 #[test]
 fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
+    let _serial = serial();
     let d = Deployment::start("replay-login", "alpha,bravo");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -500,6 +519,7 @@ fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
 
 #[test]
 fn the_attack_matrix_matches_the_spec_in_both_modes() {
+    let _serial = serial();
     let out = run(&["attacks", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
