@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use backchannel_broker::{BrokerEvent, BrokerSettings, Honest};
+use backchannel_broker::{BrokerEvent, Honest};
 use backchannel_party::{Activity, Control, Party, PartySettings};
 use backchannel_proto::judge::{Finding, JudgeReport};
 use backchannel_proto::{
@@ -12,11 +12,12 @@ use backchannel_proto::{
 };
 use clap::Parser;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::Outcome;
 use crate::attacks::Which;
+use crate::local_broker::LocalBroker;
 use crate::{keys, print, verify};
 
 /// Start a broker, alpha and bravo in this process on real TLS sockets on loopback
@@ -136,26 +137,14 @@ impl Account {
 async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
     let alpha = keys::generate("alpha")?;
     let bravo = keys::generate("bravo")?;
-    let cert = backchannel_net::tls::generate_broker_certificate()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let settings = BrokerSettings {
-        tls: backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
-        registered: std::sync::Arc::new(vec![alpha.public(), bravo.public()]),
-        queue_limit: 1000,
-    };
     let (events_tx, mut events) = mpsc::channel(1024);
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let broker = tokio::spawn(backchannel_broker::run(
-        settings,
-        listener,
+    let broker = LocalBroker::start(
+        vec![alpha.public(), bravo.public()],
         Box::new(Honest),
         Some(events_tx),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let client = backchannel_net::tls::client_config(&cert.cert_pem)?;
+    )
+    .await?;
+    let (addr, client) = (broker.addr, broker.client_tls.clone());
     let party = |me: &SigningIdentity, peer: &SigningIdentity| -> anyhow::Result<Party> {
         Ok(Party::open(PartySettings {
             me: me.clone(),
@@ -215,8 +204,7 @@ async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
     }
     a.close().await;
     b.close().await;
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), broker).await;
+    broker.stop().await;
     drain(&mut events, &mut account.broker);
 
     let keys = vec![alpha.public(), bravo.public()];

@@ -1,10 +1,9 @@
 //! One live run of the threat-model lab: a broker playing one attack, alpha, bravo and
 //! charlie as real TLS nodes on loopback, the scenario, and what everyone noticed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use backchannel_broker::{BrokerSettings, Honest};
+use backchannel_broker::Honest;
 use backchannel_lab::expected::{Actor, Attack, Outcome};
 use backchannel_party::{Activity, Control, Party, PartySettings};
 use backchannel_proto::judge::{Finding, JudgeReport};
@@ -13,9 +12,9 @@ use backchannel_proto::{
     Assurance, Body, ChannelConfig, ChannelMode, PeerPolicy, Revocation, SigningIdentity, judge,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::local_broker::LocalBroker;
 use crate::{keys, print};
 
 /// What one run showed.
@@ -97,25 +96,8 @@ async fn broker_attack_in(
     let registered: Vec<_> = nodes.iter().map(|n| n.id.public()).collect();
     let strategy = backchannel_lab::strategy(&attack.name, &registered)
         .ok_or_else(|| anyhow::anyhow!("no strategy named {}", attack.name))?;
-    let cert = backchannel_net::tls::generate_broker_certificate()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let settings = BrokerSettings {
-        tls: backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
-        registered: Arc::new(registered.clone()),
-        queue_limit: 1000,
-    };
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let broker = tokio::spawn(backchannel_broker::run(
-        settings,
-        listener,
-        strategy,
-        None,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let tls = backchannel_net::tls::client_config(&cert.cert_pem)?;
+    let broker = LocalBroker::start(registered.clone(), strategy, None).await?;
+    let (addr, tls) = (broker.addr, broker.client_tls.clone());
     let mut parties = Vec::new();
     for me in &nodes {
         let peers = nodes
@@ -227,8 +209,7 @@ async fn broker_attack_in(
     alpha.close().await;
     seen.extend(bravo_task.await??);
     seen.extend(charlie_task.await??);
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), broker).await;
+    broker.stop().await;
     seen.sort_by_key(|s| s.at);
 
     let keys: Vec<_> = registered;
@@ -369,25 +350,9 @@ pub fn judge_summary(report: &JudgeReport) -> String {
 async fn outsider_attack(attack: &Attack) -> anyhow::Result<LiveRun> {
     let alpha = keys::generate("alpha")?;
     let bravo = keys::generate("bravo")?;
-    let cert = backchannel_net::tls::generate_broker_certificate()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let settings = BrokerSettings {
-        tls: backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
-        registered: Arc::new(vec![alpha.public(), bravo.public()]),
-        queue_limit: 1000,
-    };
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let broker = tokio::spawn(backchannel_broker::run(
-        settings,
-        listener,
-        Box::new(Honest),
-        None,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let tls = backchannel_net::tls::client_config(&cert.cert_pem)?;
+    let broker =
+        LocalBroker::start(vec![alpha.public(), bravo.public()], Box::new(Honest), None).await?;
+    let (addr, tls) = (broker.addr, broker.client_tls.clone());
     let connect = || async {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         let name = backchannel_net::tls::broker_server_name()?;
@@ -453,8 +418,7 @@ async fn outsider_attack(attack: &Attack) -> anyhow::Result<LiveRun> {
         let _ =
             tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer)).await;
     }
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), broker).await;
+    broker.stop().await;
     let (outcome, reason, said) = match parse_node_frame(&answer) {
         Ok(NodeFrame::Notice(n)) => (Outcome::CaughtByRecipient, n.code.clone(), n.to_string()),
         Ok(NodeFrame::Welcome { .. }) => (Outcome::Undetected, String::new(), "welcome".to_owned()),

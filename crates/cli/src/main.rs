@@ -12,6 +12,7 @@ mod demo;
 mod init;
 mod keys;
 mod lab_run;
+mod local_broker;
 mod open;
 mod print;
 mod receive;
