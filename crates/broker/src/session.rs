@@ -154,6 +154,16 @@ pub(crate) async fn serve(
         _ = owner.wait_for(|current| *current != id) => Some("logged in again elsewhere; this session is closed".to_owned()),
         _ = shutdown.wait_for(|stop| *stop) => None,
     };
+    // A refusal that ended the session (a protocol violation) still reaches the party,
+    // then TLS closes cleanly. Bounded: a peer that stopped reading cannot hold this.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Ok(notice) = notices.try_recv() {
+            write.write_all(&notice).await?;
+        }
+        write.flush().await?;
+        write.shutdown().await
+    })
+    .await;
     match end {
         Some(reason) => {
             tracing::info!(target: "broker", "{name}: session from {peer} ended: {reason}")

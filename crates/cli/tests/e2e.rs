@@ -508,7 +508,17 @@ fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
             Ok(backchannel_proto::node::NodeFrame::Notice(n)) => assert_eq!(n.code, "bad-login"),
             other => panic!("expected a refusal, got {other:?}"),
         }
-        drop(first);
+        // On the logged-in session, a second login is a protocol violation: the broker
+        // says so, then closes.
+        reader.get_mut().write_all(&login).await.unwrap();
+        let mut frames = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(15), reader.read_batch(&mut frames, 4)).await;
+        assert!(matches!(read, Ok(Ok(true))), "{read:?}");
+        match backchannel_proto::node::parse_node_frame(&frames[0]) {
+            Ok(backchannel_proto::node::NodeFrame::Notice(n)) => assert_eq!(n.code, "protocol"),
+            other => panic!("expected a protocol notice, got {other:?}"),
+        }
     });
     // The real alpha still works.
     let receiver = d.receive("bravo", 1);

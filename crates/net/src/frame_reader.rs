@@ -44,6 +44,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The wrapped stream (to write on a full-duplex one).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Waits for at least one complete frame, then moves up to `max` complete frames
     /// into `out`. Returns `Ok(false)` when the stream ended cleanly between frames.
     pub async fn read_batch(
