@@ -7,7 +7,7 @@ use std::time::Duration;
 use backchannel_net::{FrameReader, tls};
 use backchannel_proto::PublicIdentity;
 use backchannel_proto::broker_session::{BrokerSession, SessionStep};
-use backchannel_proto::node::{Notice, notice_frame, welcome_frame};
+use backchannel_proto::node::{DISPLACED, Notice, notice_frame, welcome_frame};
 use backchannel_proto::relay::read_line;
 use tokio::io::{AsyncWriteExt as _, BufWriter};
 use tokio::net::TcpStream;
@@ -24,6 +24,7 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 const BATCH: usize = 256;
 /// Notices waiting for one session.
 const NOTICE_QUEUE: usize = 256;
+const DISPLACED_MESSAGE: &str = "logged in again elsewhere; this session is closed";
 
 pub(crate) struct Shared {
     pub(crate) acceptor: TlsAcceptor,
@@ -151,9 +152,22 @@ pub(crate) async fn serve(
     let end = tokio::select! {
         r = reader_loop => r.err(),
         r = writer => r.err().map(|e: std::io::Error| e.to_string()),
-        _ = owner.wait_for(|current| *current != id) => Some("logged in again elsewhere; this session is closed".to_owned()),
+        _ = owner.wait_for(|current| *current != id) => Some(DISPLACED_MESSAGE.to_owned()),
         _ = shutdown.wait_for(|stop| *stop) => None,
     };
+    if end.as_deref() == Some(DISPLACED_MESSAGE) {
+        // Tell the displaced party why, so it backs off instead of logging in again at
+        // once (two holders of one key would otherwise take turns without end).
+        let notice = Notice {
+            code: DISPLACED.to_owned(),
+            message: DISPLACED_MESSAGE.to_owned(),
+            peer: String::new(),
+            seq: 0,
+        };
+        if let Ok(f) = notice_frame(&notice) {
+            let _ = notices_tx.try_send(f);
+        }
+    }
     // A refusal that ended the session (a protocol violation) still reaches the party,
     // then TLS closes cleanly. Bounded: a peer that stopped reading cannot hold this.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {

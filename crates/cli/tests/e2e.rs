@@ -408,7 +408,12 @@ fn a_full_mailbox_refuses_the_sender_instead_of_dropping() {
     let state = std::fs::read(d.dir.join("alpha.state")).unwrap();
     let saved = backchannel_proto::persist::decode_party_state(&state).unwrap();
     assert_eq!(
-        saved[0].1.unacked.iter().map(|o| o.seq).collect::<Vec<_>>(),
+        saved.channels[0]
+            .1
+            .unacked
+            .iter()
+            .map(|o| o.seq)
+            .collect::<Vec<_>>(),
         vec![1, 2]
     );
     // bravo gets what the mailbox held.

@@ -2,15 +2,20 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use backchannel_proto::node::{NodeFrame, parse_node_frame};
-use backchannel_proto::transcript::{Direction, RecordedVerdict};
-use backchannel_proto::{Body, Channel, Endpoint, EndpointSendError, EnvelopeIn, Event, Timestamp};
+use backchannel_proto::journal::{self, ReplayError};
+use backchannel_proto::node::{DISPLACED, NodeFrame, parse_node_frame};
+use backchannel_proto::transcript::{Direction, RecordedVerdict, parse_records};
+use backchannel_proto::{
+    Body, Channel, ChannelState, Endpoint, EndpointSendError, EnvelopeIn, Event, Timestamp,
+};
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
 use crate::activity::{Activity, Control, Received};
 use crate::config::PartySettings;
 use crate::connection::{ConnectError, Connection, connect};
+use crate::crash::CrashPoints;
+use crate::lock::{LockError, PartyLock};
 use crate::state_file::{self, StateFileError};
 use crate::transcript_file::{TranscriptFile, TranscriptFileError};
 
@@ -26,12 +31,23 @@ pub fn now() -> Timestamp {
 /// Why the party stopped or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PartyError {
+    /// Another process owns this party.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// The transcript could not be written.
     #[error(transparent)]
     Transcript(#[from] TranscriptFileError),
     /// The state could not be saved or loaded.
     #[error(transparent)]
     State(#[from] StateFileError),
+    /// The transcript does not fit the snapshot or contradicts itself.
+    #[error("{path}: cannot rebuild the channel state: {source}")]
+    Replay {
+        /// The transcript.
+        path: std::path::PathBuf,
+        /// What does not fit.
+        source: ReplayError,
+    },
     /// The broker refused us for a reason that retrying will not fix.
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -41,21 +57,58 @@ pub enum PartyError {
     /// A saved channel belongs to a peer that is no longer configured.
     #[error("the state file has a channel with {0:?}, who is not a configured peer")]
     UnknownSavedPeer(String),
+    /// An earlier write failed, so what is in memory may not be on disk: this party
+    /// must be opened again (which rebuilds the state from what is on disk).
+    #[error("an earlier write to the party's files failed; open the party again")]
+    Failed,
 }
 
 /// Most frames handled as one batch (one receipt, one transcript flush).
 const BATCH: usize = 256;
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// After another login of this party displaced us: wait this long before trying
+/// again (doubling up to [`MAX_DISPLACED_BACKOFF`]), so two holders of one key do not
+/// take turns a thousand times a second.
+const DISPLACED_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_DISPLACED_BACKOFF: Duration = Duration::from_secs(60);
+/// A snapshot is saved after this many transcript records (and on close), so a
+/// restart replays at most about this many.
+const SNAPSHOT_EVERY: usize = 4096;
+
+/// One message to send with [`Party::send_many`].
+#[derive(Clone, Debug)]
+pub struct Outgoing<'a> {
+    /// The recipient.
+    pub to: String,
+    /// What to say.
+    pub body: Body<'a>,
+    /// How long it stays deliverable.
+    pub ttl: Duration,
+}
 
 /// A party node: its protocol state, its files, and (while running) its connection.
+///
+/// It holds the party's lock for its whole life, so no other process can write the
+/// party's state while it exists. Its files follow one rule (`proto-spec/nodes.md`
+/// §4): every record is on disk before anything that depends on it leaves the
+/// process, whether a frame to the broker or a report to the user.
 pub struct Party {
     settings: PartySettings,
     endpoint: Endpoint,
     transcript: TranscriptFile,
+    _lock: PartyLock,
     conn: Option<Connection>,
     backoff: Duration,
-    dirty: bool,
+    /// When not to reconnect before (after being displaced by another login).
+    not_before: Option<Instant>,
+    displaced_backoff: Duration,
+    /// Records written since the last snapshot.
+    since_snapshot: usize,
+    /// Reports held back until what they report is on disk.
+    held: Vec<Activity>,
+    crash: CrashPoints,
+    failed: bool,
 }
 
 impl std::fmt::Debug for Party {
@@ -68,10 +121,29 @@ impl std::fmt::Debug for Party {
 }
 
 impl Party {
-    /// Opens the party's transcript and restores its channel state from disk.
+    /// Takes the party's lock, opens its transcript and rebuilds its channel state:
+    /// the last snapshot, plus the transcript records written after it.
     pub fn open(settings: PartySettings) -> Result<Self, PartyError> {
-        let transcript = TranscriptFile::open(&settings.transcript, settings.me.name())?;
-        let saved = state_file::load(&settings.state)?;
+        Self::open_with(settings, CrashPoints::default())
+    }
+
+    /// [`Party::open`] with crash points armed by a test.
+    #[cfg(feature = "test-utils")]
+    pub fn open_with_crash_points_for_testing_only(
+        settings: PartySettings,
+        crash: CrashPoints,
+    ) -> Result<Self, PartyError> {
+        Self::open_with(settings, crash)
+    }
+
+    fn open_with(settings: PartySettings, crash: CrashPoints) -> Result<Self, PartyError> {
+        let me = settings.me.name().clone();
+        let lock = PartyLock::acquire(&PartyLock::path_for(&settings.state), me.as_str())?;
+        let snapshot = state_file::load(&settings.state)?;
+        let (saved, replay_from) = match snapshot {
+            Some(s) => (s.channels, s.covers),
+            None => (Vec::new(), Some(0)),
+        };
         for (peer, _) in &saved {
             if !settings
                 .peers
@@ -81,21 +153,35 @@ impl Party {
                 return Err(PartyError::UnknownSavedPeer(peer.clone()));
             }
         }
-        let channels = settings
+        let (transcript, tail) =
+            TranscriptFile::open(&settings.transcript, &me, replay_from, crash.clone())?;
+        let mut states: Vec<(String, ChannelState)> = settings
             .peers
             .iter()
             .map(|policy| {
+                let name = policy.identity.name().as_str();
                 let state = saved
                     .iter()
-                    .find(|(peer, _)| peer == policy.identity.name().as_str())
+                    .find(|(peer, _)| peer == name)
                     .map(|(_, s)| s.clone())
                     .unwrap_or_default();
-                Channel::restore(
-                    settings.me.name().clone(),
-                    policy.clone(),
-                    settings.channel.clone(),
-                    state,
-                )
+                (name.to_owned(), state)
+            })
+            .collect();
+        let (entries, _) = parse_records(&tail, 0);
+        let since_snapshot = entries.len();
+        journal::replay(me.as_str(), &mut states, entries).map_err(|source| {
+            PartyError::Replay {
+                path: settings.transcript.clone(),
+                source,
+            }
+        })?;
+        let channels = settings
+            .peers
+            .iter()
+            .zip(states)
+            .map(|(policy, (_, state))| {
+                Channel::restore(me.clone(), policy.clone(), settings.channel.clone(), state)
             })
             .collect();
         let endpoint = Endpoint::with_channels(settings.me.clone(), channels);
@@ -103,9 +189,15 @@ impl Party {
             settings,
             endpoint,
             transcript,
+            _lock: lock,
             conn: None,
             backoff: MIN_BACKOFF,
-            dirty: false,
+            not_before: None,
+            displaced_backoff: DISPLACED_BACKOFF,
+            since_snapshot,
+            held: Vec::new(),
+            crash,
+            failed: false,
         })
     }
 
@@ -114,35 +206,101 @@ impl Party {
         &self.endpoint
     }
 
-    /// Seals a message to `peer`; it is saved to disk (state and transcript) before
-    /// this returns, and transmitted by [`Party::run_until`]. Returns its sequence
-    /// number.
-    pub fn send(&mut self, peer: &str, body: Body<'_>, ttl: Duration) -> Result<u64, PartyError> {
-        let at = now();
-        let seq = self.endpoint.send(at, peer, body, ttl)?;
-        self.save_state()?;
-        if let Some(frame) = self
-            .endpoint
-            .channel(peer)
-            .and_then(|c| c.state().outstanding(seq))
-            .map(|o| o.frame.clone())
-        {
-            self.transcript
-                .record(Direction::Sent, at, RecordedVerdict::Sent, "", &frame);
-        }
-        self.transcript.sync()?;
-        Ok(seq)
+    /// The party's name.
+    pub fn name(&self) -> &str {
+        self.settings.me.name().as_str()
     }
 
-    fn save_state(&mut self) -> Result<(), PartyError> {
-        let channels: Vec<(&str, &backchannel_proto::ChannelState)> = self
+    /// Seals a message to `peer`; it is on disk (in the transcript) before this
+    /// returns, and transmitted by [`Party::run_until`]. Returns its sequence number.
+    pub fn send(&mut self, peer: &str, body: Body<'_>, ttl: Duration) -> Result<u64, PartyError> {
+        let mut results = self.send_many(vec![Outgoing {
+            to: peer.to_owned(),
+            body,
+            ttl,
+        }])?;
+        results
+            .pop()
+            .unwrap_or(Err(EndpointSendError::UnknownPeer(
+                backchannel_proto::UnknownPeer(peer.to_owned()),
+            )))
+            .map_err(PartyError::from)
+    }
+
+    /// Seals every message in `batch`, in order, and puts them all on disk with one
+    /// fsync (group commit) before returning. Each message gets its own result: one
+    /// refused by the core (unknown peer, too many unacknowledged, too large) does not
+    /// stop the others. The outer error means nothing in this batch may be assumed
+    /// saved, and the party must be opened again.
+    pub fn send_many(
+        &mut self,
+        batch: Vec<Outgoing<'_>>,
+    ) -> Result<Vec<Result<u64, EndpointSendError>>, PartyError> {
+        self.check_usable()?;
+        let at = now();
+        let mut results = Vec::with_capacity(batch.len());
+        for item in batch {
+            let result = self.endpoint.send(at, &item.to, item.body, item.ttl);
+            if let Ok(seq) = result
+                && let Some(o) = self
+                    .endpoint
+                    .channel(&item.to)
+                    .and_then(|c| c.state().outstanding(seq))
+            {
+                self.transcript
+                    .record(Direction::Sent, at, RecordedVerdict::Sent, "", &o.frame);
+            }
+            results.push(result);
+        }
+        self.persist()?;
+        Ok(results)
+    }
+
+    fn check_usable(&self) -> Result<(), PartyError> {
+        if self.failed {
+            Err(PartyError::Failed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Puts every queued transcript record on disk (one fsync), and saves a snapshot
+    /// when enough records have accumulated. Any failure makes the party unusable:
+    /// its memory may now be ahead of its disk.
+    fn persist(&mut self) -> Result<(), PartyError> {
+        self.check_usable()?;
+        let result = self.persist_inner();
+        if result.is_err() {
+            self.failed = true;
+            self.conn = None;
+        }
+        result
+    }
+
+    fn persist_inner(&mut self) -> Result<(), PartyError> {
+        self.since_snapshot += self.transcript.sync()?;
+        if self.since_snapshot >= SNAPSHOT_EVERY {
+            self.save_snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Saves the channel states as of the transcript's durable length. Only called
+    /// with nothing queued, so the states are exactly what the transcript gives.
+    fn save_snapshot(&mut self) -> Result<(), PartyError> {
+        let channels: Vec<(&str, &ChannelState)> = self
             .endpoint
             .channels()
             .iter()
             .map(|c| (c.peer().identity.name().as_str(), c.state()))
             .collect();
-        state_file::save(&self.settings.state, &channels)?;
-        self.dirty = false;
+        state_file::save(
+            &self.settings.state,
+            self.transcript.durable_len(),
+            &channels,
+            &self.crash,
+        )?;
+        self.since_snapshot = 0;
         Ok(())
     }
 
@@ -150,28 +308,35 @@ impl Party {
     /// connects (and reconnects with backoff), sends what is queued, receives and
     /// verifies, acknowledges, and reports each [`Activity`] to `on`. Whatever is owed
     /// (receipts) is sent before it returns. Returns `true` if stopped by `on`.
+    ///
+    /// Each batch of frames read is handled in this order: verdicts recorded in the
+    /// transcript, one fsync, then the reports to `on`, then the receipts out. So
+    /// nothing is shown to the user or acknowledged to the peer before it is on disk.
     pub async fn run_until(
         &mut self,
         deadline: Instant,
         mut on: impl FnMut(&Activity) -> Control,
     ) -> Result<bool, PartyError> {
+        self.check_usable()?;
         let mut stop = false;
         let mut frames: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
         loop {
-            if self.conn.is_none() {
-                match self.reconnect(deadline, &mut on).await? {
-                    Some(c) => self.conn = Some(c),
-                    None => {
-                        self.persist()?;
-                        return Ok(stop);
-                    }
+            self.persist()?;
+            for activity in std::mem::take(&mut self.held) {
+                if on(&activity) == Control::Stop {
+                    stop = true;
                 }
             }
-            if let Err(reason) = self.flush().await {
-                self.disconnect(reason, &mut on);
+            if self.conn.is_none() && !stop {
+                match self.reconnect(deadline, &mut on).await? {
+                    Some(c) => self.conn = Some(c),
+                    None => return Ok(false),
+                }
+            }
+            if let Err(reason) = self.flush().await? {
+                self.disconnect(reason);
                 continue;
             }
-            self.persist()?;
             if stop {
                 return Ok(true);
             }
@@ -195,19 +360,15 @@ impl Party {
                 None => self.endpoint.handle_timeout(now()),
                 Some(Ok(true)) => {
                     for frame in &frames {
-                        if self.handle_frame(frame, &mut on) == Control::Stop {
-                            stop = true;
-                        }
+                        self.handle_frame(frame);
                     }
                     self.endpoint.handle_timeout(now());
                 }
-                Some(Ok(false)) => {
-                    self.disconnect("the broker closed the connection".into(), &mut on);
-                }
-                Some(Err(e)) => self.disconnect(e.to_string(), &mut on),
+                Some(Ok(false)) => self.disconnect("the broker closed the connection".into()),
+                Some(Err(e)) => self.disconnect(e.to_string()),
             }
             while let Some((peer, event)) = self.endpoint.poll_event() {
-                let activity = match event {
+                self.held.push(match event {
                     Event::Delivered { up_to, attestation } => Activity::Delivered {
                         peer: peer.to_string(),
                         up_to,
@@ -217,25 +378,28 @@ impl Party {
                         peer: peer.to_string(),
                         seq,
                     },
-                };
-                if on(&activity) == Control::Stop {
-                    stop = true;
-                }
+                });
             }
         }
     }
 
-    fn handle_frame(&mut self, frame: &[u8], on: &mut impl FnMut(&Activity) -> Control) -> Control {
+    fn handle_frame(&mut self, frame: &[u8]) {
         let at = now();
         match parse_node_frame(frame) {
             Ok(NodeFrame::Envelope(_)) => {}
-            Ok(NodeFrame::Notice(n)) => return on(&Activity::Notice(n)),
-            Ok(_) => return Control::Continue,
+            Ok(NodeFrame::Notice(n)) if n.code == DISPLACED => {
+                self.displaced();
+                return;
+            }
+            Ok(NodeFrame::Notice(n)) => {
+                self.held.push(Activity::Notice(n));
+                return;
+            }
+            Ok(_) => return,
             Err(e) => {
                 tracing::warn!("unreadable frame from the broker: {e}");
             }
         }
-        self.dirty = true;
         let verdict = self.endpoint.handle_frame(at, frame);
         let (recorded, reason) = match &verdict {
             Ok(_) => (RecordedVerdict::Accepted, String::new()),
@@ -249,16 +413,31 @@ impl Party {
                 .map(|e| e.envelope().clone().into_owned()),
             verdict: verdict.map(|a| a.attestation),
         };
-        on(&Activity::Received(Box::new(received)))
+        self.held.push(Activity::Received(Box::new(received)));
+    }
+
+    /// Another login of this party took over at the broker: stop using this
+    /// connection and wait before logging in again.
+    fn displaced(&mut self) {
+        self.not_before = Some(Instant::now() + self.displaced_backoff);
+        let reason = format!(
+            "logged in again elsewhere (another process or host uses {}'s key); retrying in {} s",
+            self.name(),
+            self.displaced_backoff.as_secs()
+        );
+        self.displaced_backoff = (self.displaced_backoff * 2).min(MAX_DISPLACED_BACKOFF);
+        self.disconnect(reason);
     }
 
     /// Sends everything the core has to send, recording receipts and heartbeats in the
-    /// transcript (content envelopes were recorded when sealed).
-    async fn flush(&mut self) -> Result<(), String> {
+    /// transcript (content envelopes were recorded when sealed). The outer error is a
+    /// crash; the inner one a connection failure.
+    async fn flush(&mut self) -> Result<Result<(), String>, PartyError> {
         let Some(conn) = self.conn.as_mut() else {
-            return Ok(());
+            return Ok(Ok(()));
         };
         let mut out = Vec::with_capacity(512);
+        let mut any = false;
         loop {
             out.clear();
             let at = now();
@@ -270,40 +449,50 @@ impl Party {
                     break;
                 }
             }
+            if !any {
+                if let Err(crash) = self.crash.check("transmit") {
+                    self.failed = true;
+                    return Err(PartyError::Transcript(crash.into()));
+                }
+                any = true;
+            }
             if EnvelopeIn::decode(&out).is_ok_and(|e| e.envelope().body.is_control()) {
+                // Its only effect on the state is the last sent time, which never
+                // goes backwards anyway: it is synced with the next batch.
                 self.transcript
                     .record(Direction::Sent, at, RecordedVerdict::Sent, "", &out);
-                self.dirty = true;
             }
-            conn.writer
-                .write_all(&out)
-                .await
-                .map_err(|e| e.to_string())?;
+            if let Err(e) = conn.writer.write_all(&out).await {
+                return Ok(Err(e.to_string()));
+            }
         }
-        conn.writer.flush().await.map_err(|e| e.to_string())
+        Ok(conn.writer.flush().await.map_err(|e| e.to_string()))
     }
 
-    /// Closes the connection cleanly (TLS close_notify), after sending what is owed.
+    /// Closes the connection cleanly (TLS close_notify), after sending what is owed,
+    /// and saves a snapshot so the next start replays nothing.
     pub async fn close(&mut self) {
-        let _ = self.flush().await;
-        let _ = self.persist();
+        if self.failed {
+            self.conn = None;
+            return;
+        }
+        if self.persist().is_ok() && matches!(self.flush().await, Ok(_)) {
+            let _ = self.persist();
+            if !self.failed && self.since_snapshot > 0 {
+                if let Err(e) = self.save_snapshot() {
+                    tracing::warn!("could not save a snapshot: {e}");
+                }
+            }
+        }
         if let Some(mut conn) = self.conn.take() {
             let _ = conn.writer.shutdown().await;
         }
     }
 
-    fn persist(&mut self) -> Result<(), PartyError> {
-        self.transcript.sync()?;
-        if self.dirty {
-            self.save_state()?;
-        }
-        Ok(())
-    }
-
-    fn disconnect(&mut self, reason: String, on: &mut impl FnMut(&Activity) -> Control) {
+    fn disconnect(&mut self, reason: String) {
         self.conn = None;
         tracing::info!("disconnected: {reason}");
-        let _ = on(&Activity::Disconnected { reason });
+        self.held.push(Activity::Disconnected { reason });
     }
 
     /// Connects with exponential backoff until `deadline`; `None` if the deadline
@@ -313,6 +502,12 @@ impl Party {
         deadline: Instant,
         on: &mut impl FnMut(&Activity) -> Control,
     ) -> Result<Option<Connection>, PartyError> {
+        if let Some(t) = self.not_before.take() {
+            if t >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep_until(t).await;
+        }
         loop {
             match connect(&self.settings).await {
                 Ok(conn) => {

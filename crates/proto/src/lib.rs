@@ -24,7 +24,7 @@
 //! | transcripts and the judge | [`transcript`], [`judge()`] |
 //! | login, welcome and notices between nodes | [`node`] |
 //! | what the broker checks and how it relays | [`relay`], [`broker_session`] |
-//! | a party's persisted channel state | [`persist`] |
+//! | a party's persisted channel state: snapshot + journal replay | [`persist`], [`journal`] |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -52,6 +52,7 @@ mod envelope;
 mod event;
 pub mod frame;
 mod identity;
+pub mod journal;
 pub mod judge;
 pub mod keyfile;
 mod mode;

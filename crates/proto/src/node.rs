@@ -40,6 +40,10 @@ pub enum NodeFrame<'a> {
     Notice(Notice),
 }
 
+/// The notice code telling a party that another login of its own replaced this
+/// session; the party should wait before logging in again.
+pub const DISPLACED: &str = "displaced";
+
 /// The broker's word to a party about something it refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {

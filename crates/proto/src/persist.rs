@@ -1,19 +1,38 @@
-//! A party's channel state on disk, so that separate runs continue one chain.
+//! A snapshot of a party's channel state on disk (`proto-spec/nodes.md` §4.2).
 //!
 //! ```text
-//! "BKSTATE1"   8 bytes, magic and format version
+//! "BKSTATE2"   8 bytes, magic and format version
+//! covers       u64 big-endian: the transcript length (bytes) this snapshot includes
 //! channels     codec encoding of a list of (peer name, channel state), §7 of the spec
 //! ```
 //!
-//! The file holds the exact frames of unacknowledged envelopes, so a party that
-//! crashed after reporting an envelope as sent can send it again after a restart.
-//! Writing it atomically (write, fsync, rename) is the driver's job.
+//! The transcript is the party's journal; a snapshot only saves replaying all of it.
+//! After a restart the party loads the snapshot and replays the transcript records
+//! from byte `covers` on ([`crate::journal::replay`]). The file holds the exact
+//! frames of unacknowledged envelopes, so a party can send them again after a
+//! restart. Writing it atomically (write, fsync, rename) is the driver's job.
+//!
+//! A `BKSTATE1` file (no `covers` field, written by earlier versions, which saved the
+//! whole state after every change) still loads: it covers the whole transcript.
 
 use crate::channel_state::ChannelState;
 use crate::codec;
 
 /// The first 8 bytes of a state file.
-pub const STATE_MAGIC: [u8; 8] = *b"BKSTATE1";
+pub const STATE_MAGIC: [u8; 8] = *b"BKSTATE2";
+
+/// The first 8 bytes of a state file of the earlier format, without `covers`.
+pub const STATE_MAGIC_V1: [u8; 8] = *b"BKSTATE1";
+
+/// A decoded snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// How many bytes of the transcript it includes; `None` for a `BKSTATE1` file,
+    /// which includes all of it.
+    pub covers: Option<u64>,
+    /// The state of each channel, keyed by peer name.
+    pub channels: Vec<(String, ChannelState)>,
+}
 
 /// Why a state file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,9 +48,14 @@ pub enum StateError {
     TooLarge,
 }
 
-/// Encodes the state of each channel, keyed by peer name.
-pub fn encode_party_state(channels: &[(&str, &ChannelState)]) -> Result<Vec<u8>, StateError> {
+/// Encodes the state of each channel, keyed by peer name, as of transcript length
+/// `covers`.
+pub fn encode_party_state(
+    covers: u64,
+    channels: &[(&str, &ChannelState)],
+) -> Result<Vec<u8>, StateError> {
     let mut out = STATE_MAGIC.to_vec();
+    out.extend_from_slice(&covers.to_be_bytes());
     codec::encode_states(channels, &mut out).map_err(|_| StateError::TooLarge)?;
     Ok(out)
 }
@@ -39,10 +63,17 @@ pub fn encode_party_state(channels: &[(&str, &ChannelState)]) -> Result<Vec<u8>,
 /// Decodes what [`encode_party_state`] wrote, checking that each channel's state is
 /// self-consistent (unacknowledged envelopes consecutive, after the acknowledged
 /// prefix and up to the last sent).
-pub fn decode_party_state(bytes: &[u8]) -> Result<Vec<(String, ChannelState)>, StateError> {
-    let body = bytes
-        .strip_prefix(&STATE_MAGIC)
-        .ok_or(StateError::NotAStateFile)?;
+pub fn decode_party_state(bytes: &[u8]) -> Result<Snapshot, StateError> {
+    let (covers, body) = if let Some(rest) = bytes.strip_prefix(&STATE_MAGIC) {
+        let (covers, body) = rest
+            .split_first_chunk::<8>()
+            .ok_or(StateError::Damaged("truncated header"))?;
+        (Some(u64::from_be_bytes(*covers)), body)
+    } else if let Some(body) = bytes.strip_prefix(&STATE_MAGIC_V1) {
+        (None, body)
+    } else {
+        return Err(StateError::NotAStateFile);
+    };
     let channels = codec::decode_states(body).map_err(StateError::Damaged)?;
     for (_, state) in &channels {
         let mut expected = state.acked.seq.saturating_add(1);
@@ -60,7 +91,7 @@ pub fn decode_party_state(bytes: &[u8]) -> Result<Vec<(String, ChannelState)>, S
             return Err(StateError::Damaged("acknowledged beyond what was sent"));
         }
     }
-    Ok(channels)
+    Ok(Snapshot { covers, channels })
 }
 
 #[cfg(test)]
@@ -103,22 +134,28 @@ mod tests {
     #[test]
     fn round_trips() {
         let s = sample();
-        let bytes = encode_party_state(&[("bravo", &s)]).unwrap();
+        let bytes = encode_party_state(77, &[("bravo", &s)]).unwrap();
         assert_eq!(
             decode_party_state(&bytes),
-            Ok(vec![("bravo".to_owned(), s)])
+            Ok(Snapshot {
+                covers: Some(77),
+                channels: vec![("bravo".to_owned(), s.clone())]
+            })
         );
+        let mut v1 = STATE_MAGIC_V1.to_vec();
+        v1.extend_from_slice(&bytes[16..]);
+        assert_eq!(decode_party_state(&v1).unwrap().covers, None);
     }
 
     #[test]
     fn refuses_damaged_or_inconsistent_files() {
-        let bytes = encode_party_state(&[("bravo", &sample())]).unwrap();
+        let bytes = encode_party_state(9, &[("bravo", &sample())]).unwrap();
         for cut in 0..bytes.len() {
             assert!(decode_party_state(&bytes[..cut]).is_err());
         }
         let mut s = sample();
         s.unacked.remove(0);
-        let bytes = encode_party_state(&[("bravo", &s)]).unwrap();
+        let bytes = encode_party_state(9, &[("bravo", &s)]).unwrap();
         assert!(matches!(
             decode_party_state(&bytes),
             Err(StateError::Damaged(_))

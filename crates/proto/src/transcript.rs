@@ -180,33 +180,43 @@ pub fn parse_transcript(bytes: &[u8]) -> Result<ParsedTranscript<'_>, Transcript
         .strip_prefix(&TRANSCRIPT_MAGIC)
         .ok_or(TranscriptError::NotATranscript)?;
     let (&name_len, rest) = rest.split_first().ok_or(TranscriptError::NotATranscript)?;
-    let (name, mut rest) = rest
+    let (name, rest) = rest
         .split_at_checked(usize::from(name_len))
         .ok_or(TranscriptError::NotATranscript)?;
     let owner = std::str::from_utf8(name).map_err(|_| TranscriptError::BadOwner)?;
     if !is_valid_name(owner) {
         return Err(TranscriptError::BadOwner);
     }
-    let mut entries = Vec::new();
-    let mut damage = None;
-    while !rest.is_empty() {
-        let offset = bytes.len() - rest.len();
-        match next_record(rest) {
-            Ok((entry, after)) => {
-                entries.push(entry);
-                rest = after;
-            }
-            Err(what) => {
-                damage = Some(Damage { offset, what });
-                break;
-            }
-        }
-    }
+    let (entries, damage) = parse_records(rest, bytes.len() - rest.len());
     Ok(ParsedTranscript {
         owner,
         entries,
         damage,
     })
+}
+
+/// The length of the header of `owner`'s transcript: where its first record starts.
+pub fn header_len(owner: &PartyName) -> usize {
+    TRANSCRIPT_MAGIC.len() + 1 + owner.as_str().len()
+}
+
+/// Parses the records in `bytes`, which start at byte `base` of a transcript (so that
+/// damage is reported at its offset in the file). Stops at the first record it
+/// cannot read.
+pub fn parse_records(bytes: &[u8], base: usize) -> (Vec<Entry<'_>>, Option<Damage>) {
+    let mut entries = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let offset = base + (bytes.len() - rest.len());
+        match next_record(rest) {
+            Ok((entry, after)) => {
+                entries.push(entry);
+                rest = after;
+            }
+            Err(what) => return (entries, Some(Damage { offset, what })),
+        }
+    }
+    (entries, None)
 }
 
 fn next_record(bytes: &[u8]) -> Result<(Entry<'_>, &[u8]), &'static str> {

@@ -119,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write(
         "config_load",
         "state",
-        &persist::encode_party_state(&states)?,
+        &persist::encode_party_state(0, &states)?,
     )?;
 
     for (i, seed) in [1u64, 2, 3, 42].iter().enumerate() {
