@@ -58,7 +58,8 @@ const EXPIRED: &str = "expired";
 /// keyed by peer name. Returns how many records changed a state.
 ///
 /// Each record has the effect the live channel had when it was written:
-/// * sent content: the chain head moves to it and it awaits a receipt;
+/// * sent content: the chain head moves to it and it awaits a receipt (a record of
+///   the same envelope sent again changes nothing);
 /// * sent control: only the last sent time moves;
 /// * received and accepted (or rejected as expired) content: the peer's chain head
 ///   moves, and its acknowledgement releases what it covers;
@@ -130,6 +131,22 @@ fn replay_sent(
     state.last_sent_at = state.last_sent_at.max(e.sent_at);
     if e.body.is_control() {
         return Ok(());
+    }
+    if e.seq <= state.sent.seq {
+        // A record of a frame sent again: harmless if it is the one we sent (or one
+        // already acknowledged, whose digest the state no longer keeps).
+        let same = state
+            .outstanding(e.seq)
+            .map_or(e.seq <= state.acked.seq, |o| o.digest == env.digest());
+        return if same {
+            Ok(())
+        } else {
+            Err(ReplayError::Discontinuous {
+                index,
+                seq: e.seq,
+                last: state.sent.seq,
+            })
+        };
     }
     if e.seq != state.sent.seq.saturating_add(1) || e.prev != state.sent.head {
         return Err(ReplayError::Discontinuous {
