@@ -105,6 +105,7 @@ pub struct Party {
     displaced_backoff: Duration,
     /// Records written since the last snapshot.
     since_snapshot: usize,
+    snapshot_every: usize,
     /// Reports held back until what they report is on disk.
     held: Vec<Activity>,
     crash: CrashPoints,
@@ -195,6 +196,7 @@ impl Party {
             not_before: None,
             displaced_backoff: DISPLACED_BACKOFF,
             since_snapshot,
+            snapshot_every: SNAPSHOT_EVERY,
             held: Vec::new(),
             crash,
             failed: false,
@@ -277,12 +279,53 @@ impl Party {
         result
     }
 
+    /// The first half of [`Party::persist`]: the queued records, with one fsync.
+    fn sync_transcript(&mut self) -> Result<(), PartyError> {
+        self.check_usable()?;
+        match self.transcript.sync() {
+            Ok(n) => {
+                self.since_snapshot += n;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                self.conn = None;
+                Err(e.into())
+            }
+        }
+    }
+
     fn persist_inner(&mut self) -> Result<(), PartyError> {
         self.since_snapshot += self.transcript.sync()?;
-        if self.since_snapshot >= SNAPSHOT_EVERY {
-            self.save_snapshot()?;
+        if self.since_snapshot >= self.snapshot_every {
+            self.snapshot_if_possible()?;
         }
         Ok(())
+    }
+
+    /// Saves a snapshot; a failure to do so loses nothing (the transcript holds every
+    /// record since the last one), so it is a warning, and a later batch tries again.
+    fn snapshot_if_possible(&mut self) -> Result<(), PartyError> {
+        match self.save_snapshot() {
+            Err(PartyError::State(StateFileError::Crashed(crash))) => {
+                Err(PartyError::State(StateFileError::Crashed(crash)))
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "could not save a snapshot (nothing is lost: the transcript has it): {e}"
+                );
+                self.since_snapshot = self.snapshot_every / 2;
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Saves a snapshot after every `records` transcript records (default 4096), so
+    /// a restart replays at most about that many. Fewer means faster restarts and
+    /// more snapshot writes (three fsyncs each).
+    pub fn set_snapshot_interval(&mut self, records: usize) {
+        self.snapshot_every = records.max(1);
     }
 
     /// Saves the channel states as of the transcript's durable length. Only called
@@ -321,12 +364,16 @@ impl Party {
         let mut stop = false;
         let mut frames: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
         loop {
-            self.persist()?;
+            // What was read is on disk before the user hears of it; the user hears of
+            // it before a snapshot could fail (a crash there must not leave a message
+            // on disk that nobody was shown).
+            self.sync_transcript()?;
             for activity in std::mem::take(&mut self.held) {
                 if on(&activity) == Control::Stop {
                     stop = true;
                 }
             }
+            self.persist()?;
             if self.conn.is_none() && !stop {
                 match self.reconnect(deadline, &mut on).await? {
                     Some(c) => self.conn = Some(c),
@@ -476,13 +523,13 @@ impl Party {
             self.conn = None;
             return;
         }
-        if self.persist().is_ok() && matches!(self.flush().await, Ok(_)) {
-            let _ = self.persist();
-            if !self.failed && self.since_snapshot > 0 {
-                if let Err(e) = self.save_snapshot() {
-                    tracing::warn!("could not save a snapshot: {e}");
-                }
-            }
+        if self.persist().is_ok()
+            && self.flush().await.is_ok()
+            && self.persist().is_ok()
+            && self.since_snapshot > 0
+            && self.snapshot_if_possible().is_err()
+        {
+            self.failed = true;
         }
         if let Some(mut conn) = self.conn.take() {
             let _ = conn.writer.shutdown().await;
