@@ -8,16 +8,20 @@
 
 mod attacks;
 mod broker_cmd;
+mod control;
 mod demo;
 mod init;
 mod keys;
 mod lab_run;
 mod local_broker;
+mod node;
 mod open;
+mod pending;
 mod print;
 mod receive;
 mod scratch;
 mod send;
+mod session;
 mod verify;
 
 use std::process::ExitCode;
@@ -41,6 +45,8 @@ enum Command {
     Broker(broker_cmd::Args),
     Send(send::Args),
     Receive(receive::Args),
+    Party(node::Args),
+    Pending(pending::Args),
     Demo(demo::Args),
     Verify(verify::Args),
     Attacks(attacks::Args),
@@ -54,6 +60,20 @@ pub enum Outcome {
     TimedOut,
     /// Exit 4: the judge found the transcript not clean.
     NotClean,
+    /// The exit code of a command a party node ran for us (its lines are printed).
+    Exit(u8),
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(&self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::TimedOut => 3,
+            Outcome::NotClean => 4,
+            Outcome::Exit(code) => *code,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -83,15 +103,15 @@ fn main() -> ExitCode {
             Command::Broker(a) => broker_cmd::run(a).await,
             Command::Send(a) => send::run(a).await,
             Command::Receive(a) => receive::run(a).await,
+            Command::Party(a) => node::run(a).await,
+            Command::Pending(a) => pending::run(a).await,
             Command::Demo(a) => demo::run(a).await,
             Command::Verify(a) => verify::run(a),
             Command::Attacks(a) => attacks::run(a).await,
         }
     });
     match result {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::TimedOut) => ExitCode::from(3),
-        Ok(Outcome::NotClean) => ExitCode::from(4),
+        Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) => {
             eprintln!("backchannel: {}", one_line(&e));
             ExitCode::from(1)
@@ -111,7 +131,7 @@ fn default_log(command: &Command) -> &'static str {
 }
 
 /// An error and its causes on one line.
-fn one_line(e: &anyhow::Error) -> String {
+pub fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         let text = cause.to_string();

@@ -5,18 +5,22 @@ use std::time::Duration;
 
 use backchannel_party::{Activity, Control};
 use clap::Parser;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::Outcome;
 use crate::print;
+use crate::session::{Session, Sink, Terminal};
 
 /// Print each message as it arrives, with its verdict, and acknowledge what was
 /// accepted.
 ///
 /// Receipts and heartbeats are handled silently unless rejected. With --count, exit 0
-/// after that many new messages (duplicates are shown but not counted), or 3 if they
-/// did not all arrive in time. Without it, run
-/// until --timeout (or forever).
+/// once that many messages were accepted (rejected ones and duplicates are shown but
+/// not counted), or 3 if they did not all arrive in time. Without --count this
+/// process is the party node: it keeps the connection, and `send` and `receive` for
+/// the same party hand their work to it (as with `backchannel party`). If a party
+/// node already runs, this command asks it for what arrives and prints the same.
 #[derive(Parser)]
 #[command(
     after_help = "Examples:\n  backchannel receive --config deploy/bravo.toml --count 1 --timeout 30\n  backchannel receive --config deploy/bravo.toml --json"
@@ -25,7 +29,7 @@ pub struct Args {
     /// The party's configuration file.
     #[arg(long)]
     config: PathBuf,
-    /// Stop after this many messages.
+    /// Stop after this many accepted messages.
     #[arg(long)]
     count: Option<u64>,
     /// Stop after this many seconds.
@@ -36,45 +40,101 @@ pub struct Args {
     json: bool,
 }
 
+/// What `receive` was asked to do: what a party node needs to do it for us.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiveRequest {
+    /// Stop after this many accepted messages.
+    pub count: Option<u64>,
+    /// Stop after this many seconds.
+    pub timeout: Option<u64>,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// Forever, as far as a deadline is concerned.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Printing what arrives, and counting accepted messages.
+pub struct ReceiveSession {
+    me: String,
+    request: ReceiveRequest,
+    deadline: Instant,
+    accepted: u64,
+}
+
+impl ReceiveSession {
+    /// Starts printing what arrives for `me`.
+    pub fn new(me: &str, request: ReceiveRequest) -> Self {
+        ReceiveSession {
+            me: me.to_owned(),
+            deadline: Instant::now() + request.timeout.map_or(FOREVER, Duration::from_secs),
+            request,
+            accepted: 0,
+        }
+    }
+}
+
+impl Session for ReceiveSession {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn on(&mut self, a: &Activity, sink: &mut dyn Sink) -> Control {
+        let message = match a {
+            Activity::Received(r) if !(r.is_control() && r.verdict.is_ok()) => Some(r),
+            _ => None,
+        };
+        if self.request.json {
+            if let Some(r) = message {
+                sink.out(&print::received_json(r).to_string());
+            }
+        } else if let Some(line) = print::activity_line(&self.me, a) {
+            sink.out(&line);
+        }
+        // Only accepted content counts: a duplicate, a forgery or junk is shown but is
+        // not a message received.
+        if message.is_some_and(|r| r.verdict.is_ok()) {
+            self.accepted += 1;
+        }
+        match self.request.count {
+            Some(n) if self.accepted >= n => Control::Stop,
+            _ => Control::Continue,
+        }
+    }
+
+    fn finish(self: Box<Self>, sink: &mut dyn Sink) -> anyhow::Result<Outcome> {
+        match self.request.count {
+            Some(n) if self.accepted < n => {
+                sink.err(&format!(
+                    "backchannel: only {} of {n} message(s) were accepted in time",
+                    self.accepted
+                ));
+                Ok(Outcome::TimedOut)
+            }
+            _ => Ok(Outcome::Ok),
+        }
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    let request = ReceiveRequest {
+        count: args.count,
+        timeout: args.timeout,
+        json: args.json,
+    };
+    if let Some(node) = crate::control::connect(&args.config).await? {
+        return node.run(crate::control::Request::Receive(request)).await;
+    }
     let (me, mut party) = crate::open::open_party(&args.config)?;
-    let deadline = Instant::now() + Duration::from_secs(args.timeout.unwrap_or(100 * 365 * 86_400));
-    let mut seen = 0u64;
-    let count = args.count;
-    let json_mode = args.json;
+    let session = Box::new(ReceiveSession::new(&me, request));
+    if args.count.is_none() {
+        // No end but the timeout: be the party node.
+        return crate::node::serve(&args.config, me, party, session).await;
+    }
+    let mut session = session;
     party
-        .run_until(deadline, |a| {
-            let message = match a {
-                Activity::Received(r) if !(r.is_control() && r.verdict.is_ok()) => Some(r),
-                _ => None,
-            };
-            if json_mode {
-                if let Some(r) = message {
-                    println!("{}", print::received_json(r));
-                }
-            } else if let Some(line) = print::activity_line(&me, a) {
-                println!("{line}");
-            }
-            // A duplicate (a resend after a lost receipt, or a replay) is shown but
-            // is not a new message.
-            let duplicate = message.is_some_and(|r| {
-                matches!(r.verdict, Err(backchannel_proto::Rejection::Replay { .. }))
-            });
-            if message.is_some() && !duplicate {
-                seen += 1;
-            }
-            match count {
-                Some(n) if seen >= n => Control::Stop,
-                _ => Control::Continue,
-            }
-        })
+        .run_until(session.deadline(), |a| session.on(a, &mut Terminal))
         .await?;
     party.close().await;
-    match count {
-        Some(n) if seen < n => {
-            eprintln!("backchannel: only {seen} of {n} message(s) arrived in time");
-            Ok(Outcome::TimedOut)
-        }
-        _ => Ok(Outcome::Ok),
-    }
+    session.finish(&mut Terminal)
 }

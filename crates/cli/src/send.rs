@@ -1,24 +1,32 @@
 //! `backchannel send`.
 
-use std::path::PathBuf;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use backchannel_party::{Activity, Control};
-use backchannel_proto::{Assurance, Body, Revocation};
+use backchannel_proto::node::Notice;
+use backchannel_proto::{Assurance, Attestation, Body, MAX_TEXT_LEN, Revocation};
 use clap::Parser;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::Outcome;
 use crate::print;
+use crate::session::{Session, Sink, Terminal};
 
 /// Send one message and wait for the recipient's receipt.
 ///
 /// Exit 0 when a receipt that verifies came back, 3 when none came in time (the
-/// broker or the recipient may have dropped it), 1 on any other error.
+/// message stays queued and is sent again by the party node or the next run), 1 on
+/// any other error, including a refusal by the broker. If a party node runs for this
+/// party (`backchannel party`), the node sends it and this command prints what it
+/// reports, exactly as it would alone.
 #[derive(Parser)]
 #[command(
-    after_help = "Examples:\n  backchannel send --config deploy/alpha.toml --to bravo \"Our aircraft will keep clear of the agreed corridor.\"\n  backchannel send --config deploy/alpha.toml --to bravo --assurance A-1 --valid-days 30 --condition \"absent provocation\" \"No preemptive strike\"\n  backchannel send --config deploy/alpha.toml --to bravo --revoke A-1 \"Assurance A-1 is withdrawn as of now.\""
+    after_help = "Examples:\n  backchannel send --config deploy/alpha.toml --to bravo \"Our aircraft will keep clear of the agreed corridor.\"\n  backchannel send --config deploy/alpha.toml --to bravo --assurance A-1 --valid-days 30 --condition \"absent provocation\" \"No preemptive strike\"\n  backchannel send --config deploy/alpha.toml --to bravo --revoke A-1 \"Assurance A-1 is withdrawn as of now.\"\n  backchannel send --config deploy/alpha.toml --to bravo --file statement.txt\n  echo \"No preemptive strike\" | backchannel send --config deploy/alpha.toml --to bravo -\n\nA message is at most 61,440 bytes of UTF-8 (all its text together): a frame is at most 64 KiB."
 )]
 pub struct Args {
     /// The party's configuration file.
@@ -44,8 +52,12 @@ pub struct Args {
     /// Withdraw the assurance with this id; MESSAGE is the reason.
     #[arg(long, value_name = "ID")]
     revoke: Option<String>,
-    /// The message text (or commitment, or reason).
-    message: String,
+    /// The message text (or commitment, or reason); `-` reads it from standard input.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    message: Option<String>,
+    /// Read the message from this file (UTF-8) instead.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
     /// Seconds to wait for the receipt.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -57,92 +69,221 @@ pub struct Args {
 /// How long a plain message or revocation stays deliverable.
 const MESSAGE_TTL: Duration = Duration::from_secs(7 * 86_400);
 
-pub async fn run(args: Args) -> anyhow::Result<Outcome> {
-    let (me, mut party) = crate::open::open_party(&args.config)?;
-    let (body, ttl) = match (&args.assurance, &args.revoke) {
-        (Some(id), _) => {
-            let days = args.valid_days.unwrap_or(1);
-            let ttl = Duration::from_secs(u64::from(days) * 86_400);
-            let body = Body::Assurance(Assurance {
-                id: id.as_str().into(),
-                commitment: args.message.as_str().into(),
-                condition: args.condition.as_str().into(),
-                valid_until: backchannel_party::now().saturating_add(ttl),
-            });
-            // An assurance is not worth delivering after it lapses.
-            (body, ttl.min(MESSAGE_TTL))
+/// Everything `send` was asked to do, with the message already read: what a party
+/// node needs to do it for us.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// The recipient.
+    pub to: String,
+    /// `text`, `assurance` or `revocation`.
+    pub kind: String,
+    /// The assurance id (or the id revoked); empty for text.
+    pub id: String,
+    /// The text, commitment or reason.
+    pub message: String,
+    /// The assurance's condition.
+    pub condition: String,
+    /// How long the assurance holds, in seconds.
+    pub valid_secs: u64,
+    /// Seconds to wait for the receipt.
+    pub timeout: u64,
+    /// JSON output.
+    pub json: bool,
+}
+
+impl SendRequest {
+    /// Reads the message (argument, `-` for stdin, or `--file`) and checks its size.
+    pub fn from_args(args: &Args) -> anyhow::Result<Self> {
+        let message = match (&args.file, args.message.as_deref()) {
+            (Some(path), _) => read_message_file(path)?,
+            (None, Some("-")) => {
+                let mut text = String::new();
+                std::io::stdin()
+                    .take(MAX_TEXT_LEN as u64 + 1)
+                    .read_to_string(&mut text)
+                    .context("cannot read the message from standard input (is it UTF-8?)")?;
+                text.strip_suffix('\n').map(str::to_owned).unwrap_or(text)
+            }
+            (None, Some(m)) => m.to_owned(),
+            (None, None) => anyhow::bail!("no message: give MESSAGE, - or --file"),
+        };
+        let (kind, id) = match (&args.assurance, &args.revoke) {
+            (Some(id), _) => ("assurance", id.clone()),
+            (None, Some(id)) => ("revocation", id.clone()),
+            (None, None) => ("text", String::new()),
+        };
+        let request = SendRequest {
+            to: args.to.clone(),
+            kind: kind.to_owned(),
+            id,
+            message,
+            condition: args.condition.clone(),
+            valid_secs: u64::from(args.valid_days.unwrap_or(1)) * 86_400,
+            timeout: args.timeout,
+            json: args.json,
+        };
+        let len = request.body()?.0.text_len();
+        if len > MAX_TEXT_LEN {
+            anyhow::bail!(
+                "the message is {len} bytes; at most {MAX_TEXT_LEN} fit in one envelope (frames are at most 64 KiB): nothing was sent"
+            );
         }
-        (None, Some(id)) => (
-            Body::Revocation(Revocation {
-                assurance_id: id.as_str().into(),
-                reason: args.message.as_str().into(),
-            }),
-            MESSAGE_TTL,
-        ),
-        (None, None) => (Body::Text(args.message.as_str().into()), MESSAGE_TTL),
-    };
-    let shown = print::body_text(&body);
-    let seq = party.send(&args.to, body, ttl)?;
-    if !args.json {
-        println!("[{me}] sent #{seq} to {}: {shown}", args.to);
+        Ok(request)
     }
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let mut delivered = None;
-    let to = args.to.clone();
-    let json_mode = args.json;
-    let mut refused = None;
-    party
-        .run_until(deadline, |a| {
-            if !json_mode && let Some(line) = print::activity_line(&me, a) {
-                println!("{line}");
+
+    /// The body to seal now, and how long it stays deliverable.
+    pub fn body(&self) -> anyhow::Result<(Body<'_>, Duration)> {
+        Ok(match self.kind.as_str() {
+            "assurance" => {
+                let ttl = Duration::from_secs(self.valid_secs);
+                let body = Body::Assurance(Assurance {
+                    id: self.id.as_str().into(),
+                    commitment: self.message.as_str().into(),
+                    condition: self.condition.as_str().into(),
+                    valid_until: backchannel_party::now().saturating_add(ttl),
+                });
+                // An assurance is not worth delivering after it lapses.
+                (body, ttl.min(MESSAGE_TTL))
             }
-            match a {
-                Activity::Delivered {
-                    peer,
-                    up_to,
-                    attestation,
-                } if *peer == to && *up_to >= seq => {
-                    delivered = Some(*attestation);
-                    Control::Stop
-                }
-                // A full mailbox is temporary: the envelope stays unacknowledged and is
-                // sent again by the retransmission timer or the next run. Any other
-                // refusal will not change by waiting.
-                Activity::Notice(n) if n.seq == seq && n.peer == to && n.code == "queue-full" => {
-                    Control::Continue
-                }
-                Activity::Notice(n) if n.seq == seq && n.peer == to => {
-                    refused = Some(n.clone());
-                    Control::Stop
-                }
-                _ => Control::Continue,
-            }
+            "revocation" => (
+                Body::Revocation(Revocation {
+                    assurance_id: self.id.as_str().into(),
+                    reason: self.message.as_str().into(),
+                }),
+                MESSAGE_TTL,
+            ),
+            "text" => (Body::Text(self.message.as_str().into()), MESSAGE_TTL),
+            other => anyhow::bail!("unknown message kind {other:?}"),
         })
-        .await?;
-    party.close().await;
-    if args.json {
-        println!(
-            "{}",
-            json!({
-                "to": args.to,
-                "seq": seq,
-                "delivered": delivered.is_some(),
-                "attested": delivered.is_some_and(|a| a.is_attested()),
-                "refused": refused.as_ref().map(|n| n.to_string()),
-            })
+    }
+}
+
+fn read_message_file(path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if meta.len() > MAX_TEXT_LEN as u64 {
+        anyhow::bail!(
+            "{}: {} bytes; at most {MAX_TEXT_LEN} fit in one envelope (frames are at most 64 KiB): nothing was sent",
+            path.display(),
+            meta.len()
         );
     }
-    if let Some(n) = refused {
-        anyhow::bail!("the broker refused #{seq}: {n}");
-    }
-    match delivered {
-        Some(_) => Ok(Outcome::Ok),
-        None => {
-            eprintln!(
-                "backchannel: no receipt for #{seq} from {} within {} s: the broker or the recipient may have dropped it (it stays queued and is sent again on the next run)",
-                args.to, args.timeout
-            );
-            Ok(Outcome::TimedOut)
+    std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read it as UTF-8", path.display()))
+}
+
+/// One sealed message waiting for its receipt.
+pub struct SendSession {
+    me: String,
+    request: SendRequest,
+    seq: u64,
+    deadline: Instant,
+    delivered: Option<Attestation>,
+    refused: Option<Notice>,
+}
+
+impl SendSession {
+    /// Starts waiting for the receipt of `seq`, which `request` was sealed as.
+    pub fn new(me: &str, request: SendRequest, seq: u64, shown: &str, sink: &mut dyn Sink) -> Self {
+        if !request.json {
+            sink.out(&format!("[{me}] sent #{seq} to {}: {shown}", request.to));
+        }
+        SendSession {
+            me: me.to_owned(),
+            deadline: Instant::now() + Duration::from_secs(request.timeout),
+            request,
+            seq,
+            delivered: None,
+            refused: None,
         }
     }
+}
+
+impl Session for SendSession {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn on(&mut self, a: &Activity, sink: &mut dyn Sink) -> Control {
+        if !self.request.json
+            && let Some(line) = print::activity_line(&self.me, a)
+        {
+            sink.out(&line);
+        }
+        let (to, seq) = (&self.request.to, self.seq);
+        match a {
+            Activity::Delivered {
+                peer,
+                up_to,
+                attestation,
+            } if peer == to && *up_to >= seq => {
+                self.delivered = Some(*attestation);
+                Control::Stop
+            }
+            // A full mailbox is temporary: the envelope stays unacknowledged and is
+            // sent again by the retransmission timer or the next run. Any other
+            // refusal will not change by waiting.
+            Activity::Notice(n) if n.seq == seq && n.peer == *to && n.code == "queue-full" => {
+                Control::Continue
+            }
+            Activity::Notice(n) if n.seq == seq && n.peer == *to => {
+                self.refused = Some(n.clone());
+                Control::Stop
+            }
+            _ => Control::Continue,
+        }
+    }
+
+    fn finish(self: Box<Self>, sink: &mut dyn Sink) -> anyhow::Result<Outcome> {
+        let seq = self.seq;
+        if self.request.json {
+            sink.out(
+                &json!({
+                    "to": self.request.to,
+                    "seq": seq,
+                    "delivered": self.delivered.is_some(),
+                    "attested": self.delivered.is_some_and(|a| a.is_attested()),
+                    "refused": self.refused.as_ref().map(|n| n.to_string()),
+                })
+                .to_string(),
+            );
+        }
+        if let Some(n) = self.refused {
+            anyhow::bail!("the broker refused #{seq}: {n}");
+        }
+        match self.delivered {
+            Some(_) => Ok(Outcome::Ok),
+            None => {
+                sink.err(&format!(
+                    "backchannel: no receipt for #{seq} from {} within {} s: the broker or the recipient may have dropped it (it stays queued and is sent again by the party node or the next run)",
+                    self.request.to, self.request.timeout
+                ));
+                Ok(Outcome::TimedOut)
+            }
+        }
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    let request = SendRequest::from_args(&args)?;
+    if let Some(node) = crate::control::connect(&args.config).await? {
+        return node.run(crate::control::Request::Send(request)).await;
+    }
+    let (me, mut party) = crate::open::open_party(&args.config)?;
+    let (body, ttl) = request.body()?;
+    let shown = print::body_text(&body);
+    let seq = party.send(&request.to, body, ttl)?;
+    let mut sink = Terminal;
+    let mut session = Box::new(SendSession::new(
+        &me,
+        request.clone(),
+        seq,
+        &shown,
+        &mut sink,
+    ));
+    let deadline = session.deadline();
+    party
+        .run_until(deadline, |a| session.on(a, &mut Terminal))
+        .await?;
+    party.close().await;
+    session.finish(&mut sink)
 }

@@ -151,6 +151,15 @@ impl PartyConfig {
         Ok(load_toml(path)?)
     }
 
+    /// Where the party's state snapshot is kept; its lock (`.lock`) and a running
+    /// node's control socket (`.sock`) sit beside it.
+    pub fn state_path(&self, base: &Path) -> PathBuf {
+        match &self.state {
+            Some(s) => base.join(s),
+            None => base.join(&self.transcript).with_extension("state"),
+        }
+    }
+
     /// Loads keys and the pinned certificate; relative paths are taken from `base`.
     pub fn settings(&self, base: &Path) -> Result<PartySettings, ConfigError> {
         let name = PartyName::new(&self.name)?;
@@ -190,10 +199,7 @@ impl PartyConfig {
             ));
         }
         let transcript = base.join(&self.transcript);
-        let state = match &self.state {
-            Some(s) => base.join(s),
-            None => transcript.with_extension("state"),
-        };
+        let state = self.state_path(base);
         let channel = ChannelConfig {
             ack_timeout: Duration::from_secs(self.timing.ack_timeout_secs),
             heartbeat_interval: (self.timing.heartbeat_secs > 0)

@@ -49,4 +49,4 @@ pub mod transcript_file;
 pub use activity::{Activity, Control, Received};
 pub use config::{PartyConfig, PartySettings};
 pub use connection::ConnectError;
-pub use party::{Outgoing, Party, PartyError, now};
+pub use party::{Outgoing, Party, PartyError, RunEnd, now};

@@ -76,6 +76,17 @@ const MAX_DISPLACED_BACKOFF: Duration = Duration::from_secs(60);
 /// restart replays at most about this many.
 const SNAPSHOT_EVERY: usize = 4096;
 
+/// Why [`Party::run_until_interrupted`] returned.
+#[derive(Debug)]
+pub enum RunEnd<T> {
+    /// `on` returned [`Control::Stop`].
+    Stopped,
+    /// The deadline passed.
+    Deadline,
+    /// The interrupt completed, with this output.
+    Interrupted(T),
+}
+
 /// One message to send with [`Party::send_many`].
 #[derive(Clone, Debug)]
 pub struct Outgoing<'a> {
@@ -358,9 +369,29 @@ impl Party {
     pub async fn run_until(
         &mut self,
         deadline: Instant,
-        mut on: impl FnMut(&Activity) -> Control,
+        on: impl FnMut(&Activity) -> Control,
     ) -> Result<bool, PartyError> {
+        let never = std::future::pending::<()>();
+        Ok(matches!(
+            self.run_until_interrupted(deadline, never, on).await?,
+            RunEnd::Stopped
+        ))
+    }
+
+    /// [`Party::run_until`], which also returns as soon as `interrupt` completes
+    /// (after putting on disk and sending what is owed), with its output. A long-running
+    /// node passes "the next request from a local client" here, handles it (for
+    /// example with [`Party::send_many`]) and calls this again. The connection is
+    /// kept between calls.
+    pub async fn run_until_interrupted<T>(
+        &mut self,
+        deadline: Instant,
+        interrupt: impl std::future::Future<Output = T>,
+        mut on: impl FnMut(&Activity) -> Control,
+    ) -> Result<RunEnd<T>, PartyError> {
         self.check_usable()?;
+        let mut interrupt = std::pin::pin!(interrupt);
+        let mut interrupted = None;
         let mut stop = false;
         let mut frames: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
         loop {
@@ -374,10 +405,18 @@ impl Party {
                 }
             }
             self.persist()?;
-            if self.conn.is_none() && !stop {
-                match self.reconnect(deadline, &mut on).await? {
-                    Some(c) => self.conn = Some(c),
-                    None => return Ok(false),
+            if self.conn.is_none() && !stop && interrupted.is_none() {
+                let reconnected = tokio::select! {
+                    r = self.reconnect(deadline, &mut on) => Some(r?),
+                    t = &mut interrupt => {
+                        interrupted = Some(t);
+                        None
+                    }
+                };
+                match reconnected {
+                    Some(Some(c)) => self.conn = Some(c),
+                    Some(None) => return Ok(RunEnd::Deadline),
+                    None => {}
                 }
             }
             if let Err(reason) = self.flush().await? {
@@ -385,10 +424,13 @@ impl Party {
                 continue;
             }
             if stop {
-                return Ok(true);
+                return Ok(RunEnd::Stopped);
+            }
+            if let Some(t) = interrupted {
+                return Ok(RunEnd::Interrupted(t));
             }
             if Instant::now() >= deadline {
-                return Ok(false);
+                return Ok(RunEnd::Deadline);
             }
             let wake = self
                 .endpoint
@@ -402,6 +444,10 @@ impl Party {
             let read = tokio::select! {
                 r = conn.reader.read_batch(&mut frames, BATCH) => Some(r),
                 _ = tokio::time::sleep_until(wake) => None,
+                t = &mut interrupt => {
+                    interrupted = Some(t);
+                    continue;
+                }
             };
             match read {
                 None => self.endpoint.handle_timeout(now()),

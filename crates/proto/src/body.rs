@@ -8,6 +8,12 @@ use std::fmt;
 
 use crate::time::Timestamp;
 
+/// The most text (in UTF-8 bytes, all of a body's text fields together) a sender
+/// should put in one envelope: a frame is at most 64 KiB, and the envelope's other
+/// fields and its authenticator need the rest (`proto-spec/protocol.md` §5.3). A
+/// longer body may still fit, but this one always does.
+pub const MAX_TEXT_LEN: usize = 60 * 1024;
+
 /// The body of an envelope (`proto-spec/protocol.md` §5.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body<'a> {
@@ -105,6 +111,16 @@ impl<'a> Body<'a> {
     /// never acknowledge each other's acknowledgements.
     pub const fn is_control(&self) -> bool {
         matches!(self, Body::Receipt | Body::Heartbeat)
+    }
+
+    /// How many bytes of text the body carries (all its text fields).
+    pub fn text_len(&self) -> usize {
+        match self {
+            Body::Text(t) => t.len(),
+            Body::Assurance(a) => a.id.len() + a.commitment.len() + a.condition.len(),
+            Body::Revocation(r) => r.assurance_id.len() + r.reason.len(),
+            Body::Receipt | Body::Heartbeat => 0,
+        }
     }
 
     /// A copy that owns its text.

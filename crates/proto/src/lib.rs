@@ -66,7 +66,7 @@ pub mod transcript;
 mod verify;
 mod version;
 
-pub use body::{Assurance, Body, BodyKind, Revocation};
+pub use body::{Assurance, Body, BodyKind, MAX_TEXT_LEN, Revocation};
 pub use channel::{Accepted, Channel, SendError};
 pub use channel_id::ChannelId;
 pub use channel_state::{ChannelState, Outstanding};

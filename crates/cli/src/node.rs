@@ -1,0 +1,249 @@
+//! `backchannel party`: the long-running party node.
+//!
+//! It owns the party (its lock, files and broker connection), prints what arrives,
+//! and serves the control socket (`control.rs`) so that `send`, `receive` and
+//! `pending` for the same party, run while it runs, hand it their work instead of
+//! failing on the lock. Sends that arrive together are sealed and put on disk with
+//! one fsync ([`backchannel_party::Party::send_many`]).
+
+use std::path::{Path, PathBuf};
+
+use backchannel_party::{Control, Outgoing, Party, RunEnd};
+use clap::Parser;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::Outcome;
+use crate::control::{ClientSink, ControlSocket, Incoming, Request};
+use crate::print;
+use crate::receive::{ReceiveRequest, ReceiveSession};
+use crate::send::{SendRequest, SendSession};
+use crate::session::{Session, Sink, Terminal, exit_code};
+
+/// Run the party node: keep the connection to the broker, print what arrives, and
+/// do the work of `send`, `receive` and `pending` run for this party meanwhile.
+///
+/// Stops on Ctrl-C or SIGTERM (after saving and acknowledging what it has), or after
+/// --timeout. While it runs, a second process cannot open the party's files; it
+/// reaches the node through the control socket beside the party's state.
+#[derive(Parser)]
+#[command(
+    after_help = "Examples:\n  backchannel party --config deploy/bravo.toml &\n  backchannel send --config deploy/bravo.toml --to alpha \"No initiation of military action absent provocation.\"\n  backchannel pending --config deploy/bravo.toml"
+)]
+pub struct Args {
+    /// The party's configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Print what arrives as JSON lines (as `receive --json`).
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    if crate::control::connect(&args.config).await?.is_some() {
+        anyhow::bail!(
+            "a party node already runs for {} (its control socket answers)",
+            args.config.display()
+        );
+    }
+    let (me, party) = crate::open::open_party(&args.config)?;
+    let own = Box::new(ReceiveSession::new(
+        &me,
+        ReceiveRequest {
+            count: None,
+            timeout: args.timeout,
+            json: args.json,
+        },
+    ));
+    serve(&args.config, me, party, own).await
+}
+
+/// A client's command in progress.
+struct Client {
+    session: Box<dyn Session>,
+    sink: ClientSink,
+    done: bool,
+}
+
+/// What woke the node.
+enum Wake {
+    Request(Option<Incoming>),
+    Shutdown,
+}
+
+/// Runs `party` as a node until `own` (the node's own display) ends or a signal
+/// comes, serving the control socket of the party in `config`.
+pub async fn serve(
+    config: &Path,
+    me: String,
+    mut party: Party,
+    own: Box<dyn Session>,
+) -> anyhow::Result<Outcome> {
+    let socket = ControlSocket::bind(&crate::control::socket_path(config)?)?;
+    let socket_path: PathBuf = socket.path().to_owned();
+    let (requests_tx, mut requests) = mpsc::channel::<Incoming>(256);
+    let accept = tokio::spawn(socket.serve(requests_tx));
+    let mut shutdown = std::pin::pin!(crate::broker_cmd::shutdown_signal());
+    let mut own = own;
+    let mut own_done = false;
+    let mut clients: Vec<Client> = Vec::new();
+    let result = loop {
+        let deadline = clients
+            .iter()
+            .map(|c| c.session.deadline())
+            .fold(own.deadline(), Instant::min);
+        let interrupt = async {
+            tokio::select! {
+                r = requests.recv() => Wake::Request(r),
+                _ = &mut shutdown => Wake::Shutdown,
+            }
+        };
+        let end = party
+            .run_until_interrupted(deadline, interrupt, |a| {
+                let mut stop = false;
+                if own.on(a, &mut Terminal) == Control::Stop {
+                    own_done = true;
+                    stop = true;
+                }
+                for c in clients.iter_mut().filter(|c| !c.done) {
+                    if c.session.on(a, &mut c.sink) == Control::Stop {
+                        c.done = true;
+                        stop = true;
+                    }
+                }
+                if stop {
+                    Control::Stop
+                } else {
+                    Control::Continue
+                }
+            })
+            .await;
+        match end {
+            Err(e) => break Err(e.into()),
+            Ok(RunEnd::Interrupted(Wake::Shutdown)) => break Ok(()),
+            Ok(RunEnd::Interrupted(Wake::Request(Some(first)))) => {
+                let mut batch = vec![first];
+                while let Ok(more) = requests.try_recv() {
+                    batch.push(more);
+                }
+                if let Err(e) = take_requests(&me, &mut party, batch, &mut clients) {
+                    break Err(e);
+                }
+            }
+            Ok(RunEnd::Interrupted(Wake::Request(None))) => {
+                tracing::warn!("the control socket stopped; the node goes on without it");
+            }
+            Ok(RunEnd::Stopped | RunEnd::Deadline) => {}
+        }
+        let now = Instant::now();
+        for c in &mut clients {
+            c.done |= c.session.deadline() <= now;
+        }
+        finish_done(&mut clients);
+        if own_done || own.deadline() <= now {
+            break Ok(());
+        }
+    };
+    accept.abort();
+    ControlSocket::remove(&socket_path);
+    let stopping = match &result {
+        Ok(()) => "the party node stopped".to_owned(),
+        Err(e) => format!("the party node failed: {}", crate::one_line(e)),
+    };
+    for c in &mut clients {
+        c.sink.err(&format!("backchannel: {stopping}"));
+        c.done = true;
+    }
+    finish_done(&mut clients);
+    party.close().await;
+    result?;
+    own.finish(&mut Terminal)
+}
+
+/// Starts the commands in `batch`: all its sends sealed and saved with one fsync.
+fn take_requests(
+    me: &str,
+    party: &mut Party,
+    batch: Vec<Incoming>,
+    clients: &mut Vec<Client>,
+) -> anyhow::Result<()> {
+    let mut sends: Vec<(SendRequest, ClientSink)> = Vec::new();
+    for incoming in batch {
+        let Incoming { request, mut sink } = incoming;
+        match request {
+            Request::Send(r) => sends.push((r, sink)),
+            Request::Receive(r) => clients.push(Client {
+                session: Box::new(ReceiveSession::new(me, r)),
+                sink,
+                done: false,
+            }),
+            Request::Pending(r) => {
+                crate::pending::report(party, &r, &mut sink);
+                sink.exit(0);
+            }
+        }
+    }
+    if sends.is_empty() {
+        return Ok(());
+    }
+    let mut outgoing = Vec::with_capacity(sends.len());
+    let mut shown = Vec::with_capacity(sends.len());
+    let mut refused: Vec<Option<anyhow::Error>> = Vec::with_capacity(sends.len());
+    for (r, _) in &sends {
+        match r.body() {
+            Ok((body, ttl)) => {
+                shown.push(print::body_text(&body));
+                refused.push(None);
+                outgoing.push(Outgoing {
+                    to: r.to.clone(),
+                    body,
+                    ttl,
+                });
+            }
+            Err(e) => {
+                shown.push(String::new());
+                refused.push(Some(e));
+            }
+        }
+    }
+    let mut results = party.send_many(outgoing)?.into_iter();
+    for (((request, mut sink), shown), refused) in sends.into_iter().zip(shown).zip(refused) {
+        let sealed = match refused {
+            Some(e) => Err(e),
+            None => results
+                .next()
+                .unwrap_or_else(|| Err(backchannel_proto::UnknownPeer(request.to.clone()).into()))
+                .map_err(anyhow::Error::from),
+        };
+        match sealed {
+            Ok(seq) => {
+                let session = SendSession::new(me, request, seq, &shown, &mut sink);
+                clients.push(Client {
+                    session: Box::new(session),
+                    sink,
+                    done: false,
+                });
+            }
+            Err(e) => {
+                let code = exit_code(Err(e), &mut sink);
+                sink.exit(code);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ends every finished command: its last lines and exit code.
+fn finish_done(clients: &mut Vec<Client>) {
+    let (done, running): (Vec<Client>, Vec<Client>) =
+        std::mem::take(clients).into_iter().partition(|c| c.done);
+    *clients = running;
+    for c in done {
+        let mut sink = c.sink;
+        let code = exit_code(c.session.finish(&mut sink), &mut sink);
+        sink.exit(code);
+    }
+}
