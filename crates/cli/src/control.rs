@@ -85,6 +85,45 @@ pub async fn connect(config: &Path) -> anyhow::Result<Option<NodeClient>> {
     }
 }
 
+/// Who does the work of a command for the party in `config`.
+pub enum Owner {
+    /// A running node: hand it the request.
+    Node(NodeClient),
+    /// This process: the party's name and the party, opened (its lock taken).
+    Me(String, backchannel_party::Party),
+}
+
+/// Hands the command to a running node if there is one, or opens the party. If the
+/// lock is held but no node answers yet (it is starting), waits for its socket a
+/// little before giving up with the lock error, which names the holder's pid.
+pub async fn node_or_open(config: &Path) -> anyhow::Result<Owner> {
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(node) = connect(config).await? {
+            return Ok(Owner::Node(node));
+        }
+        match crate::open::open_party(config) {
+            Ok((me, party)) => return Ok(Owner::Me(me, party)),
+            Err(e) if is_lock_held(&e) && started.elapsed() < WAIT => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_lock_held(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<backchannel_party::PartyError>(),
+            Some(backchannel_party::PartyError::Locked(
+                backchannel_party::lock::LockError::Held { .. }
+            ))
+        )
+    })
+}
+
 impl NodeClient {
     /// Hands `request` to the node and prints what it answers, as the command would.
     pub async fn run(self, request: Request) -> anyhow::Result<Outcome> {

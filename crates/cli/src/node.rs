@@ -7,6 +7,7 @@
 //! one fsync ([`backchannel_party::Party::send_many`]).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use backchannel_party::{Control, Outgoing, Party, RunEnd};
 use clap::Parser;
@@ -24,8 +25,9 @@ use crate::session::{Session, Sink, Terminal, exit_code};
 /// do the work of `send`, `receive` and `pending` run for this party meanwhile.
 ///
 /// Stops on Ctrl-C or SIGTERM (after saving and acknowledging what it has), or after
-/// --timeout. While it runs, a second process cannot open the party's files; it
-/// reaches the node through the control socket beside the party's state.
+/// --timeout. While it runs, no other process opens the party's files: `send`,
+/// `receive` and `pending` reach it through the control socket beside the party's
+/// state (`<state>.sock`, mode 0600).
 #[derive(Parser)]
 #[command(
     after_help = "Examples:\n  backchannel party --config deploy/bravo.toml &\n  backchannel send --config deploy/bravo.toml --to alpha \"No initiation of military action absent provocation.\"\n  backchannel pending --config deploy/bravo.toml"
@@ -45,7 +47,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     if crate::control::connect(&args.config).await?.is_some() {
         anyhow::bail!(
-            "a party node already runs for {} (its control socket answers)",
+            "another process already runs {} (its control socket answers): stop it first",
             args.config.display()
         );
     }
@@ -74,8 +76,13 @@ enum Wake {
     Shutdown,
 }
 
-/// Runs `party` as a node until `own` (the node's own display) ends or a signal
-/// comes, serving the control socket of the party in `config`.
+/// Runs `party` as a node, serving the control socket of the party in `config`,
+/// until `own` (this process's own command) has ended and no client's command is
+/// still running, or a signal comes. Returns `own`'s outcome.
+///
+/// Every command that opens a party runs it this way, so a second command for the
+/// same party, started meanwhile, is served by this process instead of failing on
+/// the party's lock.
 pub async fn serve(
     config: &Path,
     me: String,
@@ -87,24 +94,30 @@ pub async fn serve(
     let (requests_tx, mut requests) = mpsc::channel::<Incoming>(256);
     let accept = tokio::spawn(socket.serve(requests_tx));
     let mut shutdown = std::pin::pin!(crate::broker_cmd::shutdown_signal());
-    let mut own = own;
-    let mut own_done = false;
+    let mut own = Some(own);
+    let mut own_outcome: Option<anyhow::Result<Outcome>> = None;
     let mut clients: Vec<Client> = Vec::new();
     let result = loop {
+        let far = Instant::now() + Duration::from_secs(365 * 86_400);
         let deadline = clients
             .iter()
             .map(|c| c.session.deadline())
-            .fold(own.deadline(), Instant::min);
+            .chain(own.as_ref().map(|o| o.deadline()))
+            .fold(far, Instant::min);
         let interrupt = async {
             tokio::select! {
                 r = requests.recv() => Wake::Request(r),
                 _ = &mut shutdown => Wake::Shutdown,
             }
         };
+        let mut own_done = false;
         let end = party
             .run_until_interrupted(deadline, interrupt, |a| {
                 let mut stop = false;
-                if own.on(a, &mut Terminal) == Control::Stop {
+                if let Some(o) = own.as_mut()
+                    && !own_done
+                    && o.on(a, &mut Terminal) == Control::Stop
+                {
                     own_done = true;
                     stop = true;
                 }
@@ -121,6 +134,10 @@ pub async fn serve(
                 }
             })
             .await;
+        let now = Instant::now();
+        if own_done || own.as_ref().is_some_and(|o| o.deadline() <= now) {
+            own_outcome = own.take().map(|o| o.finish(&mut Terminal));
+        }
         match end {
             Err(e) => break Err(e.into()),
             Ok(RunEnd::Interrupted(Wake::Shutdown)) => break Ok(()),
@@ -138,12 +155,11 @@ pub async fn serve(
             }
             Ok(RunEnd::Stopped | RunEnd::Deadline) => {}
         }
-        let now = Instant::now();
         for c in &mut clients {
             c.done |= c.session.deadline() <= now;
         }
         finish_done(&mut clients);
-        if own_done || own.deadline() <= now {
+        if own.is_none() && clients.is_empty() {
             break Ok(());
         }
     };
@@ -160,7 +176,11 @@ pub async fn serve(
     finish_done(&mut clients);
     party.close().await;
     result?;
-    own.finish(&mut Terminal)
+    match (own, own_outcome) {
+        (Some(o), _) => o.finish(&mut Terminal),
+        (None, Some(outcome)) => outcome,
+        (None, None) => Ok(Outcome::Ok),
+    }
 }
 
 /// Starts the commands in `batch`: all its sends sealed and saved with one fsync.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Outcome;
+use crate::control::Owner;
 use crate::print;
 use crate::session::{Sink, Terminal};
 
@@ -94,10 +95,11 @@ fn raw_fields(body: &Body<'_>, map: &mut serde_json::Map<String, serde_json::Val
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let request = PendingRequest { json: args.json };
-    if let Some(node) = crate::control::connect(&args.config).await? {
-        return node.run(crate::control::Request::Pending(request)).await;
+    match crate::control::node_or_open(&args.config).await? {
+        Owner::Node(node) => node.run(crate::control::Request::Pending(request)).await,
+        Owner::Me(_, party) => {
+            report(&party, &request, &mut Terminal);
+            Ok(Outcome::Ok)
+        }
     }
-    let (_, party) = crate::open::open_party(&args.config)?;
-    report(&party, &request, &mut Terminal);
-    Ok(Outcome::Ok)
 }

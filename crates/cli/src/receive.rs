@@ -9,18 +9,19 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::Outcome;
+use crate::control::Owner;
 use crate::print;
-use crate::session::{Session, Sink, Terminal};
+use crate::session::{Session, Sink};
 
 /// Print each message as it arrives, with its verdict, and acknowledge what was
 /// accepted.
 ///
 /// Receipts and heartbeats are handled silently unless rejected. With --count, exit 0
 /// once that many messages were accepted (rejected ones and duplicates are shown but
-/// not counted), or 3 if they did not all arrive in time. Without --count this
-/// process is the party node: it keeps the connection, and `send` and `receive` for
-/// the same party hand their work to it (as with `backchannel party`). If a party
-/// node already runs, this command asks it for what arrives and prints the same.
+/// not counted), or 3 if they did not all arrive in time. Without --count it runs
+/// until --timeout (or forever), like `backchannel party`. While it runs, `send` and
+/// `receive` for the same party hand their work to this process; if another process
+/// already owns the party, this command asks it for what arrives and prints the same.
 #[derive(Parser)]
 #[command(
     after_help = "Examples:\n  backchannel receive --config deploy/bravo.toml --count 1 --timeout 30\n  backchannel receive --config deploy/bravo.toml --json"
@@ -122,19 +123,11 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         timeout: args.timeout,
         json: args.json,
     };
-    if let Some(node) = crate::control::connect(&args.config).await? {
-        return node.run(crate::control::Request::Receive(request)).await;
+    match crate::control::node_or_open(&args.config).await? {
+        Owner::Node(node) => node.run(crate::control::Request::Receive(request)).await,
+        Owner::Me(me, party) => {
+            let session = Box::new(ReceiveSession::new(&me, request));
+            crate::node::serve(&args.config, me, party, session).await
+        }
     }
-    let (me, mut party) = crate::open::open_party(&args.config)?;
-    let session = Box::new(ReceiveSession::new(&me, request));
-    if args.count.is_none() {
-        // No end but the timeout: be the party node.
-        return crate::node::serve(&args.config, me, party, session).await;
-    }
-    let mut session = session;
-    party
-        .run_until(session.deadline(), |a| session.on(a, &mut Terminal))
-        .await?;
-    party.close().await;
-    session.finish(&mut Terminal)
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::Outcome;
+use crate::control::Owner;
 use crate::print;
 use crate::session::{Session, Sink, Terminal};
 
@@ -265,25 +266,13 @@ impl Session for SendSession {
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let request = SendRequest::from_args(&args)?;
-    if let Some(node) = crate::control::connect(&args.config).await? {
-        return node.run(crate::control::Request::Send(request)).await;
-    }
-    let (me, mut party) = crate::open::open_party(&args.config)?;
+    let (me, mut party) = match crate::control::node_or_open(&args.config).await? {
+        Owner::Node(node) => return node.run(crate::control::Request::Send(request)).await,
+        Owner::Me(me, party) => (me, party),
+    };
     let (body, ttl) = request.body()?;
     let shown = print::body_text(&body);
     let seq = party.send(&request.to, body, ttl)?;
-    let mut sink = Terminal;
-    let mut session = Box::new(SendSession::new(
-        &me,
-        request.clone(),
-        seq,
-        &shown,
-        &mut sink,
-    ));
-    let deadline = session.deadline();
-    party
-        .run_until(deadline, |a| session.on(a, &mut Terminal))
-        .await?;
-    party.close().await;
-    session.finish(&mut sink)
+    let session = SendSession::new(&me, request, seq, &shown, &mut Terminal);
+    crate::node::serve(&args.config, me, party, Box::new(session)).await
 }

@@ -1,0 +1,214 @@
+//! The harness of the end-to-end tests: a deployment made by `backchannel init`, a
+//! broker process, and helpers to run party commands against it.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_backchannel");
+
+/// The tests run one at a time: each starts real processes with timers, and the
+/// attack matrix judges outcomes by timing that a machine busy with ten other tests
+/// would distort.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A child process killed when the test ends, whatever happens.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fresh deployment with a running broker.
+pub struct Deployment {
+    pub dir: PathBuf,
+    pub addr: SocketAddr,
+    _broker: Running,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("backchannel-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl Deployment {
+    pub fn start(tag: &str, parties: &str) -> Self {
+        Self::start_with(tag, parties, |_| {})
+    }
+
+    /// Like `start`, letting the test edit broker.toml first.
+    pub fn start_with(tag: &str, parties: &str, edit: impl FnOnce(&Path)) -> Self {
+        let dir = scratch(tag);
+        let port = free_port();
+        let out = run(&[
+            "init",
+            dir.join("d").to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+            "--parties",
+            parties,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        let dir = dir.join("d");
+        edit(&dir.join("broker.toml"));
+        let broker = Command::new(BIN)
+            .args([
+                "broker",
+                "--config",
+                dir.join("broker.toml").to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the broker did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Deployment {
+            dir,
+            addr,
+            _broker: Running(broker),
+        }
+    }
+
+    pub fn config(&self, party: &str) -> String {
+        self.dir
+            .join(format!("{party}.toml"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn send(&self, from: &str, to: &str, message: &str, timeout: u64) -> Output {
+        run(&[
+            "send",
+            "--config",
+            &self.config(from),
+            "--to",
+            to,
+            "--timeout",
+            &timeout.to_string(),
+            message,
+        ])
+    }
+
+    pub fn receive(&self, party: &str, count: u64) -> Running {
+        Running(
+            Command::new(BIN)
+                .args([
+                    "receive",
+                    "--config",
+                    &self.config(party),
+                    "--count",
+                    &count.to_string(),
+                    "--timeout",
+                    "30",
+                    "--json",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    pub fn verify(&self, party: &str) -> Output {
+        run(&[
+            "verify",
+            self.dir
+                .join(format!("{party}.transcript"))
+                .to_str()
+                .unwrap(),
+            "--keys",
+            self.dir.to_str().unwrap(),
+        ])
+    }
+}
+
+pub fn finish(mut r: Running) -> (bool, Vec<serde_json::Value>, String) {
+    let child = std::mem::replace(&mut r.0, Command::new("true").spawn().unwrap());
+    std::mem::forget(r);
+    let out = child.wait_with_output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts `backchannel ARGS` with its output captured.
+pub fn spawn(args: &[&str]) -> Running {
+    Running(
+        Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits for a process started with [`spawn`] and returns its output.
+pub fn wait(mut r: Running) -> Output {
+    let child = std::mem::replace(&mut r.0, Command::new("true").spawn().unwrap());
+    std::mem::forget(r);
+    child.wait_with_output().unwrap()
+}
+
+/// Waits until `path` exists (a node's control socket, say).
+pub fn wait_for_file(path: &Path) {
+    let started = Instant::now();
+    while !path.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

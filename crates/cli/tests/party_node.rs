@@ -1,0 +1,252 @@
+//! The party node end to end: one process owns a party; `send`, `receive` and
+//! `pending` run meanwhile hand their work to it; two processes for one party never
+//! fork its chain.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn out(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn concurrent_processes_for_one_party_never_fork_its_chain() {
+    let _serial = serial();
+    let d = Deployment::start("nofork", "alpha,bravo");
+    // alpha is a node for the whole test: it acknowledges whatever bravo sends.
+    let alpha = spawn(&["party", "--config", &d.config("alpha"), "--json"]);
+    wait_for_file(&d.dir.join("alpha.sock"));
+    for round in 0..6 {
+        // bravo: a receive and a send start at the same moment, each opening bravo;
+        // whichever wins the lock serves the other through the control socket. And
+        // a send from alpha goes through alpha's node.
+        let receiving = spawn(&[
+            "receive",
+            "--config",
+            &d.config("bravo"),
+            "--count",
+            "1",
+            "--timeout",
+            "30",
+            "--json",
+        ]);
+        let from_bravo = spawn(&[
+            "send",
+            "--config",
+            &d.config("bravo"),
+            "--to",
+            "alpha",
+            "--timeout",
+            "30",
+            &format!("bravo {round}"),
+        ]);
+        let from_alpha = spawn(&[
+            "send",
+            "--config",
+            &d.config("alpha"),
+            "--to",
+            "bravo",
+            "--timeout",
+            "30",
+            &format!("alpha {round}"),
+        ]);
+        for (what, p) in [
+            ("receive", receiving),
+            ("bravo's send", from_bravo),
+            ("alpha's send", from_alpha),
+        ] {
+            let o = wait(p);
+            assert!(o.status.success(), "round {round}: {what}: {}", text(&o));
+        }
+    }
+    drop(alpha);
+    for party in ["alpha", "bravo"] {
+        let v = d.verify(party);
+        assert!(v.status.success(), "{party}: {}", text(&v));
+        assert!(!text(&v).contains("fork"), "{}", text(&v));
+    }
+    // bravo's chain has exactly one envelope per sequence number: 1..=6.
+    let v = run(&[
+        "verify",
+        d.dir.join("alpha.transcript").to_str().unwrap(),
+        "--keys",
+        d.dir.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    let chains = report["chains"].as_array().unwrap();
+    let from_bravo = chains
+        .iter()
+        .find(|c| c["sender"] == "bravo")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(from_bravo["complete"], true, "{report}");
+}
+
+#[test]
+fn a_node_does_the_work_of_send_receive_and_pending_with_the_same_output() {
+    let _serial = serial();
+    let d = Deployment::start("node", "alpha,bravo");
+    let node = spawn(&["party", "--config", &d.config("bravo")]);
+    wait_for_file(&d.dir.join("bravo.sock"));
+    // alpha is offline: bravo's send, handed to the node, times out exactly as alone.
+    let sent = run(&[
+        "send",
+        "--config",
+        &d.config("bravo"),
+        "--to",
+        "alpha",
+        "--timeout",
+        "1",
+        "--json",
+        "No initiation of military action absent provocation.",
+    ]);
+    assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
+    let object: serde_json::Value = serde_json::from_str(out(&sent).trim()).unwrap();
+    assert_eq!(object["seq"], 1);
+    assert_eq!(object["delivered"], false);
+    assert!(text(&sent).contains("no receipt for #1"), "{}", text(&sent));
+    // What awaits a receipt, from the node's live state, with the text as it is.
+    let pending = run(&["pending", "--config", &d.config("bravo"), "--json"]);
+    assert!(pending.status.success(), "{}", text(&pending));
+    let lines: Vec<serde_json::Value> = out(&pending)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", out(&pending));
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(
+        lines[0]["text"],
+        "No initiation of military action absent provocation."
+    );
+    // A second node for the same party is refused in one line.
+    let second = run(&["party", "--config", &d.config("bravo"), "--timeout", "1"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(text(&second).contains("already runs"), "{}", text(&second));
+    // alpha comes online: the node's resend gets through and alpha's receipt ends
+    // the pending list; a receive handed to the node sees alpha's next message.
+    let receiving = spawn(&[
+        "receive",
+        "--config",
+        &d.config("bravo"),
+        "--count",
+        "1",
+        "--timeout",
+        "30",
+        "--json",
+    ]);
+    let from_alpha = run(&[
+        "send",
+        "--config",
+        &d.config("alpha"),
+        "--to",
+        "bravo",
+        "--timeout",
+        "30",
+        "Our aircraft will keep clear of the agreed corridor.",
+    ]);
+    assert!(from_alpha.status.success(), "{}", text(&from_alpha));
+    let got = wait(receiving);
+    assert!(got.status.success(), "{}", text(&got));
+    let first: serde_json::Value = serde_json::from_str(out(&got).lines().next().unwrap()).unwrap();
+    assert_eq!(first["from"], "alpha");
+    assert_eq!(first["verdict"], "accepted");
+    drop(node);
+}
+
+#[test]
+fn a_message_comes_from_stdin_or_a_file_and_an_oversized_one_is_refused_before_sealing() {
+    let _serial = serial();
+    let d = Deployment::start("input", "alpha,bravo");
+    let mut child = Command::new(BIN)
+        .args([
+            "send",
+            "--config",
+            &d.config("alpha"),
+            "--to",
+            "bravo",
+            "--timeout",
+            "1",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("No preemptive strike absent provocation.\n".as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        out(&o).contains("sent #1 to bravo: \"No preemptive strike absent provocation.\""),
+        "{}",
+        text(&o)
+    );
+    let file = d.dir.join("statement.txt");
+    std::fs::write(
+        &file,
+        "Any strike on energy infrastructure will be treated as an attack on the state.",
+    )
+    .unwrap();
+    let o = run(&[
+        "send",
+        "--config",
+        &d.config("alpha"),
+        "--to",
+        "bravo",
+        "--timeout",
+        "1",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out(&o).contains("sent #2 to bravo: \"Any strike on energy"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&file, "x".repeat(61_441)).unwrap();
+    let o = run(&[
+        "send",
+        "--config",
+        &d.config("alpha"),
+        "--to",
+        "bravo",
+        "--timeout",
+        "1",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("at most 61440"), "{}", text(&o));
+    let pending = run(&["pending", "--config", &d.config("alpha")]);
+    assert!(
+        out(&pending).contains("2 message(s) await a receipt"),
+        "{}",
+        text(&pending)
+    );
+    // The transcript and the state are for the party's eyes only.
+    #[cfg(unix)]
+    for f in ["alpha.transcript", "alpha.lock"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(d.dir.join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{f} is readable by others: {mode:o}");
+    }
+}
