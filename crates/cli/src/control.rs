@@ -90,7 +90,7 @@ pub enum Owner {
     /// A running node: hand it the request.
     Node(NodeClient),
     /// This process: the party's name and the party, opened (its lock taken).
-    Me(String, backchannel_party::Party),
+    Me(String, Box<backchannel_party::Party>),
 }
 
 /// Hands the command to a running node if there is one, or opens the party. If the
@@ -104,7 +104,7 @@ pub async fn node_or_open(config: &Path) -> anyhow::Result<Owner> {
             return Ok(Owner::Node(node));
         }
         match crate::open::open_party(config) {
-            Ok((me, party)) => return Ok(Owner::Me(me, party)),
+            Ok((me, party)) => return Ok(Owner::Me(me, Box::new(party))),
             Err(e) if is_lock_held(&e) && started.elapsed() < WAIT => {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }

@@ -127,7 +127,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         Owner::Node(node) => node.run(crate::control::Request::Receive(request)).await,
         Owner::Me(me, party) => {
             let session = Box::new(ReceiveSession::new(&me, request));
-            crate::node::serve(&args.config, me, party, session).await
+            crate::node::serve(&args.config, me, *party, session).await
         }
     }
 }

@@ -268,7 +268,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let request = SendRequest::from_args(&args)?;
     let (me, mut party) = match crate::control::node_or_open(&args.config).await? {
         Owner::Node(node) => return node.run(crate::control::Request::Send(request)).await,
-        Owner::Me(me, party) => (me, party),
+        Owner::Me(me, party) => (me, *party),
     };
     let (body, ttl) = request.body()?;
     let shown = print::body_text(&body);
