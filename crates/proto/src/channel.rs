@@ -284,6 +284,7 @@ impl Channel {
             return Err(Rejection::Gap {
                 expected,
                 got: env.seq,
+                announced: control,
             });
         }
         if env.prev != received.head {

@@ -72,14 +72,15 @@ pub enum Rejection {
     /// Envelopes from `expected` on are missing: dropped, withheld or delayed by
     /// someone. A content envelope shows it by its own sequence number; a receipt or
     /// heartbeat by announcing a chain head beyond what was received.
-    #[error(
-        "gap: expected seq {expected} next, but the sender is at seq {got}; envelopes are missing"
-    )]
+    #[error("{}", gap_text(*expected, *got, *announced))]
     Gap {
         /// The next sequence number the channel expects.
         expected: u64,
         /// The sequence number the envelope carries.
         got: u64,
+        /// Whether `got` is a receipt's or heartbeat's announced chain head (so `got`
+        /// itself is missing too) rather than a content envelope's own number.
+        announced: bool,
     },
     /// The envelope is next in sequence but claims to be older than the envelope
     /// accepted before it: renumbered or reordered.
@@ -169,5 +170,59 @@ impl Rejection {
             Rejection::Expired { .. } => "expired",
             Rejection::FromTheFuture { .. } => "from-the-future",
         }
+    }
+}
+
+/// "expected #2 next; received #3: #2 is missing", in words for each shape of gap.
+fn gap_text(expected: u64, got: u64, announced: bool) -> String {
+    let last_missing = if announced {
+        got
+    } else {
+        got.saturating_sub(1)
+    };
+    let missing = if last_missing <= expected {
+        format!("#{expected} is missing")
+    } else {
+        format!("#{expected} to #{last_missing} are missing")
+    };
+    if announced {
+        format!(
+            "gap: expected #{expected} next; the sender says it has sent up to #{got}: {missing}"
+        )
+    } else {
+        format!("gap: expected #{expected} next; received #{got}: {missing}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_says_what_is_missing() {
+        let gap = |expected, got, announced| {
+            Rejection::Gap {
+                expected,
+                got,
+                announced,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            gap(2, 3, false),
+            "gap: expected #2 next; received #3: #2 is missing"
+        );
+        assert_eq!(
+            gap(2, 5, false),
+            "gap: expected #2 next; received #5: #2 to #4 are missing"
+        );
+        assert_eq!(
+            gap(2, 2, true),
+            "gap: expected #2 next; the sender says it has sent up to #2: #2 is missing"
+        );
+        assert_eq!(
+            gap(1, 3, true),
+            "gap: expected #1 next; the sender says it has sent up to #3: #1 to #3 are missing"
+        );
     }
 }

@@ -157,7 +157,8 @@ fn resend_fills_a_gap_left_by_a_dropped_envelope() {
         b.handle_frame(at(1), &frames[2]).unwrap_err(),
         Rejection::Gap {
             expected: 2,
-            got: 3
+            got: 3,
+            announced: false
         }
     );
     let receipt = drain(&mut b, at(1));
@@ -203,7 +204,8 @@ fn a_heartbeat_reveals_a_withheld_last_message() {
         b.handle_frame(at(60), &beat[0]).unwrap_err(),
         Rejection::Gap {
             expected: 2,
-            got: 2
+            got: 2,
+            announced: true
         }
     );
     // And alpha itself reports both envelopes as unacknowledged.

@@ -221,7 +221,8 @@ fn rejects_replays_and_gaps_by_sequence_number() {
         rejects(&mut b, at(5), &frames[1]),
         Rejection::Gap {
             expected: 1,
-            got: 2
+            got: 2,
+            announced: false
         }
     );
     b.handle_frame(at(5), &frames[0]).unwrap();
@@ -236,7 +237,8 @@ fn rejects_replays_and_gaps_by_sequence_number() {
         rejects(&mut b, at(5), &frames[2]),
         Rejection::Gap {
             expected: 2,
-            got: 3
+            got: 3,
+            announced: false
         }
     );
     b.handle_frame(at(5), &frames[1]).unwrap();
