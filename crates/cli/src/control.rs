@@ -50,6 +50,9 @@ pub enum Reply {
     Err(String),
     /// The command's exit code; the last line.
     Exit(u8),
+    /// The node is stopping and did not take the request; the only line.
+    #[serde(rename = "not-taken")]
+    NotTaken,
 }
 
 /// The control socket of the party configured in `config`.
@@ -85,28 +88,32 @@ pub async fn connect(config: &Path) -> anyhow::Result<Option<NodeClient>> {
     }
 }
 
-/// Who does the work of a command for the party in `config`.
+/// Who did, or will do, the work of a command for the party in `config`.
 pub enum Owner {
-    /// A running node: hand it the request.
-    Node(NodeClient),
-    /// This process: the party's name and the party, opened (its lock taken).
+    /// A running node did it; its lines are printed.
+    Delegated(Outcome),
+    /// This process will: the party's name and the party, opened (its lock taken).
     Me(String, Box<backchannel_party::Party>),
 }
 
-/// Hands the command to a running node if there is one, or opens the party. If the
-/// lock is held but no node answers yet (it is starting), waits for its socket a
-/// little before giving up with the lock error, which names the holder's pid.
-pub async fn node_or_open(config: &Path) -> anyhow::Result<Owner> {
-    const WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Hands `request` to a running node if there is one, or opens the party. If the
+/// lock is held but no node answers (it is starting, or stopping), tries again for a
+/// little while before giving up with the lock error, which names the holder's pid.
+pub async fn delegate_or_open(config: &Path, request: &Request) -> anyhow::Result<Owner> {
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
     let started = tokio::time::Instant::now();
     loop {
         if let Some(node) = connect(config).await? {
-            return Ok(Owner::Node(node));
+            match node.run(request.clone()).await? {
+                Some(outcome) => return Ok(Owner::Delegated(outcome)),
+                // The node was stopping and did not take it: try again.
+                None => continue,
+            }
         }
         match crate::open::open_party(config) {
             Ok((me, party)) => return Ok(Owner::Me(me, Box::new(party))),
             Err(e) if is_lock_held(&e) && started.elapsed() < WAIT => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             Err(e) => return Err(e),
         }
@@ -126,7 +133,8 @@ fn is_lock_held(e: &anyhow::Error) -> bool {
 
 impl NodeClient {
     /// Hands `request` to the node and prints what it answers, as the command would.
-    pub async fn run(self, request: Request) -> anyhow::Result<Outcome> {
+    /// `None`: the node is stopping and did not take the request.
+    async fn run(self, request: Request) -> anyhow::Result<Option<Outcome>> {
         let (read, mut write) = self.stream.into_split();
         let mut line = serde_json::to_string(&request)?;
         line.push('\n');
@@ -143,7 +151,8 @@ impl NodeClient {
             match serde_json::from_str::<Reply>(&line) {
                 Ok(Reply::Out(text)) => println!("{text}"),
                 Ok(Reply::Err(text)) => eprintln!("{text}"),
-                Ok(Reply::Exit(code)) => return Ok(Outcome::Exit(code)),
+                Ok(Reply::Exit(code)) => return Ok(Some(Outcome::Exit(code))),
+                Ok(Reply::NotTaken) => return Ok(None),
                 Err(e) => anyhow::bail!("the party node answered something unreadable: {e}"),
             }
         }
@@ -167,6 +176,11 @@ impl ClientSink {
     /// The last line: the exit code.
     pub fn exit(mut self, code: u8) {
         self.send(Reply::Exit(code));
+    }
+
+    /// The only line: the node is stopping, the client should try again.
+    pub fn not_taken(mut self) {
+        self.send(Reply::NotTaken);
     }
 }
 
@@ -278,8 +292,8 @@ async fn serve_client(stream: UnixStream, requests: mpsc::Sender<Incoming>) {
     match read.map(|_| serde_json::from_slice::<Request>(&line)) {
         Ok(Ok(request)) => {
             let sink = ClientSink { tx };
-            if requests.send(Incoming { request, sink }).await.is_err() {
-                return;
+            if let Err(refused) = requests.send(Incoming { request, sink }).await {
+                refused.0.sink.not_taken();
             }
         }
         Ok(Err(e)) => {
@@ -299,7 +313,7 @@ async fn serve_client(stream: UnixStream, requests: mpsc::Sender<Incoming>) {
         if write.write_all(text.as_bytes()).await.is_err() {
             return;
         }
-        if matches!(reply, Reply::Exit(_)) {
+        if matches!(reply, Reply::Exit(_) | Reply::NotTaken) {
             let _ = write.shutdown().await;
             return;
         }

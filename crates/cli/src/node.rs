@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use backchannel_party::{Control, Outgoing, Party, RunEnd};
+use std::collections::VecDeque;
+
+use backchannel_party::{Activity, Control, Outgoing, Party, RunEnd};
 use clap::Parser;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -63,6 +65,14 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     serve(&args.config, me, party, own).await
 }
 
+/// Messages kept for the next `receive` at most (older ones stay in the transcript).
+const MAX_UNCLAIMED: usize = 1024;
+
+/// An accepted content envelope: what a `receive` waits for.
+fn is_message(a: &Activity) -> bool {
+    matches!(a, Activity::Received(r) if r.verdict.is_ok() && !r.is_control())
+}
+
 /// A client's command in progress.
 struct Client {
     session: Box<dyn Session>,
@@ -97,6 +107,9 @@ pub async fn serve(
     let mut own = Some(own);
     let mut own_outcome: Option<anyhow::Result<Outcome>> = None;
     let mut clients: Vec<Client> = Vec::new();
+    // Messages accepted while no `receive` ran: the next one gets them first, so a
+    // message is never shown only to a command that was not waiting for it.
+    let mut unclaimed: VecDeque<Activity> = VecDeque::new();
     let result = loop {
         let far = Instant::now() + Duration::from_secs(365 * 86_400);
         let deadline = clients
@@ -114,6 +127,11 @@ pub async fn serve(
         let end = party
             .run_until_interrupted(deadline, interrupt, |a| {
                 let mut stop = false;
+                let receiver = own.as_ref().is_some_and(|o| !own_done && o.receives())
+                    || clients.iter().any(|c| !c.done && c.session.receives());
+                if !receiver && is_message(a) && unclaimed.len() < MAX_UNCLAIMED {
+                    unclaimed.push_back(a.clone());
+                }
                 if let Some(o) = own.as_mut()
                     && !own_done
                     && o.on(a, &mut Terminal) == Control::Stop
@@ -146,8 +164,17 @@ pub async fn serve(
                 while let Ok(more) = requests.try_recv() {
                     batch.push(more);
                 }
+                let before = clients.len();
                 if let Err(e) = take_requests(&me, &mut party, batch, &mut clients) {
                     break Err(e);
+                }
+                for c in clients.iter_mut().skip(before) {
+                    while c.session.receives() && !c.done {
+                        let Some(a) = unclaimed.pop_front() else {
+                            break;
+                        };
+                        c.done = c.session.on(&a, &mut c.sink) == Control::Stop;
+                    }
                 }
             }
             Ok(RunEnd::Interrupted(Wake::Request(None))) => {
@@ -163,8 +190,14 @@ pub async fn serve(
             break Ok(());
         }
     };
+    // No new clients; those whose request is in flight are told to try again (they
+    // will open the party themselves once this process has let go of it).
     accept.abort();
     ControlSocket::remove(&socket_path);
+    requests.close();
+    while let Ok(late) = requests.try_recv() {
+        late.sink.not_taken();
+    }
     let stopping = match &result {
         Ok(()) => "the party node stopped".to_owned(),
         Err(e) => format!("the party node failed: {}", crate::one_line(e)),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Outcome;
-use crate::control::Owner;
+use crate::control::{Owner, Request, delegate_or_open};
 use crate::print;
 use crate::session::{Sink, Terminal};
 
@@ -95,8 +95,8 @@ fn raw_fields(body: &Body<'_>, map: &mut serde_json::Map<String, serde_json::Val
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let request = PendingRequest { json: args.json };
-    match crate::control::node_or_open(&args.config).await? {
-        Owner::Node(node) => node.run(crate::control::Request::Pending(request)).await,
+    match delegate_or_open(&args.config, &Request::Pending(request.clone())).await? {
+        Owner::Delegated(outcome) => Ok(outcome),
         Owner::Me(_, party) => {
             report(&party, &request, &mut Terminal);
             Ok(Outcome::Ok)

@@ -134,5 +134,10 @@ pub fn activity_line(me: &str, a: &Activity) -> Option<String> {
             "[{me}] no receipt for #{seq} to {peer}: the broker or the recipient may have dropped it"
         )),
         Activity::Notice(n) => Some(format!("[{me}] the broker refused: {n}")),
+        Activity::ClockAhead { peer, ahead } => Some(format!(
+            "[{me}] warning: envelopes to {peer} are dated {} s ahead of this clock (it jumped ahead and back; a chain never goes back in time): {peer} refuses them as from-the-future until this clock catches up, or at once if {peer} raises timing.max_clock_skew_secs above {}",
+            ahead.as_secs(),
+            ahead.as_secs()
+        )),
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::Outcome;
-use crate::control::Owner;
+use crate::control::{Owner, Request, delegate_or_open};
 use crate::print;
 use crate::session::{Session, Sink};
 
@@ -103,6 +103,10 @@ impl Session for ReceiveSession {
         }
     }
 
+    fn receives(&self) -> bool {
+        true
+    }
+
     fn finish(self: Box<Self>, sink: &mut dyn Sink) -> anyhow::Result<Outcome> {
         match self.request.count {
             Some(n) if self.accepted < n => {
@@ -123,8 +127,8 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         timeout: args.timeout,
         json: args.json,
     };
-    match crate::control::node_or_open(&args.config).await? {
-        Owner::Node(node) => node.run(crate::control::Request::Receive(request)).await,
+    match delegate_or_open(&args.config, &Request::Receive(request.clone())).await? {
+        Owner::Delegated(outcome) => Ok(outcome),
         Owner::Me(me, party) => {
             let session = Box::new(ReceiveSession::new(&me, request));
             crate::node::serve(&args.config, me, *party, session).await

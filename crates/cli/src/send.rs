@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::Outcome;
-use crate::control::Owner;
+use crate::control::{Owner, Request, delegate_or_open};
 use crate::print;
 use crate::session::{Session, Sink, Terminal};
 
@@ -266,10 +266,11 @@ impl Session for SendSession {
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let request = SendRequest::from_args(&args)?;
-    let (me, mut party) = match crate::control::node_or_open(&args.config).await? {
-        Owner::Node(node) => return node.run(crate::control::Request::Send(request)).await,
-        Owner::Me(me, party) => (me, *party),
-    };
+    let (me, mut party) =
+        match delegate_or_open(&args.config, &Request::Send(request.clone())).await? {
+            Owner::Delegated(outcome) => return Ok(outcome),
+            Owner::Me(me, party) => (me, *party),
+        };
     let (body, ttl) = request.body()?;
     let shown = print::body_text(&body);
     let seq = party.send(&request.to, body, ttl)?;

@@ -37,6 +37,11 @@ pub trait Session: Send {
     fn on(&mut self, activity: &Activity, sink: &mut dyn Sink) -> Control;
     /// The command's last lines and its outcome.
     fn finish(self: Box<Self>, sink: &mut dyn Sink) -> anyhow::Result<Outcome>;
+    /// Whether it is waiting for messages (a `receive`): a message that arrives
+    /// while no such command runs is kept for the next one.
+    fn receives(&self) -> bool {
+        false
+    }
 }
 
 /// The exit code for a command's result, writing the error line if it failed (the

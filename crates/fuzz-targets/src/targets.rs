@@ -177,7 +177,7 @@ pub fn channel_sequence(data: &[u8]) {
                     p.handle_timeout(now);
                 }
             }
-            Event::Reconnect { alpha } => parties[usize::from(!alpha)].on_reconnect(),
+            Event::Reconnect { alpha } => parties[usize::from(!alpha)].on_reconnect(now),
         }
         for (i, p) in parties.iter_mut().enumerate() {
             loop {

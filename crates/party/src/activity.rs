@@ -63,6 +63,15 @@ pub enum Activity {
     },
     /// The broker refused something we sent.
     Notice(Notice),
+    /// This party's envelopes to `peer` are dated further ahead of its clock than a
+    /// peer accepts: its clock jumped ahead and back, and a chain never goes back in
+    /// time. The peer refuses them (`from-the-future`) until the clock catches up.
+    ClockAhead {
+        /// The peer.
+        peer: String,
+        /// How far ahead.
+        ahead: std::time::Duration,
+    },
 }
 
 /// Whether the driver loop should go on.

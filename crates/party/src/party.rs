@@ -266,6 +266,12 @@ impl Party {
             results.push(result);
         }
         self.persist()?;
+        for (peer, ahead) in self.endpoint.clock_ahead(at) {
+            self.held.push(Activity::ClockAhead {
+                peer: peer.to_string(),
+                ahead,
+            });
+        }
         Ok(results)
     }
 
@@ -605,7 +611,7 @@ impl Party {
             match connect(&self.settings).await {
                 Ok(conn) => {
                     self.backoff = MIN_BACKOFF;
-                    self.endpoint.on_reconnect();
+                    self.endpoint.on_reconnect(now());
                     let _ = on(&Activity::Connected {
                         queued: conn.queued,
                     });

@@ -11,11 +11,14 @@
 //!    (after a batch of inputs, so one receipt covers the whole batch);
 //! 4. [`Channel::poll_event`] until it returns `None`.
 //!
-//! After a reconnect it calls [`Channel::on_reconnect`] to send again everything
-//! that has no receipt yet. Content envelopes that stay unacknowledged for the
-//! acknowledgement timeout are also sent again (go-back-N from the oldest), so a
-//! single dropped envelope heals once the broker lets the copy through; the recipient
-//! drops the duplicates.
+//! After a reconnect it calls [`Channel::on_reconnect`]. Content envelopes that stay
+//! unacknowledged for the acknowledgement timeout are sent again (go-back-N from the
+//! oldest), so a single dropped envelope heals once the broker lets the copy
+//! through; the recipient drops the duplicates. Each retransmission that brings no
+//! progress doubles the wait (up to 8 timeouts), so an offline peer's mailbox is not
+//! filled with copies. A reconnect does not resend at once: what reached the broker
+//! waits in the peer's mailbox, and a receipt usually follows the login; what did
+//! not is sent again when the timer fires, one timeout after the reconnect.
 //!
 //! Two kinds of envelope (`proto-spec/protocol.md` §7.1):
 //! * **content** (text, assurance, revocation) extends the sender's hash chain with
@@ -41,6 +44,9 @@ use crate::seal::{SealError, seal_deniable, seal_signed};
 use crate::time::Timestamp;
 use crate::verify::{Attestation, PeerPolicy, VerifiedEnvelope};
 use crate::version::ProtocolVersion;
+
+/// The most times the retransmission wait doubles: 2^3 = 8 acknowledgement timeouts.
+const MAX_BACKOFF_DOUBLINGS: u32 = 3;
 
 /// Why a message could not be sent. All of these are the local caller's problem.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -101,6 +107,9 @@ pub struct Channel {
     transmit: VecDeque<u64>,
     /// When to send every unacknowledged envelope again, if any is outstanding.
     retransmit_at: Option<Timestamp>,
+    /// Retransmissions since the last progress (the wait doubles with each, up to
+    /// [`MAX_BACKOFF_DOUBLINGS`]).
+    retransmissions: u32,
     /// Content was accepted (or resent to us) that the peer has not been told about.
     receipt_owed: bool,
     heartbeat_due: bool,
@@ -128,6 +137,7 @@ impl Channel {
             state,
             transmit: VecDeque::new(),
             retransmit_at: None,
+            retransmissions: 0,
             receipt_owed: false,
             heartbeat_due: false,
             events: VecDeque::new(),
@@ -378,6 +388,7 @@ impl Channel {
             self.state.unacked.pop_front();
         }
         // Progress: give what is still outstanding a full timeout again.
+        self.retransmissions = 0;
         self.retransmit_at =
             (!self.state.unacked.is_empty()).then(|| now.saturating_add(self.config.ack_timeout));
         self.events.push_back(Event::Delivered {
@@ -402,7 +413,9 @@ impl Channel {
         }
         if self.retransmit_at.is_some_and(|t| now >= t) {
             self.transmit = self.state.unacked.iter().map(|o| o.seq).collect();
-            self.retransmit_at = Some(now.saturating_add(timeout));
+            self.retransmissions = (self.retransmissions + 1).min(MAX_BACKOFF_DOUBLINGS);
+            let wait = timeout.saturating_mul(1 << self.retransmissions);
+            self.retransmit_at = (!self.state.unacked.is_empty()).then(|| now.saturating_add(wait));
         }
         if let Some(interval) = self.config.heartbeat_interval
             && now >= self.state.last_sent_at.saturating_add(interval)
@@ -484,12 +497,26 @@ impl Channel {
         self.events.pop_front()
     }
 
-    /// Queues every unacknowledged envelope for transmission again, in order, and
-    /// owes the peer a receipt if anything was ever received: after a reconnect
-    /// neither side knows what the other saw last. The recipient drops exact
-    /// duplicates as [`Rejection::Replay`].
-    pub fn on_reconnect(&mut self) {
-        self.transmit = self.state.unacked.iter().map(|o| o.seq).collect();
+    /// After a reconnect: owes the peer a receipt if anything was ever received
+    /// (neither side knows what the other saw last), and sends every unacknowledged
+    /// envelope again one acknowledgement timeout from `now` unless a receipt covers
+    /// it first. Not at once: the broker holds what reached it, and resending a
+    /// backlog on every connection would fill an offline peer's mailbox with copies.
+    /// Envelopes sealed but never transmitted still go out at once. The recipient
+    /// drops exact duplicates as [`Rejection::Replay`].
+    pub fn on_reconnect(&mut self, now: Timestamp) {
         self.receipt_owed = self.state.received.seq > 0;
+        if !self.state.unacked.is_empty() {
+            self.retransmit_at = Some(now.saturating_add(self.config.ack_timeout));
+        }
+    }
+
+    /// How far ahead of `now` this party's last envelope is dated, if it is further
+    /// than the skew a peer tolerates: this party's clock jumped ahead and back, and
+    /// since a chain never goes back in time, its peers refuse what it sends
+    /// ([`Rejection::FromTheFuture`]) until `now` catches up.
+    pub fn clock_ahead(&self, now: Timestamp) -> Option<Duration> {
+        let limit = now.saturating_add(self.config.max_clock_skew);
+        (self.state.last_sent_at > limit).then(|| self.state.last_sent_at.saturating_since(now))
     }
 }

@@ -148,11 +148,23 @@ impl Endpoint {
         })
     }
 
-    /// Tells every channel the transport was re-established.
-    pub fn on_reconnect(&mut self) {
+    /// Tells every channel the transport was re-established at `now`.
+    pub fn on_reconnect(&mut self, now: Timestamp) {
         for c in &mut self.channels {
-            c.on_reconnect();
+            c.on_reconnect(now);
         }
+    }
+
+    /// The channels whose last envelope is dated too far ahead of `now` for the peer
+    /// to accept ([`Channel::clock_ahead`]), with how far.
+    pub fn clock_ahead(&self, now: Timestamp) -> Vec<(PartyName, Duration)> {
+        self.channels
+            .iter()
+            .filter_map(|c| {
+                c.clock_ahead(now)
+                    .map(|d| (c.peer().identity.name().clone(), d))
+            })
+            .collect()
     }
 }
 

@@ -110,8 +110,9 @@ fn a_missing_receipt_is_reported_once_after_the_timeout() {
     );
     a.handle_timeout(at(300));
     assert!(events(&mut a).is_empty(), "reported once");
-    // It is still sent again every timeout until a receipt comes.
-    assert_eq!(a.poll_timeout(), Some(at(330)));
+    // It is still sent again until a receipt comes, less and less often: the timer
+    // fired at 30 (next wait 60 s) and at 300 (next wait 120 s).
+    assert_eq!(a.poll_timeout(), Some(at(420)));
 }
 
 #[test]
@@ -127,19 +128,24 @@ fn resends_after_reconnect_and_duplicates_are_dropped() {
         b.handle_frame(at(1), f).unwrap();
     }
     let _lost = drain(&mut b, at(1));
-    a.on_reconnect();
-    let again = drain(&mut a, at(2));
+    a.on_reconnect(at(2));
+    // Not at once: the broker may hold them, and a receipt usually follows a login.
+    assert!(drain(&mut a, at(2)).is_empty());
+    a.handle_timeout(at(31));
+    assert!(drain(&mut a, at(31)).is_empty());
+    a.handle_timeout(at(32));
+    let again = drain(&mut a, at(32));
     assert_eq!(again, frames, "the exact same bytes are sent again");
     for f in &again {
         assert!(matches!(
-            b.handle_frame(at(2), f),
+            b.handle_frame(at(32), f),
             Err(Rejection::Replay { .. })
         ));
     }
     // The duplicates tell bravo its receipt went missing: it sends a fresh one.
-    let receipt = drain(&mut b, at(2));
+    let receipt = drain(&mut b, at(32));
     assert_eq!(receipt.len(), 1);
-    a.handle_frame(at(2), &receipt[0]).unwrap();
+    a.handle_frame(at(32), &receipt[0]).unwrap();
     assert!(a.channel("bravo").unwrap().state().unacked.is_empty());
 }
 
@@ -163,12 +169,43 @@ fn resend_fills_a_gap_left_by_a_dropped_envelope() {
     );
     let receipt = drain(&mut b, at(1));
     a.handle_frame(at(1), &receipt[0]).unwrap();
-    a.on_reconnect();
-    let again = drain(&mut a, at(2));
+    a.on_reconnect(at(2));
+    a.handle_timeout(at(32));
+    let again = drain(&mut a, at(32));
     assert_eq!(again, frames[1..].to_vec(), "only what lacks a receipt");
     for f in &again {
-        b.handle_frame(at(2), f).unwrap();
+        b.handle_frame(at(32), f).unwrap();
     }
+}
+
+#[test]
+fn an_unanswered_resend_waits_twice_as_long_each_time_up_to_eight_timeouts() {
+    let (mut a, _b) = pair(ChannelMode::Signed);
+    a.send(at(0), "bravo", Body::Text("m".into()), DAY).unwrap();
+    assert_eq!(drain(&mut a, at(0)).len(), 1);
+    let mut t = 30;
+    for wait in [60, 120, 240, 240, 240] {
+        assert_eq!(a.poll_timeout(), Some(at(t)));
+        a.handle_timeout(at(t));
+        assert_eq!(drain(&mut a, at(t)).len(), 1, "resent at {t}");
+        t += wait;
+    }
+}
+
+#[test]
+fn a_clock_that_jumped_ahead_and_back_is_reported() {
+    let (mut a, _b) = pair(ChannelMode::Signed);
+    // Sent with the clock a day ahead; the clock is then set right.
+    a.send(at(86_400), "bravo", Body::Text("m".into()), DAY)
+        .unwrap();
+    assert!(a.clock_ahead(at(86_400)).is_empty());
+    let ahead = a.clock_ahead(at(0));
+    assert_eq!(ahead.len(), 1);
+    assert_eq!(ahead[0].1, Duration::from_secs(86_400));
+    // The chain never goes back: the next envelope is dated a day ahead too.
+    a.send(at(1), "bravo", Body::Text("n".into()), DAY).unwrap();
+    let frames = drain(&mut a, at(1));
+    assert_eq!(open(&frames[1]).sent_at, at(86_400));
 }
 
 #[test]
