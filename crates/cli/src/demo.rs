@@ -238,14 +238,13 @@ async fn step(
         if let Some(l) = print::activity_line(from_name, a) {
             sent_lines.push(l);
         }
-        match a {
-            Activity::Delivered {
-                up_to, attestation, ..
-            } if *up_to >= seq => {
-                delivered = Some(*attestation);
+        match a.settles(to_name, seq) {
+            Some(Ok(attestation)) => {
+                delivered = Some(attestation);
                 Control::Stop
             }
-            _ => Control::Continue,
+            Some(Err(_)) => Control::Stop,
+            None => Control::Continue,
         }
     });
     let recipient = to.run_until(deadline, |a| {

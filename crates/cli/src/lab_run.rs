@@ -188,7 +188,7 @@ async fn broker_attack_in(
                     activity: a.clone(),
                 });
                 match a {
-                    Activity::Delivered { peer, up_to, .. } if peer == to && *up_to >= seq => {
+                    Activity::Acknowledged { peer, up_to, .. } if peer == to && *up_to >= seq => {
                         Control::Stop
                     }
                     _ => Control::Continue,
@@ -224,7 +224,7 @@ fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun 
         .map(|s| s.at);
     let delivered = seen.iter().any(|s| {
         s.party == "alpha"
-            && matches!(&s.activity, Activity::Delivered { peer, up_to, .. } if peer == "bravo" && *up_to >= last_to_bravo)
+            && matches!(&s.activity, Activity::Acknowledged { peer, up_to, .. } if peer == "bravo" && *up_to >= last_to_bravo)
     });
     // Duplicates the sender caused by resending after a missing receipt are expected,
     // not a detection.

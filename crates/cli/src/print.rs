@@ -118,18 +118,44 @@ pub fn activity_line(me: &str, a: &Activity) -> Option<String> {
         Activity::Disconnected { reason } => Some(format!("[{me}] disconnected: {reason}")),
         Activity::Received(r) if r.is_control() && r.verdict.is_ok() => None,
         Activity::Received(r) => Some(received_line(me, r)),
-        Activity::Delivered {
+        Activity::Acknowledged {
             peer,
             up_to,
             attestation,
-        } => Some(format!(
-            "[{me}] receipt from {peer}: everything up to #{up_to} delivered ({})",
-            if attestation.is_attested() {
-                "signed by the recipient: proof of delivery"
+            refused,
+            unlisted,
+        } => {
+            let signed = attestation.is_attested();
+            if refused.is_empty() && *unlisted == 0 {
+                let how = if signed {
+                    "signed by the recipient: proof of delivery"
+                } else {
+                    "unsigned: on the broker's word"
+                };
+                return Some(format!(
+                    "[{me}] receipt from {peer}: everything up to #{up_to} delivered ({how})"
+                ));
+            }
+            let how = if signed {
+                "signed by the recipient"
             } else {
                 "unsigned: on the broker's word"
+            };
+            let mut line = format!("[{me}] receipt from {peer}: received up to #{up_to} ({how})");
+            for r in refused {
+                line.push_str(&format!(
+                    "; #{} REFUSED by {peer} ({}): not delivered",
+                    r.seq,
+                    r.code.as_str()
+                ));
             }
-        )),
+            if *unlisted > 0 {
+                line.push_str(&format!(
+                    "; {unlisted} more REFUSED by {peer} but not listed: nothing in this range can be called delivered"
+                ));
+            }
+            Some(line)
+        }
         Activity::Unacknowledged { peer, seq } => Some(format!(
             "[{me}] no receipt for #{seq} to {peer}: the broker or the recipient may have dropped it"
         )),

@@ -22,7 +22,8 @@ use crate::session::{Session, Sink, Terminal};
 ///
 /// Exit 0 when a receipt that verifies came back, 3 when none came in time (the
 /// message stays queued and is sent again by the party node or the next run), 1 on
-/// any other error, including a refusal by the broker. If a party node runs for this
+/// any other error, including a refusal by the broker or by the recipient (a
+/// receipt that says the message arrived expired). If a party node runs for this
 /// party (`backchannel party`), the node sends it and this command prints what it
 /// reports, exactly as it would alone.
 #[derive(Parser)]
@@ -180,6 +181,8 @@ pub struct SendSession {
     deadline: Instant,
     delivered: Option<Attestation>,
     refused: Option<Notice>,
+    /// The recipient acknowledged it as refused (why).
+    refused_by_peer: Option<&'static str>,
 }
 
 impl SendSession {
@@ -195,6 +198,7 @@ impl SendSession {
             seq,
             delivered: None,
             refused: None,
+            refused_by_peer: None,
         }
     }
 }
@@ -211,15 +215,18 @@ impl Session for SendSession {
             sink.out(&line);
         }
         let (to, seq) = (&self.request.to, self.seq);
-        match a {
-            Activity::Delivered {
-                peer,
-                up_to,
-                attestation,
-            } if peer == to && *up_to >= seq => {
-                self.delivered = Some(*attestation);
-                Control::Stop
+        match a.settles(to, seq) {
+            Some(Ok(attestation)) => {
+                self.delivered = Some(attestation);
+                return Control::Stop;
             }
+            Some(Err(why)) => {
+                self.refused_by_peer = Some(why);
+                return Control::Stop;
+            }
+            None => {}
+        }
+        match a {
             // A full mailbox is temporary: the envelope stays unacknowledged and is
             // sent again by the retransmission timer or the next run. Any other
             // refusal will not change by waiting.
@@ -243,13 +250,20 @@ impl Session for SendSession {
                     "seq": seq,
                     "delivered": self.delivered.is_some(),
                     "attested": self.delivered.is_some_and(|a| a.is_attested()),
-                    "refused": self.refused.as_ref().map(|n| n.to_string()),
+                    "refused": self.refused.as_ref().map(|n| n.to_string())
+                        .or(self.refused_by_peer.map(|why| format!("{}: {why}", self.request.to))),
                 })
                 .to_string(),
             );
         }
         if let Some(n) = self.refused {
             anyhow::bail!("the broker refused #{seq}: {n}");
+        }
+        if let Some(why) = self.refused_by_peer {
+            anyhow::bail!(
+                "{} refused #{seq}: {why} (it arrived after its validity ended: delayed, or sent with too short a validity); it was not delivered",
+                self.request.to
+            );
         }
         match self.delivered {
             Some(_) => Ok(Outcome::Ok),

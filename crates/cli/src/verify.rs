@@ -85,8 +85,25 @@ pub fn report_text(report: &JudgeReport, key_count: usize) -> String {
         );
     }
     for c in &report.chains {
+        let refused: Vec<String> = c
+            .refused
+            .iter()
+            .map(|(seq, why)| format!("#{seq} ({why})"))
+            .collect();
         let ack = if c.acknowledged_up_to == 0 {
             "nothing acknowledged".to_owned()
+        } else if !refused.is_empty() {
+            format!(
+                "{} acknowledged up to #{} ({}) but REFUSED {}: those were not delivered",
+                c.recipient,
+                c.acknowledged_up_to,
+                if c.acknowledgement_provable {
+                    "signed"
+                } else {
+                    "unsigned: proves nothing"
+                },
+                refused.join(", ")
+            )
         } else if c.acknowledgement_provable {
             format!(
                 "{} acknowledged up to #{} (signed: proof of delivery)",
@@ -183,6 +200,7 @@ pub fn report_json(report: &JudgeReport) -> Value {
                 "problems": c.problems,
                 "acknowledged_up_to": c.acknowledged_up_to,
                 "acknowledgement_provable": c.acknowledgement_provable,
+                "refused": c.refused.iter().map(|(seq, why)| json!({"seq": seq, "reason": why})).collect::<Vec<_>>(),
             })
         })
         .collect();

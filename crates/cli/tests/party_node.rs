@@ -262,3 +262,58 @@ fn a_message_comes_from_stdin_or_a_file_and_an_oversized_one_is_refused_before_s
         assert_eq!(mode & 0o077, 0, "{f} is readable by others: {mode:o}");
     }
 }
+
+#[test]
+fn an_envelope_that_arrives_expired_is_reported_refused_not_delivered() {
+    let _serial = serial();
+    let d = Deployment::start("refused", "alpha,bravo");
+    let receiving = spawn(&[
+        "receive",
+        "--config",
+        &d.config("bravo"),
+        "--timeout",
+        "6",
+        "--json",
+    ]);
+    // Valid for no time at all: it expires before bravo can read it.
+    let sent = run(&[
+        "send",
+        "--config",
+        &d.config("alpha"),
+        "--to",
+        "bravo",
+        "--timeout",
+        "20",
+        "--assurance",
+        "A-1",
+        "--valid-days",
+        "0",
+        "No preemptive strike",
+    ]);
+    assert_eq!(sent.status.code(), Some(1), "{}", text(&sent));
+    assert!(
+        text(&sent).contains("bravo refused #1: expired"),
+        "{}",
+        text(&sent)
+    );
+    assert!(
+        text(&sent).contains("REFUSED by bravo (expired): not delivered"),
+        "{}",
+        text(&sent)
+    );
+    assert!(
+        !text(&sent).contains("proof of delivery"),
+        "{}",
+        text(&sent)
+    );
+    let got = wait(receiving);
+    assert!(
+        out(&got).contains("\"reason\":\"expired\""),
+        "{}",
+        text(&got)
+    );
+    // The judge shows it too, and still finds the transcript clean.
+    let v = d.verify("alpha");
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(text(&v).contains("REFUSED #1 (expired)"), "{}", text(&v));
+}

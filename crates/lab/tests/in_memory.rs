@@ -112,7 +112,7 @@ impl World {
             }
         }
         while let Some((peer, event)) = self.parties[0].poll_event() {
-            if let (true, Event::Delivered { up_to, .. }) = (peer.as_str() == "bravo", event) {
+            if let (true, Event::Acknowledged { up_to, .. }) = (peer.as_str() == "bravo", event) {
                 self.delivered_to_bravo = self.delivered_to_bravo.max(up_to);
             }
         }

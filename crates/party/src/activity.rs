@@ -1,7 +1,7 @@
 //! What a party reports to its user while it runs.
 
 use backchannel_proto::node::Notice;
-use backchannel_proto::{Attestation, Body, BodyKind, Envelope, Rejection};
+use backchannel_proto::{Attestation, Body, BodyKind, Envelope, Refusal, Rejection};
 
 /// One envelope received, with the party's verdict.
 #[derive(Clone, Debug)]
@@ -44,14 +44,20 @@ pub enum Activity {
     },
     /// An envelope arrived.
     Received(Box<Received>),
-    /// The peer acknowledged our envelopes up to `up_to`.
-    Delivered {
+    /// The peer acknowledged our envelopes up to `up_to`: delivered, except those
+    /// it says it refused.
+    Acknowledged {
         /// The peer.
         peer: String,
         /// Highest sequence number acknowledged.
         up_to: u64,
         /// How the acknowledgement was authenticated.
         attestation: Attestation,
+        /// Envelopes in the newly acknowledged range that the peer refused (they
+        /// arrived after their validity ended).
+        refused: Vec<Refusal>,
+        /// Refusals in that range the peer counted but could not list.
+        unlisted: u64,
     },
     /// No receipt came in time for `seq`: the broker or the recipient may have
     /// dropped it.
@@ -72,6 +78,34 @@ pub enum Activity {
         /// How far ahead.
         ahead: std::time::Duration,
     },
+}
+
+impl Activity {
+    /// For an acknowledgement from `peer` that covers `seq`: whether `seq` was
+    /// delivered (`Ok`) or refused (`Err` with why; "unknown" when the peer refused
+    /// more than it could list, so `seq` may be among them). `None` otherwise.
+    pub fn settles(&self, peer: &str, seq: u64) -> Option<Result<Attestation, &'static str>> {
+        match self {
+            Activity::Acknowledged {
+                peer: p,
+                up_to,
+                attestation,
+                refused,
+                unlisted,
+            } if p == peer && *up_to >= seq => {
+                if let Some(r) = refused.iter().find(|r| r.seq == seq) {
+                    Some(Err(r.code.as_str()))
+                } else if *unlisted > 0 {
+                    Some(Err(
+                        "unknown: the recipient refused envelopes it could not list",
+                    ))
+                } else {
+                    Some(Ok(*attestation))
+                }
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Whether the driver loop should go on.

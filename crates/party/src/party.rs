@@ -154,7 +154,7 @@ impl Party {
         let snapshot = state_file::load(&settings.state)?;
         let (saved, replay_from) = match snapshot {
             Some(s) => (s.channels, s.covers),
-            None => (Vec::new(), Some(0)),
+            None => (Vec::new(), 0),
         };
         for (peer, _) in &saved {
             if !settings
@@ -166,7 +166,7 @@ impl Party {
             }
         }
         let (transcript, tail) =
-            TranscriptFile::open(&settings.transcript, &me, replay_from, crash.clone())?;
+            TranscriptFile::open(&settings.transcript, &me, Some(replay_from), crash.clone())?;
         let mut states: Vec<(String, ChannelState)> = settings
             .peers
             .iter()
@@ -468,10 +468,17 @@ impl Party {
             }
             while let Some((peer, event)) = self.endpoint.poll_event() {
                 self.held.push(match event {
-                    Event::Delivered { up_to, attestation } => Activity::Delivered {
+                    Event::Acknowledged {
+                        up_to,
+                        attestation,
+                        refused,
+                        unlisted,
+                    } => Activity::Acknowledged {
                         peer: peer.to_string(),
                         up_to,
                         attestation,
+                        refused,
+                        unlisted,
                     },
                     Event::Unacknowledged { seq, .. } => Activity::Unacknowledged {
                         peer: peer.to_string(),

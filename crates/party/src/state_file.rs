@@ -120,7 +120,7 @@ mod tests {
         save(&path, 10, &[("bravo", &state)], &none).unwrap();
         save(&path, 20, &[("bravo", &state)], &none).unwrap();
         let loaded = load(&path).unwrap().unwrap();
-        assert_eq!(loaded.covers, Some(20));
+        assert_eq!(loaded.covers, 20);
         assert_eq!(loaded.channels, vec![("bravo".to_owned(), state)]);
         assert!(!path.with_extension("state.tmp").exists());
         fs::write(&path, b"garbage").unwrap();

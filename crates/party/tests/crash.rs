@@ -207,7 +207,7 @@ async fn exchange(w: &World, victim: Victim, crash: CrashPoints) -> Run {
         let result = alpha
             .run_until(until, |a| {
                 match a {
-                    Activity::Delivered { up_to, .. } => delivered = delivered.max(*up_to),
+                    Activity::Acknowledged { up_to, .. } => delivered = delivered.max(*up_to),
                     Activity::Received(r) => {
                         if let Err(why) = &r.verdict {
                             refused.push(format!("alpha: {why}"));
@@ -260,7 +260,7 @@ async fn exchange(w: &World, victim: Victim, crash: CrashPoints) -> Run {
         let until = Instant::now() + Duration::from_millis(60);
         bravo
             .run_until(until, |a| {
-                if matches!(a, Activity::Delivered { up_to, .. } if *up_to >= seq) {
+                if a.settles("alpha", seq).is_some_and(|s| s.is_ok()) {
                     acked = true;
                 }
                 Control::Continue

@@ -35,7 +35,7 @@ use crate::body::Body;
 use crate::channel_state::{ChannelState, Outstanding};
 use crate::config::ChannelConfig;
 use crate::digest::Digest;
-use crate::envelope::{Ack, Envelope};
+use crate::envelope::{Ack, Envelope, RefusalCode, Refusals};
 use crate::event::Event;
 use crate::identity::{PartyName, SigningIdentity};
 use crate::mode::ChannelMode;
@@ -230,6 +230,7 @@ impl Channel {
             seq,
             prev,
             ack: self.state.received,
+            refused: self.state.refusals,
             sent_at,
             expires_at: sent_at.saturating_add(ttl),
             body,
@@ -331,12 +332,18 @@ impl Channel {
             });
         }
         let (seq, ack, sent_at, expires_at) = (env.seq, env.ack, env.sent_at, env.expires_at);
+        let refused = env.refused;
         if !control {
             self.state.received = Ack { seq, head: digest };
             self.receipt_owed = true;
+            if expired {
+                // Said in every envelope from now on, so the sender never takes the
+                // acknowledgement for delivery.
+                self.state.note_refusal(seq, RefusalCode::Expired);
+            }
         }
         self.state.last_received_at = sent_at;
-        self.apply_ack(now, ack, attestation);
+        self.apply_ack(now, ack, &refused, attestation);
         if expired {
             // Authentic and in sequence: the chain moves on, so a delaying broker
             // cannot stall the channel, but the body is not delivered.
@@ -379,21 +386,25 @@ impl Channel {
         }
     }
 
-    fn apply_ack(&mut self, now: Timestamp, ack: Ack, attestation: Attestation) {
-        if ack.seq <= self.state.acked.seq {
+    fn apply_ack(
+        &mut self,
+        now: Timestamp,
+        ack: Ack,
+        refused: &Refusals,
+        attestation: Attestation,
+    ) {
+        let Some(news) = self.state.take_ack(ack, refused) else {
             return;
-        }
-        self.state.acked = ack;
-        while self.state.unacked.front().is_some_and(|o| o.seq <= ack.seq) {
-            self.state.unacked.pop_front();
-        }
+        };
         // Progress: give what is still outstanding a full timeout again.
         self.retransmissions = 0;
         self.retransmit_at =
             (!self.state.unacked.is_empty()).then(|| now.saturating_add(self.config.ack_timeout));
-        self.events.push_back(Event::Delivered {
-            up_to: ack.seq,
+        self.events.push_back(Event::Acknowledged {
+            up_to: news.up_to,
             attestation,
+            refused: news.refused,
+            unlisted: news.unlisted,
         });
     }
 

@@ -22,7 +22,7 @@ use bincode::{BorrowDecode, Encode};
 use crate::body::{Assurance, Body, Revocation};
 use crate::channel_id::ChannelId;
 use crate::digest::Digest;
-use crate::envelope::{Ack, Envelope};
+use crate::envelope::{Ack, Envelope, REFUSALS_LISTED, Refusal, RefusalCode, Refusals};
 use crate::frame::MAX_BODY_LEN;
 use crate::identity::is_valid_name;
 use crate::mode::ChannelMode;
@@ -49,9 +49,18 @@ struct WireContent<'a> {
     prev: [u8; 32],
     ack_seq: u64,
     ack_head: [u8; 32],
+    refused_count: u64,
+    refused: [WireRefusal; REFUSALS_LISTED],
     sent_at: u64,
     expires_at: u64,
     body: WireBody<'a>,
+}
+
+/// One refusal slot: `(seq u64, code u8)`.
+#[derive(Encode, BorrowDecode, Clone, Copy)]
+struct WireRefusal {
+    seq: u64,
+    code: u8,
 }
 
 /// The byte layout of a body; the variant index is the body tag of the spec.
@@ -140,6 +149,11 @@ pub(crate) fn encode_content(env: &Envelope<'_>, out: &mut Vec<u8>) -> Result<()
         prev: env.prev.0,
         ack_seq: env.ack.seq,
         ack_head: env.ack.head.0,
+        refused_count: env.refused.count,
+        refused: env.refused.recent.map(|r| WireRefusal {
+            seq: r.seq,
+            code: r.code.to_u8(),
+        }),
         sent_at: env.sent_at.as_millis(),
         expires_at: env.expires_at.as_millis(),
         body: WireBody::from_body(&env.body),
@@ -199,6 +213,18 @@ pub(crate) fn decode_content(content: &[u8]) -> Result<Envelope<'_>, Rejection> 
     if wire.expires_at < wire.sent_at {
         return Err(Rejection::Malformed("expires before it was sent"));
     }
+    let refused = Refusals {
+        count: wire.refused_count,
+        recent: wire.refused.map(|r| Refusal {
+            seq: r.seq,
+            code: RefusalCode::from_u8(r.code),
+        }),
+    };
+    if !refused.is_well_formed(wire.ack_seq) {
+        return Err(Rejection::Malformed(
+            "refusal list out of order, beyond the acknowledgement or over its count",
+        ));
+    }
     Ok(Envelope {
         version,
         mode: ChannelMode::from_u8(wire.mode),
@@ -211,6 +237,7 @@ pub(crate) fn decode_content(content: &[u8]) -> Result<Envelope<'_>, Rejection> 
             seq: wire.ack_seq,
             head: Digest(wire.ack_head),
         },
+        refused,
         sent_at: Timestamp::from_millis(wire.sent_at),
         expires_at: Timestamp::from_millis(wire.expires_at),
         body: wire.body.into_body(),
@@ -396,6 +423,9 @@ struct WireChannelState<'a> {
     received_seq: u64,
     received_head: [u8; 32],
     last_received_at: u64,
+    refused_count: u64,
+    refused: [WireRefusal; REFUSALS_LISTED],
+    peer_refusals_seen: u64,
 }
 
 #[derive(Encode, BorrowDecode)]
@@ -442,6 +472,12 @@ pub(crate) fn encode_states(
             received_seq: s.received.seq,
             received_head: s.received.head.0,
             last_received_at: s.last_received_at.as_millis(),
+            refused_count: s.refusals.count,
+            refused: s.refusals.recent.map(|r| WireRefusal {
+                seq: r.seq,
+                code: r.code.to_u8(),
+            }),
+            peer_refusals_seen: s.peer_refusals_seen,
         })
         .collect();
     bincode::encode_into_std_write(wire, out, STATE_CONFIG)
@@ -490,6 +526,14 @@ pub(crate) fn decode_states(
                     head: Digest(w.received_head),
                 },
                 last_received_at: Timestamp::from_millis(w.last_received_at),
+                refusals: Refusals {
+                    count: w.refused_count,
+                    recent: w.refused.map(|r| Refusal {
+                        seq: r.seq,
+                        code: RefusalCode::from_u8(r.code),
+                    }),
+                },
+                peer_refusals_seen: w.peer_refusals_seen,
             };
             (w.peer.to_owned(), state)
         })
@@ -502,7 +546,7 @@ mod tests {
 
     fn sample() -> Envelope<'static> {
         Envelope {
-            version: ProtocolVersion::V1,
+            version: ProtocolVersion::CURRENT,
             mode: ChannelMode::Signed,
             channel: ChannelId([9; 16]),
             sender: "alpha".into(),
@@ -510,6 +554,7 @@ mod tests {
             seq: 1,
             prev: Digest::ZERO,
             ack: Ack::default(),
+            refused: Refusals::default(),
             sent_at: Timestamp::from_millis(1000),
             expires_at: Timestamp::from_millis(2000),
             body: Body::Text("hello".into()),
@@ -524,7 +569,7 @@ mod tests {
         assert_eq!(back, sample());
         assert!(matches!(back.sender, Cow::Borrowed(_)));
         // Fixed-width layout: version, mode, channel, then sender's u64 length.
-        assert_eq!(&buf[..3], &[0, 1, 1]);
+        assert_eq!(&buf[..3], &[0, 2, 1]);
         assert_eq!(&buf[19..27], &5u64.to_be_bytes());
     }
 

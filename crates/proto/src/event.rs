@@ -1,5 +1,6 @@
 //! What a channel tells its driver, besides verdicts.
 
+use crate::envelope::Refusal;
 use crate::time::Timestamp;
 use crate::verify::Attestation;
 
@@ -7,14 +8,19 @@ use crate::verify::Attestation;
 /// [`Channel::poll_event`](crate::Channel::poll_event).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The peer acknowledged every envelope up to and including `up_to`. With
-    /// [`Attestation::Signed`] the acknowledgement is the peer's signed proof of
-    /// delivery of that whole prefix.
-    Delivered {
+    /// The peer acknowledged every envelope up to and including `up_to`: each was
+    /// delivered, except those it lists as `refused` (they arrived expired) and, if
+    /// `unlisted` is not 0, that many more it refused without being able to list
+    /// them. With [`Attestation::Signed`] this is the peer's signed word on both.
+    Acknowledged {
         /// Highest sequence number acknowledged.
         up_to: u64,
         /// How the acknowledging envelope was authenticated.
         attestation: Attestation,
+        /// Envelopes in the newly acknowledged range that the peer refused.
+        refused: Vec<Refusal>,
+        /// Refusals the peer counted in that range but could not list.
+        unlisted: u64,
     },
     /// No receipt came for `seq` within the acknowledgement timeout: the broker or the
     /// recipient may have dropped it. Reported once per envelope.

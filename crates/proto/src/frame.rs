@@ -3,7 +3,7 @@
 //! ```text
 //! offset size field
 //!      0    4 magic "BKCH" (42 4b 43 48)
-//!      4    2 protocol version, u16 big-endian (1)
+//!      4    2 protocol version, u16 big-endian (2)
 //!      6    1 kind: 1 envelope, 2 login, 3 welcome, 4 notice
 //!      7    1 flags: must be 0
 //!      8    4 body length L, u32 big-endian, at most MAX_BODY_LEN
@@ -157,11 +157,11 @@ mod tests {
             FrameHeader::parse(&bad_magic),
             Err(Rejection::Malformed(_))
         ));
-        let mut v2 = good;
-        v2[5] = 2;
+        let mut v1 = good;
+        v1[5] = 1;
         assert_eq!(
-            FrameHeader::parse(&v2),
-            Err(Rejection::UnsupportedVersion { version: 2 })
+            FrameHeader::parse(&v1),
+            Err(Rejection::UnsupportedVersion { version: 1 })
         );
         let mut flags = good;
         flags[7] = 1;

@@ -15,7 +15,7 @@
 //! does not.
 
 use crate::channel_state::{ChannelState, Outstanding};
-use crate::envelope::{Ack, Envelope};
+use crate::envelope::{Ack, Envelope, RefusalCode};
 use crate::transcript::{Direction, Entry, RecordedVerdict};
 use crate::verify::EnvelopeIn;
 
@@ -62,7 +62,8 @@ const EXPIRED: &str = "expired";
 ///   the same envelope sent again changes nothing);
 /// * sent control: only the last sent time moves;
 /// * received and accepted (or rejected as expired) content: the peer's chain head
-///   moves, and its acknowledgement releases what it covers;
+///   moves (an expired one is noted as refused), and its acknowledgement releases
+///   what it covers;
 /// * received and accepted control: the acknowledgement and the peer's time;
 /// * any other rejection: nothing (a rejected input leaves the state unchanged).
 pub fn replay<'a>(
@@ -82,18 +83,15 @@ pub fn replay<'a>(
             }
             Direction::Received => {
                 let Ok(env) = decoded else { continue };
-                let moves_chain = match entry.verdict {
-                    RecordedVerdict::Accepted => true,
-                    RecordedVerdict::Rejected => {
-                        rejection_code(entry.reason) == EXPIRED && !env.envelope().body.is_control()
-                    }
-                    RecordedVerdict::Sent => false,
-                };
+                let expired = entry.verdict == RecordedVerdict::Rejected
+                    && rejection_code(entry.reason) == EXPIRED
+                    && !env.envelope().body.is_control();
+                let moves_chain = entry.verdict == RecordedVerdict::Accepted || expired;
                 if !moves_chain || env.envelope().recipient != me {
                     continue;
                 }
                 let state = state_of(states, &env.envelope().sender, index)?;
-                replay_received(state, &env);
+                replay_received(state, &env, expired);
                 true
             }
         };
@@ -169,19 +167,17 @@ fn replay_sent(
     Ok(())
 }
 
-fn replay_received(state: &mut ChannelState, env: &EnvelopeIn<'_>) {
+fn replay_received(state: &mut ChannelState, env: &EnvelopeIn<'_>, expired: bool) {
     let e: &Envelope<'_> = env.envelope();
     if !e.body.is_control() {
         state.received = Ack {
             seq: e.seq,
             head: env.digest(),
         };
-    }
-    state.last_received_at = e.sent_at;
-    if e.ack.seq > state.acked.seq {
-        state.acked = e.ack;
-        while state.unacked.front().is_some_and(|o| o.seq <= e.ack.seq) {
-            state.unacked.pop_front();
+        if expired {
+            state.note_refusal(e.seq, RefusalCode::Expired);
         }
     }
+    state.last_received_at = e.sent_at;
+    let _ = state.take_ack(e.ack, &e.refused);
 }

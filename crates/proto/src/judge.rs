@@ -12,7 +12,7 @@ use std::fmt;
 use crate::body::BodyKind;
 use crate::channel_id::ChannelId;
 use crate::digest::Digest;
-use crate::envelope::Ack;
+use crate::envelope::{Ack, Refusal, Refusals};
 use crate::identity::{Fingerprint, PublicIdentity};
 use crate::mode::ChannelMode;
 use crate::rejection::Rejection;
@@ -107,6 +107,10 @@ pub struct ChainReport {
     pub acknowledged_up_to: u64,
     /// Whether that acknowledgement is signed, i.e. a proof of delivery.
     pub acknowledgement_provable: bool,
+    /// Envelopes of this chain the recipient says it refused although it
+    /// acknowledged past them (they arrived expired), with why: acknowledged, not
+    /// delivered.
+    pub refused: Vec<(u64, &'static str)>,
 }
 
 /// Everything the judge concludes from one transcript.
@@ -148,6 +152,7 @@ struct Link {
     digest: Digest,
     prev: Digest,
     ack: Ack,
+    refused: Refusals,
     attested: bool,
 }
 
@@ -155,6 +160,7 @@ struct Link {
 struct Announcement {
     head: Ack,
     ack: Ack,
+    refused: Refusals,
     attested: bool,
 }
 
@@ -175,6 +181,16 @@ impl ChainData {
             .flatten()
             .map(|l| (l.ack, l.attested))
             .chain(self.announcements.iter().map(|a| (a.ack, a.attested)))
+    }
+
+    /// Every refusal of the other direction's envelopes this chain lists.
+    fn refusals(&self) -> impl Iterator<Item = Refusal> + '_ {
+        self.links
+            .values()
+            .flatten()
+            .map(|l| &l.refused)
+            .chain(self.announcements.iter().map(|a| &a.refused))
+            .flat_map(Refusals::listed)
     }
 }
 
@@ -211,6 +227,7 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
                                 head: e.prev,
                             },
                             ack: e.ack,
+                            refused: e.refused,
                             attested,
                         });
                     } else {
@@ -220,6 +237,7 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
                                 digest: env.digest(),
                                 prev: e.prev,
                                 ack: e.ack,
+                                refused: e.refused,
                                 attested,
                             });
                         }
@@ -330,6 +348,13 @@ fn chain_report(
             acknowledgement_provable = attested;
         }
     }
+    let mut refused: Vec<(u64, &'static str)> = reverse
+        .into_iter()
+        .flat_map(ChainData::refusals)
+        .map(|r| (r.seq, r.code.as_str()))
+        .collect();
+    refused.sort_unstable();
+    refused.dedup();
     // How far the chain provably reaches: its own envelopes, the heads its receipts
     // and heartbeats announce, and what the other side acknowledged.
     let announced = data.announcements.iter().map(|a| a.head.seq).max();
@@ -398,6 +423,7 @@ fn chain_report(
         problems,
         acknowledged_up_to,
         acknowledgement_provable,
+        refused,
     }
 }
 

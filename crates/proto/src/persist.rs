@@ -12,8 +12,8 @@
 //! frames of unacknowledged envelopes, so a party can send them again after a
 //! restart. Writing it atomically (write, fsync, rename) is the driver's job.
 //!
-//! A `BKSTATE1` file (no `covers` field, written by earlier versions, which saved the
-//! whole state after every change) still loads: it covers the whole transcript.
+//! Files of protocol version 1 (`BKSTATE1`) are refused: their transcripts hold
+//! version 1 envelopes, which this version no longer speaks.
 
 use crate::channel_state::ChannelState;
 use crate::codec;
@@ -21,15 +21,11 @@ use crate::codec;
 /// The first 8 bytes of a state file.
 pub const STATE_MAGIC: [u8; 8] = *b"BKSTATE2";
 
-/// The first 8 bytes of a state file of the earlier format, without `covers`.
-pub const STATE_MAGIC_V1: [u8; 8] = *b"BKSTATE1";
-
 /// A decoded snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    /// How many bytes of the transcript it includes; `None` for a `BKSTATE1` file,
-    /// which includes all of it.
-    pub covers: Option<u64>,
+    /// How many bytes of the transcript it includes.
+    pub covers: u64,
     /// The state of each channel, keyed by peer name.
     pub channels: Vec<(String, ChannelState)>,
 }
@@ -64,16 +60,13 @@ pub fn encode_party_state(
 /// self-consistent (unacknowledged envelopes consecutive, after the acknowledged
 /// prefix and up to the last sent).
 pub fn decode_party_state(bytes: &[u8]) -> Result<Snapshot, StateError> {
-    let (covers, body) = if let Some(rest) = bytes.strip_prefix(&STATE_MAGIC) {
-        let (covers, body) = rest
-            .split_first_chunk::<8>()
-            .ok_or(StateError::Damaged("truncated header"))?;
-        (Some(u64::from_be_bytes(*covers)), body)
-    } else if let Some(body) = bytes.strip_prefix(&STATE_MAGIC_V1) {
-        (None, body)
-    } else {
-        return Err(StateError::NotAStateFile);
-    };
+    let rest = bytes
+        .strip_prefix(&STATE_MAGIC)
+        .ok_or(StateError::NotAStateFile)?;
+    let (covers, body) = rest
+        .split_first_chunk::<8>()
+        .ok_or(StateError::Damaged("truncated header"))?;
+    let covers = u64::from_be_bytes(*covers);
     let channels = codec::decode_states(body).map_err(StateError::Damaged)?;
     for (_, state) in &channels {
         let mut expected = state.acked.seq.saturating_add(1);
@@ -128,6 +121,12 @@ mod tests {
                 head: Digest([7; 32]),
             },
             last_received_at: Timestamp::from_millis(70),
+            refusals: {
+                let mut r = crate::envelope::Refusals::default();
+                r.push(6, crate::envelope::RefusalCode::Expired);
+                r
+            },
+            peer_refusals_seen: 2,
         }
     }
 
@@ -138,13 +137,10 @@ mod tests {
         assert_eq!(
             decode_party_state(&bytes),
             Ok(Snapshot {
-                covers: Some(77),
+                covers: 77,
                 channels: vec![("bravo".to_owned(), s.clone())]
             })
         );
-        let mut v1 = STATE_MAGIC_V1.to_vec();
-        v1.extend_from_slice(&bytes[16..]);
-        assert_eq!(decode_party_state(&v1).unwrap().covers, None);
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The channel as a sender sees it: receipts, timeouts, resending, heartbeats and
 //! backpressure, driven through the sans-IO API with simulated time.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -51,9 +56,11 @@ fn a_receipt_proves_delivery_of_the_whole_prefix() {
         };
         assert_eq!(
             events(&mut a),
-            vec![Event::Delivered {
+            vec![Event::Acknowledged {
                 up_to: 10,
-                attestation: expected
+                attestation: expected,
+                refused: vec![],
+                unlisted: 0
             }]
         );
         assert!(a.channel("bravo").unwrap().state().unacked.is_empty());
@@ -87,7 +94,7 @@ fn a_reply_carries_the_acknowledgement_instead_of_a_receipt() {
     a.handle_frame(at(2), &out[0]).unwrap();
     assert!(matches!(
         events(&mut a)[..],
-        [Event::Delivered { up_to: 1, .. }]
+        [Event::Acknowledged { up_to: 1, .. }]
     ));
 }
 
@@ -377,7 +384,7 @@ fn a_lost_receipt_is_superseded_by_the_next() {
     a.handle_frame(at(1), &receipt[0]).unwrap();
     assert!(matches!(
         events(&mut a)[..],
-        [Event::Delivered { up_to: 2, .. }]
+        [Event::Acknowledged { up_to: 2, .. }]
     ));
 }
 
@@ -417,4 +424,105 @@ fn control_bodies_cannot_be_sent_by_the_caller() {
         a.send(at(0), "bravo", Body::Receipt, DAY),
         Err(EndpointSendError::Send(SendError::ControlBody))
     );
+}
+
+#[test]
+fn a_receipt_says_which_envelopes_arrived_expired_and_were_not_delivered() {
+    for mode in [ChannelMode::Signed, ChannelMode::Deniable] {
+        let (mut a, mut b) = pair(mode);
+        a.send(at(0), "bravo", Body::Text("on time".into()), DAY)
+            .unwrap();
+        a.send(
+            at(0),
+            "bravo",
+            Body::Text("too late".into()),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        a.send(at(0), "bravo", Body::Text("on time too".into()), DAY)
+            .unwrap();
+        let frames = drain(&mut a, at(0));
+        // The broker sits on them for a minute: #2 is past its validity.
+        b.handle_frame(at(60), &frames[0]).unwrap();
+        assert!(matches!(
+            b.handle_frame(at(60), &frames[1]),
+            Err(Rejection::Expired { .. })
+        ));
+        b.handle_frame(at(60), &frames[2]).unwrap();
+        let receipt = drain(&mut b, at(60));
+        assert_eq!(receipt.len(), 1);
+        let listed: Vec<u64> = open(&receipt[0]).refused.listed().map(|r| r.seq).collect();
+        assert_eq!(listed, [2], "the receipt itself says #2 was refused");
+        a.handle_frame(at(60), &receipt[0]).unwrap();
+        let acks: Vec<Event> = events(&mut a)
+            .into_iter()
+            .filter(|e| matches!(e, Event::Acknowledged { .. }))
+            .collect();
+        match &acks[..] {
+            [
+                Event::Acknowledged {
+                    up_to: 3,
+                    refused,
+                    unlisted: 0,
+                    ..
+                },
+            ] => {
+                assert_eq!(refused.len(), 1);
+                assert_eq!(refused[0].seq, 2);
+                assert_eq!(refused[0].code, backchannel_proto::RefusalCode::Expired);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A later acknowledgement does not report the old refusal again.
+        a.send(at(61), "bravo", Body::Text("later".into()), DAY)
+            .unwrap();
+        for f in drain(&mut a, at(61)) {
+            b.handle_frame(at(61), &f).unwrap();
+        }
+        for f in drain(&mut b, at(61)) {
+            a.handle_frame(at(61), &f).unwrap();
+        }
+        assert!(events(&mut a).iter().any(|e| matches!(
+            e,
+            Event::Acknowledged { up_to: 4, refused, unlisted: 0, .. } if refused.is_empty()
+        )));
+    }
+}
+
+#[test]
+fn refusals_beyond_the_list_are_counted_so_none_passes_for_delivered() {
+    let (mut a, mut b) = pair(ChannelMode::Signed);
+    for i in 0..7 {
+        a.send(
+            at(0),
+            "bravo",
+            Body::Text(format!("m{i}").into()),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    }
+    for f in drain(&mut a, at(0)) {
+        let _ = b.handle_frame(at(60), &f);
+    }
+    for f in drain(&mut b, at(60)) {
+        a.handle_frame(at(60), &f).unwrap();
+    }
+    let acks: Vec<Event> = events(&mut a)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Acknowledged { .. }))
+        .collect();
+    match &acks[..] {
+        [
+            Event::Acknowledged {
+                up_to: 7,
+                refused,
+                unlisted: 3,
+                ..
+            },
+        ] => assert_eq!(
+            refused.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [4, 5, 6, 7]
+        ),
+        other => panic!("{other:?}"),
+    }
 }

@@ -204,3 +204,35 @@ fn a_hostile_head_near_2_pow_64_does_not_stall_the_judge() {
         vec![format!("seqs 1 to {} are missing", u64::MAX - 1)]
     );
 }
+
+#[test]
+fn the_judge_shows_what_the_recipient_refused_although_it_acknowledged_past_it() {
+    let mut a = endpoint(alpha(), &[bravo()], ChannelMode::Signed);
+    let mut b = endpoint(bravo(), &[alpha()], ChannelMode::Signed);
+    let (mut ta, mut tb) = (Recorder::new(&alpha()), Recorder::new(&bravo()));
+    a.send(at(0), "bravo", Body::Text("on time".into()), DAY)
+        .unwrap();
+    a.send(
+        at(0),
+        "bravo",
+        Body::Text("too late".into()),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let frames = drain(&mut a, at(0));
+    for f in &frames {
+        ta.sent(at(0), f);
+        let verdict = b.handle_frame(at(60), f);
+        tb.received(at(60), f, &verdict);
+    }
+    exchange(&mut b, &mut tb, &mut a, &mut ta, at(60));
+    let report = judge(&ta.bytes, &[alpha().public(), bravo().public()]).unwrap();
+    let chain = report.chains.iter().find(|c| c.sender == "alpha").unwrap();
+    assert_eq!(chain.acknowledged_up_to, 2);
+    assert!(chain.acknowledgement_provable);
+    assert_eq!(chain.refused, vec![(2, "expired")]);
+    assert!(
+        report.is_clean(),
+        "a refusal is not a fault of the transcript"
+    );
+}

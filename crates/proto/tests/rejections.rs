@@ -89,10 +89,10 @@ fn rejects_unsupported_versions_in_header_and_content() {
         Rejection::UnsupportedVersion { version: 9 }
     );
     let mut env = open(&alpha_stream(ChannelMode::Signed, 1)[0]);
-    env.version = ProtocolVersion::Other(2);
+    env.version = ProtocolVersion::Other(3);
     assert_eq!(
         rejects(&mut b, at(0), &reseal_as_alpha(env)),
-        Rejection::UnsupportedVersion { version: 2 }
+        Rejection::UnsupportedVersion { version: 3 }
     );
 }
 

@@ -134,8 +134,17 @@ fn signed_sequence() -> Value {
     let mut bad_magic = s1.clone();
     bad_magic[0] = b'X';
     let oversize = FrameHeader::encode(FrameKind::Envelope, 70_000).to_vec();
-    let mut v2 = s1.clone();
-    v2[5] = 2;
+    let mut v3 = s1.clone();
+    v3[5] = 3;
+    let bad_refusal = {
+        let mut e = open(&s1);
+        e.refused.count = 1;
+        e.refused.recent[0] = backchannel_proto::Refusal {
+            seq: 5,
+            code: backchannel_proto::RefusalCode::Expired,
+        };
+        reseal_as_alpha(e)
+    };
     // Alpha's state after s4: build the later envelopes from it.
     let s5_short = {
         let mut e = open(&s4);
@@ -182,7 +191,13 @@ fn signed_sequence() -> Value {
             case("seq 4 moved to another channel", at(10), &spliced, "rejected:wrong-channel"),
             case("bad magic", at(10), &bad_magic, "rejected:malformed"),
             case("a header announcing 70000 bytes", at(10), &oversize, "rejected:oversize"),
-            case("protocol version 2", at(10), &v2, "rejected:unsupported-version"),
+            case("protocol version 3", at(10), &v3, "rejected:unsupported-version"),
+            case(
+                "a refusal list naming an envelope beyond its acknowledgement",
+                at(10),
+                &bad_refusal,
+                "rejected:malformed",
+            ),
             case("revocation, seq 4", at(10), &s4, "accepted"),
             case("seq 5 after its expiry (the chain moves past it)", at(10), &s5_short, "rejected:expired"),
             case("seq 6 sent an hour ahead of the receiver's clock", at(10), &s6_future, "rejected:from-the-future"),
@@ -241,7 +256,7 @@ fn deniable_sequence() -> Value {
 
 fn build() -> Value {
     json!({
-        "description": "backchannel v1 envelope test vectors. Each sequence starts a fresh receiver with the given peers pinned in the given mode (channel label \"main\", default timing of proto-spec/protocol.md §7.4) and feeds the frames in order at now_ms; expect is the verdict: accepted, or rejected:<code>. Hex is lower-case. Secret keys are the 32-byte Ed25519 seeds.",
+        "description": "backchannel v2 envelope test vectors. Each sequence starts a fresh receiver with the given peers pinned in the given mode (channel label \"main\", default timing of proto-spec/protocol.md §7.4) and feeds the frames in order at now_ms; expect is the verdict: accepted, or rejected:<code>. Hex is lower-case. Secret keys are the 32-byte Ed25519 seeds.",
         "spec": "proto-spec/protocol.md",
         "identities": [
             identity_json(&alpha(), 0xa1, "party"),

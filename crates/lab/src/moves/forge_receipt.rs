@@ -69,6 +69,7 @@ impl Move for ForgeReceipt {
                 head.head
             },
             ack: claimed,
+            refused: backchannel_proto::Refusals::default(),
             sent_at: now,
             expires_at: now.saturating_add(Duration::from_secs(3600)),
             body: Body::Receipt,
