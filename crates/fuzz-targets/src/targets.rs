@@ -14,8 +14,8 @@ use backchannel_proto::judge::Finding;
 use backchannel_proto::node::{login_frame, parse_node_frame};
 use backchannel_proto::transcript::parse_transcript;
 use backchannel_proto::{
-    Attestation, Body, ChannelMode, Endpoint, EnvelopeIn, PartyName, Rejection, SigningInput,
-    judge, keyfile, persist, seal_with_foreign_authenticator,
+    Attestation, Body, ChannelMode, Endpoint, EnvelopeIn, PartyName, Rejection, judge, keyfile,
+    persist, seal_with_foreign_authenticator,
 };
 
 use crate::fixtures::{T0, alpha, bravo, endpoint, genuine, keys, mode_from};
@@ -287,7 +287,6 @@ pub fn broker_session(data: &[u8]) {
         SessionStep::Envelopes(verdicts) => {
             assert!(logged_in_before, "envelopes handled before a login");
             let party = session.party().cloned();
-            let mut scratch = SigningInput::default();
             for ins in verdicts.into_iter().flatten() {
                 let Some(p) = &party else { panic!("no party") };
                 assert_eq!(
@@ -297,7 +296,7 @@ pub fn broker_session(data: &[u8]) {
                 );
                 if let Attestation::Signed(_) = ins.attestation {
                     assert!(
-                        ins.envelope.authenticate(p, &mut scratch).is_ok(),
+                        ins.envelope.authenticate(p).is_ok(),
                         "batch accepted what strict verification refuses"
                     );
                 }
@@ -331,7 +330,6 @@ pub fn transcript_verify(data: &[u8]) {
     assert!(parsed.is_ok(), "judged a transcript that does not parse");
     let entries = parsed.map(|p| p.entries).unwrap_or_default();
     assert_eq!(report.entries.len(), entries.len());
-    let mut scratch = SigningInput::default();
     for (finding, entry) in report.entries.iter().zip(entries) {
         if let Finding::ProvablyWrittenBy { name, .. } = &finding.finding {
             let env = EnvelopeIn::decode(entry.frame);
@@ -339,10 +337,7 @@ pub fn transcript_verify(data: &[u8]) {
             let verified = match (env, key) {
                 (Ok(env), Some(key)) => {
                     env.envelope().sender == name.as_str()
-                        && matches!(
-                            env.authenticate(key, &mut scratch),
-                            Ok(Attestation::Signed(_))
-                        )
+                        && matches!(env.authenticate(key), Ok(Attestation::Signed(_)))
                 }
                 _ => false,
             };

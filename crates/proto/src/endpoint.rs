@@ -9,7 +9,7 @@ use crate::event::Event;
 use crate::identity::{PartyName, SigningIdentity};
 use crate::rejection::Rejection;
 use crate::time::Timestamp;
-use crate::verify::{EnvelopeIn, PeerPolicy, SigningInput};
+use crate::verify::{EnvelopeIn, PeerPolicy};
 
 /// A party's protocol state: routes each received frame to the channel of the peer
 /// it claims to come from, and collects what the channels want to send.
@@ -20,7 +20,6 @@ use crate::verify::{EnvelopeIn, PeerPolicy, SigningInput};
 pub struct Endpoint {
     me: SigningIdentity,
     channels: Vec<Channel>,
-    scratch: SigningInput,
 }
 
 /// The named peer is not one of this endpoint's channels.
@@ -40,11 +39,7 @@ impl Endpoint {
 
     /// An endpoint over channels built by the caller (for example restored from disk).
     pub fn with_channels(me: SigningIdentity, channels: Vec<Channel>) -> Self {
-        Endpoint {
-            me,
-            channels,
-            scratch: SigningInput::default(),
-        }
+        Endpoint { me, channels }
     }
 
     /// The local party.
@@ -109,7 +104,7 @@ impl Endpoint {
             .ok_or_else(|| Rejection::UnknownSender {
                 sender: sender.to_owned(),
             })?;
-        let verified = env.verify(self.me.name(), channel.peer(), &mut self.scratch)?;
+        let verified = env.verify(self.me.name(), channel.peer())?;
         channel.handle_verified(now, verified)
     }
 

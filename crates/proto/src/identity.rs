@@ -115,9 +115,10 @@ pub struct PublicIdentity {
 }
 
 impl PublicIdentity {
-    /// Pins `key` to `name`, refusing weak (small-order) keys.
+    /// Pins `key` to `name`, refusing weak (small-order) keys and non-canonical
+    /// encodings (`protocol.md` §8, rule 2).
     pub fn new(name: PartyName, key: VerifyingKey) -> Result<Self, KeyError> {
-        if key.is_weak() {
+        if !crate::signature_rule::key_is_acceptable(&key) {
             return Err(KeyError::WeakKey);
         }
         Ok(PublicIdentity { name, key })

@@ -17,7 +17,7 @@ use crate::identity::{Fingerprint, PublicIdentity};
 use crate::mode::ChannelMode;
 use crate::rejection::Rejection;
 use crate::transcript::{Direction, RecordedVerdict, TranscriptError, parse_transcript};
-use crate::verify::{Attestation, EnvelopeIn, SigningInput};
+use crate::verify::{Attestation, EnvelopeIn};
 
 /// What the judge concludes about one entry's authorship.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,7 +200,6 @@ type ChainKey = (ChannelId, String, String, u8);
 pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, TranscriptError> {
     let parsed = parse_transcript(bytes)?;
     let owner = parsed.owner;
-    let mut scratch = SigningInput::default();
     let mut entries = Vec::with_capacity(parsed.entries.len());
     let mut chains: BTreeMap<ChainKey, ChainData> = BTreeMap::new();
 
@@ -209,7 +208,7 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
             Err(why) => (None, Finding::Invalid(why)),
             Ok(env) => {
                 let e = env.envelope();
-                let finding = judge_authorship(&env, keys, &mut scratch);
+                let finding = judge_authorship(&env, keys);
                 let involves_owner = e.sender == owner || e.recipient == owner;
                 if involves_owner && !matches!(finding, Finding::Invalid(_)) {
                     let key = (
@@ -286,11 +285,7 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
     })
 }
 
-fn judge_authorship(
-    env: &EnvelopeIn<'_>,
-    keys: &[PublicIdentity],
-    scratch: &mut SigningInput,
-) -> Finding {
+fn judge_authorship(env: &EnvelopeIn<'_>, keys: &[PublicIdentity]) -> Finding {
     let e = env.envelope();
     match e.mode {
         ChannelMode::Deniable => match env.check_deniable() {
@@ -303,7 +298,7 @@ fn judge_authorship(
                     sender: e.sender.to_string(),
                 });
             };
-            match env.authenticate(key, scratch) {
+            match env.authenticate(key) {
                 Ok(Attestation::Signed(fingerprint)) => Finding::ProvablyWrittenBy {
                     name: e.sender.to_string(),
                     fingerprint,

@@ -19,6 +19,7 @@
 //! | envelope fields, bodies | [`Envelope`], [`Body`] |
 //! | sealing (encode + sign) | [`seal_signed`], [`seal_deniable`] |
 //! | decoding and verification | [`EnvelopeIn`] → [`VerifiedEnvelope`], [`authenticate_batch`] |
+//! | the one Ed25519 verification rule (single and batch agree) | [`signature_rule`] |
 //! | per-channel state machine | [`Channel`], [`ChannelState`] |
 //! | a party's channels | [`Endpoint`] |
 //! | transcripts and the judge | [`transcript`], [`judge()`] |
@@ -61,6 +62,7 @@ pub mod persist;
 mod rejection;
 pub mod relay;
 mod seal;
+pub mod signature_rule;
 mod time;
 pub mod transcript;
 mod verify;
@@ -82,7 +84,5 @@ pub use mode::{ChannelMode, UnknownMode};
 pub use rejection::{ChainFault, Rejection};
 pub use seal::{SealError, seal_deniable, seal_signed, seal_with_foreign_authenticator};
 pub use time::Timestamp;
-pub use verify::{
-    Attestation, EnvelopeIn, PeerPolicy, SigningInput, VerifiedEnvelope, authenticate_batch,
-};
+pub use verify::{Attestation, EnvelopeIn, PeerPolicy, VerifiedEnvelope, authenticate_batch};
 pub use version::ProtocolVersion;

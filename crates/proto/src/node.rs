@@ -192,10 +192,9 @@ pub fn verify_login(
         .find(|p| p.name().as_str() == name)
         .ok_or_else(|| LoginError::UnknownParty(name.to_owned()))?;
     let input = login_signing_input(exporter, name);
-    party
-        .key()
-        .verify_strict(&input, &Signature::from_bytes(&signature))
-        .map_err(|_| LoginError::BadSignature(name.to_owned()))?;
+    if !crate::signature_rule::verify(party.key(), &[&input], &Signature::from_bytes(&signature)) {
+        return Err(LoginError::BadSignature(name.to_owned()));
+    }
     Ok(party.clone())
 }
 

@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::Signature;
 
 use crate::channel_id::ChannelId;
@@ -18,6 +17,7 @@ use crate::frame::{FrameKind, split_frame};
 use crate::identity::{Fingerprint, PartyName, PublicIdentity};
 use crate::mode::ChannelMode;
 use crate::rejection::Rejection;
+use crate::signature_rule;
 
 /// What local policy pins for one peer: who it is, the channel, and its mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +45,7 @@ impl PeerPolicy {
 /// On what grounds a recipient attributes an envelope to its sender.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Attestation {
-    /// A signature by the sender's pinned key verified (`verify_strict`): the broker
+    /// A signature by the sender's pinned key verified (the one rule, `protocol.md` §8): the broker
     /// could not have forged it, and a judge can check it.
     Signed(Fingerprint),
     /// No signature: attribution rests on the broker's word alone.
@@ -65,20 +65,6 @@ impl fmt::Display for Attestation {
             Attestation::Signed(fp) => write!(f, "attested: signature by key {fp} verified"),
             Attestation::Unattested => f.write_str("UNATTESTED: rests on the broker's word"),
         }
-    }
-}
-
-/// A reusable buffer for the signing input `"backchannel/v1/envelope\0" || content`,
-/// so that verifying many envelopes allocates once.
-#[derive(Default, Debug)]
-pub struct SigningInput(Vec<u8>);
-
-impl SigningInput {
-    fn of(&mut self, content: &[u8]) -> &[u8] {
-        self.0.clear();
-        self.0.extend_from_slice(domain::ENVELOPE_SIGNATURE);
-        self.0.extend_from_slice(content);
-        &self.0
     }
 }
 
@@ -153,7 +139,6 @@ impl<'a> EnvelopeIn<'a> {
         self,
         me: &PartyName,
         peer: &PeerPolicy,
-        scratch: &mut SigningInput,
     ) -> Result<VerifiedEnvelope<'a>, Rejection> {
         let env = &self.envelope;
         if env.recipient != me.as_str() {
@@ -178,7 +163,7 @@ impl<'a> EnvelopeIn<'a> {
                 got: env.channel,
             });
         }
-        let attestation = self.authenticate(&peer.identity, scratch)?;
+        let attestation = self.authenticate(&peer.identity)?;
         Ok(VerifiedEnvelope {
             inner: self,
             attestation,
@@ -186,13 +171,10 @@ impl<'a> EnvelopeIn<'a> {
     }
 
     /// Checks only authorship: that `sender` is the named sender and, in signed mode,
-    /// that its key signed the content (`verify_strict`). What a broker can check
-    /// without channel state.
-    pub fn authenticate(
-        &self,
-        sender: &PublicIdentity,
-        scratch: &mut SigningInput,
-    ) -> Result<Attestation, Rejection> {
+    /// that its key signed the content under the one verification rule
+    /// ([`signature_rule`](crate::signature_rule), `protocol.md` §8). What a broker
+    /// can check without channel state.
+    pub fn authenticate(&self, sender: &PublicIdentity) -> Result<Attestation, Rejection> {
         if self.envelope.sender != sender.name().as_str() {
             return Err(Rejection::UnknownSender {
                 sender: self.envelope.sender.to_string(),
@@ -201,10 +183,13 @@ impl<'a> EnvelopeIn<'a> {
         match self.envelope.mode {
             ChannelMode::Signed => {
                 let signature = self.signature()?;
-                sender
-                    .key()
-                    .verify_strict(scratch.of(self.content), &signature)
-                    .map_err(|_| Rejection::BadSignature)?;
+                if !signature_rule::verify(
+                    sender.key(),
+                    &[domain::ENVELOPE_SIGNATURE, self.content],
+                    &signature,
+                ) {
+                    return Err(Rejection::BadSignature);
+                }
                 Ok(Attestation::Signed(sender.fingerprint()))
             }
             ChannelMode::Deniable => self.check_deniable().map(|()| Attestation::Unattested),
@@ -268,62 +253,45 @@ impl<'a> VerifiedEnvelope<'a> {
     }
 }
 
-/// Authenticates many envelopes at once with Ed25519 batch verification, falling
-/// back to one `verify_strict` per envelope when the batch fails, so each envelope
-/// gets its own verdict. Results are in input order.
-///
-/// Batch verification alone is weaker than `verify_strict`; before batching, every
-/// signature's `R` is required to be a canonical encoding of a point that is not of
-/// small order, and keys are never weak ([`PublicIdentity`] refuses them). With those
-/// checks a batch accepts only signatures that `verify_strict` accepts (except with
-/// probability about 2^-128); `proto-spec/protocol.md` §8 gives the argument.
+/// Authenticates many envelopes at once with one batch verification under the same
+/// rule as [`EnvelopeIn::authenticate`] ([`signature_rule`](crate::signature_rule)),
+/// falling back to one verification per envelope when the batch fails, so each
+/// envelope gets its own verdict. Results are in input order, and each is exactly what
+/// `authenticate` would say (except with probability about 2^-128).
 pub fn authenticate_batch(
     items: &[(&EnvelopeIn<'_>, &PublicIdentity)],
 ) -> Vec<Result<Attestation, Rejection>> {
     let mut results: Vec<Option<Result<Attestation, Rejection>>> = vec![None; items.len()];
-    let mut inputs: Vec<u8> = Vec::new();
-    let mut batch: Vec<(usize, std::ops::Range<usize>, Signature)> = Vec::new();
-    let mut scratch = SigningInput::default();
+    let mut batch: Vec<(usize, Signature)> = Vec::new();
     for (i, (env, sender)) in items.iter().enumerate() {
-        let slot = results.get_mut(i);
         let candidate = env.envelope.mode == ChannelMode::Signed
             && env.envelope.sender == sender.name().as_str();
-        let sig = if candidate {
-            env.signature().ok()
-        } else {
-            None
-        };
-        match sig {
-            Some(sig) if r_is_strict(&sig) => {
-                let start = inputs.len();
-                inputs.extend_from_slice(domain::ENVELOPE_SIGNATURE);
-                inputs.extend_from_slice(env.content);
-                batch.push((i, start..inputs.len(), sig));
-            }
-            _ => {
-                if let Some(slot) = slot {
-                    *slot = Some(env.authenticate(sender, &mut scratch));
+        match env.signature().ok().filter(|_| candidate) {
+            Some(sig) => batch.push((i, sig)),
+            None => {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(env.authenticate(sender));
                 }
             }
         }
     }
-    let messages: Vec<&[u8]> = batch
+    let checks: Vec<signature_rule::BatchItem<'_>> = batch
         .iter()
-        .map(|(_, range, _)| inputs.get(range.clone()).unwrap_or_default())
+        .filter_map(|(i, sig)| {
+            items.get(*i).map(|(env, who)| signature_rule::BatchItem {
+                key: who.key(),
+                message: [domain::ENVELOPE_SIGNATURE, env.content],
+                signature: sig,
+            })
+        })
         .collect();
-    let signatures: Vec<Signature> = batch.iter().map(|(_, _, sig)| *sig).collect();
-    let keys: Vec<ed25519_dalek::VerifyingKey> = batch
-        .iter()
-        .filter_map(|(i, _, _)| items.get(*i).map(|(_, who)| *who.key()))
-        .collect();
-    let all_good =
-        !batch.is_empty() && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
-    for (i, _, _) in &batch {
+    let all_good = !checks.is_empty() && signature_rule::verify_batch(&checks);
+    for (i, _) in &batch {
         if let (Some(slot), Some((env, sender))) = (results.get_mut(*i), items.get(*i)) {
             *slot = Some(if all_good {
                 Ok(Attestation::Signed(sender.fingerprint()))
             } else {
-                env.authenticate(sender, &mut scratch)
+                env.authenticate(sender)
             });
         }
     }
@@ -331,32 +299,4 @@ pub fn authenticate_batch(
         .into_iter()
         .map(|r| r.unwrap_or(Err(Rejection::BadSignature)))
         .collect()
-}
-
-/// Whether a signature's `R` passes the checks `verify_strict` makes on it and batch
-/// verification does not: a canonical encoding of a point not of small order.
-fn r_is_strict(sig: &Signature) -> bool {
-    let r = CompressedEdwardsY(*sig.r_bytes());
-    match r.decompress() {
-        Some(point) => !point.is_small_order() && point.compress() == r,
-        None => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn small_order_and_noncanonical_r_are_not_batched() {
-        // R = identity (small order).
-        let mut bytes = [0u8; 64];
-        bytes[0] = 1;
-        assert!(!r_is_strict(&Signature::from_bytes(&bytes)));
-        // y = p (non-canonical encoding of y = 0... if on the curve) or off-curve: refused.
-        let mut p = [0xffu8; 64];
-        p[0] = 0xed;
-        p[31] = 0x7f;
-        assert!(!r_is_strict(&Signature::from_bytes(&p)));
-    }
 }

@@ -401,9 +401,7 @@ fn a_policy_for_the_wrong_peer_is_refused_by_verify() {
     let frame = &alpha_stream(ChannelMode::Signed, 1)[0];
     let env = backchannel_proto::EnvelopeIn::decode(frame).unwrap();
     let charlie_policy: PeerPolicy = policy(&bravo(), &charlie(), ChannelMode::Signed);
-    let err = env
-        .verify(bravo().name(), &charlie_policy, &mut Default::default())
-        .unwrap_err();
+    let err = env.verify(bravo().name(), &charlie_policy).unwrap_err();
     assert_eq!(
         err,
         Rejection::UnknownSender {
