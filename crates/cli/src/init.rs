@@ -32,6 +32,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    println!("{}", write(&args)?);
+    Ok(Outcome::Ok)
+}
+
+/// Writes the deployment without printing (for `bench`).
+pub fn run_quietly(args: Args) -> anyhow::Result<()> {
+    write(&args).map(|_| ())
+}
+
+/// Writes the deployment; returns the one-line summary.
+fn write(args: &Args) -> anyhow::Result<String> {
     let dir = &args.dir;
     if args.parties.len() < 2 {
         anyhow::bail!("at least two parties are needed");
@@ -129,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             0o644,
         )?;
     }
-    println!(
+    Ok(format!(
         "wrote a {} deployment in {}: broker.toml ({}), {}",
         args.mode,
         dir.display(),
@@ -139,8 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             .map(|i| format!("{}.toml [{}]", i.name(), i.public().fingerprint()))
             .collect::<Vec<_>>()
             .join(", ")
-    );
-    Ok(Outcome::Ok)
+    ))
 }
 
 fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod attacks;
+mod bench;
 mod broker_cmd;
 mod control;
 mod demo;
@@ -47,6 +48,9 @@ enum Command {
     Receive(receive::Args),
     Party(node::Args),
     Pending(pending::Args),
+    Bench(bench::Args),
+    #[command(name = "bench-send", hide = true)]
+    BenchSend(bench::sender::Args),
     Demo(demo::Args),
     Verify(verify::Args),
     Attacks(attacks::Args),
@@ -105,6 +109,8 @@ fn main() -> ExitCode {
             Command::Receive(a) => receive::run(a).await,
             Command::Party(a) => node::run(a).await,
             Command::Pending(a) => pending::run(a).await,
+            Command::Bench(a) => bench::run(a).await,
+            Command::BenchSend(a) => bench::sender::run(a).await,
             Command::Demo(a) => demo::run(a).await,
             Command::Verify(a) => verify::run(a),
             Command::Attacks(a) => attacks::run(a).await,

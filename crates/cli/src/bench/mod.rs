@@ -1,0 +1,356 @@
+//! `backchannel bench`: throughput and latency of a real deployment on this machine,
+//! with its baselines measured in the same run.
+//!
+//! The broker, bravo (a party node) and alpha (`bench-send`) run as separate
+//! processes over TLS on loopback, so each one's CPU time is visible. Alpha streams
+//! texts to bravo; bravo's receipts come back. In the same run the benchmark measures
+//! a plain TLS relay (same rustls stack, no protocol work) and the crypto limit (sign
+//! plus two verifications per message on this machine's cores) and reports the
+//! deployment's rate as ratios of both. Figures go to stdout; progress to stderr.
+
+mod crypto;
+mod proc_stat;
+mod relay;
+pub mod sender;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use backchannel_proto::ChannelMode;
+use clap::Parser;
+use serde_json::json;
+
+use crate::Outcome;
+use sender::SenderReport;
+
+/// Measure throughput and latency of broker + two parties over TLS on loopback, with
+/// a plain TLS relay and the crypto limit measured in the same run.
+///
+/// Latency is from each message's scheduled send time to the receipt that covers it
+/// coming back to the sender (a full round trip through the broker and a recipient
+/// that saved it first), so a stall is never hidden (no coordinated omission). With
+/// --rate the sender keeps a schedule (open loop); without, it keeps --window
+/// messages in flight (closed loop; --window 1 is one at a time).
+#[derive(Parser)]
+#[command(
+    after_help = "Examples:\n  backchannel bench --mode all --seconds 10\n  backchannel bench --mode signed --window 1 --seconds 5\n  backchannel bench --mode deniable --rate 20000 --files /dev/shm/bench --json"
+)]
+pub struct Args {
+    /// Which mode to measure.
+    #[arg(long, default_value = "all", value_parser = ["signed", "deniable", "all"])]
+    mode: String,
+    /// Body size in bytes.
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// How long to stream, per mode (and per baseline).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Messages in flight at most (closed loop without --rate).
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+    /// Messages per second to schedule (open loop).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Where the parties' keys, state and transcripts go (a directory on the disk to
+    /// measure; /dev/shm for tmpfs). Default: a fresh directory under the system's
+    /// temporary directory.
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// One JSON object per mode on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A child process killed when dropped.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn progress(line: &str) {
+    eprintln!("bench: {line}");
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    if args.size == 0 || args.size > backchannel_proto::MAX_TEXT_LEN {
+        anyhow::bail!("--size must be 1 to {}", backchannel_proto::MAX_TEXT_LEN);
+    }
+    if args.window == 0 || args.window > 4096 {
+        anyhow::bail!(
+            "--window must be 1 to 4096 (the channel's limit of unacknowledged envelopes)"
+        );
+    }
+    if !args.seconds.is_finite() || args.seconds <= 0.0 {
+        anyhow::bail!("--seconds must be positive");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let seconds = Duration::from_secs_f64(args.seconds);
+    progress(&format!("crypto costs for {}-byte bodies", args.size));
+    let crypto = crypto::measure(args.size, seconds.min(Duration::from_secs(4)))?;
+    progress(&format!("plain TLS relay for {:.1} s", args.seconds));
+    let relay = relay::measure(args.size, seconds).await?;
+    let modes: Vec<ChannelMode> = match args.mode.as_str() {
+        "signed" => vec![ChannelMode::Signed],
+        "deniable" => vec![ChannelMode::Deniable],
+        _ => vec![ChannelMode::Signed, ChannelMode::Deniable],
+    };
+    let base = match &args.files {
+        Some(dir) => dir.clone(),
+        None => crate::scratch::scratch_dir("bench")?,
+    };
+    let mut results = Vec::new();
+    for mode in modes {
+        let dir = base.join(format!("{mode}-{}", std::process::id()));
+        progress(&format!("{mode} mode in {}", dir.display()));
+        let result = run_mode(&args, mode, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        let (report, broker) = result?;
+        results.push(summarise(
+            &args, mode, &report, &broker, relay, &crypto, cores,
+        ));
+    }
+    if args.json {
+        for r in &results {
+            println!("{r}");
+        }
+    } else {
+        print_table(&args, &results, &crypto, relay, cores);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// What was read off the broker and bravo processes.
+struct NodeCosts {
+    broker_cpu_us: u64,
+    broker_peak_rss_kib: u64,
+    bravo_cpu_us: u64,
+}
+
+async fn run_mode(
+    args: &Args,
+    mode: ChannelMode,
+    dir: &Path,
+) -> anyhow::Result<(SenderReport, NodeCosts)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let init = crate::init::Args::try_parse_from([
+        "init",
+        dir.to_str().context("non-UTF-8 path")?,
+        "--port",
+        &port.to_string(),
+        "--mode",
+        &mode.to_string(),
+    ])?;
+    crate::init::run_quietly(init)?;
+    let exe = std::env::current_exe()?;
+    let quiet = |cmd: &mut Command| {
+        cmd.env("BACKCHANNEL_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+    let mut broker_cmd = Command::new(&exe);
+    broker_cmd
+        .args(["broker", "--config"])
+        .arg(dir.join("broker.toml"));
+    quiet(&mut broker_cmd);
+    let broker = Node(broker_cmd.spawn()?);
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(20) {
+            anyhow::bail!("the broker did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut bravo_cmd = Command::new(&exe);
+    bravo_cmd
+        .args(["party", "--config"])
+        .arg(dir.join("bravo.toml"));
+    quiet(&mut bravo_cmd);
+    let bravo = Node(bravo_cmd.spawn()?);
+    while !dir.join("bravo.sock").exists() {
+        if started.elapsed() > Duration::from_secs(20) {
+            anyhow::bail!("bravo's node did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut send = Command::new(&exe);
+    send.args(["bench-send", "--config"])
+        .arg(dir.join("alpha.toml"))
+        .args(["--to", "bravo", "--size", &args.size.to_string()])
+        .args(["--seconds", &args.seconds.to_string()])
+        .args(["--window", &args.window.to_string()]);
+    if let Some(rate) = args.rate {
+        send.args(["--rate", &rate.to_string()]);
+    }
+    send.env("BACKCHANNEL_LOG", "warn").stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || send.output()).await??;
+    let costs = NodeCosts {
+        broker_cpu_us: proc_stat::cpu_us(broker.0.id()).unwrap_or(0),
+        broker_peak_rss_kib: proc_stat::peak_rss_kib(broker.0.id()).unwrap_or(0),
+        bravo_cpu_us: proc_stat::cpu_us(bravo.0.id()).unwrap_or(0),
+    };
+    drop(bravo);
+    drop(broker);
+    if !out.status.success() {
+        anyhow::bail!(
+            "the sender failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let report: SenderReport = serde_json::from_slice(&out.stdout)
+        .with_context(|| "the sender's report is unreadable".to_owned())?;
+    Ok((report, costs))
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted
+        .get(rank.saturating_sub(1).min(sorted.len() - 1))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn summarise(
+    args: &Args,
+    mode: ChannelMode,
+    r: &SenderReport,
+    n: &NodeCosts,
+    relay: f64,
+    crypto: &crypto::CryptoCosts,
+    cores: usize,
+) -> serde_json::Value {
+    let rate = if r.elapsed_s > 0.0 {
+        r.delivered as f64 / r.elapsed_s
+    } else {
+        0.0
+    };
+    let per = |us: u64| {
+        if r.delivered == 0 {
+            0.0
+        } else {
+            us as f64 / r.delivered as f64
+        }
+    };
+    let limit = crypto.limit(cores);
+    let l = &r.latencies_us;
+    json!({
+        "mode": mode.to_string(),
+        "size": args.size,
+        "window": args.window,
+        "rate": args.rate,
+        "files": args.files.as_ref().map(|p| p.display().to_string()),
+        "delivered": r.delivered,
+        "msgs_per_s": rate,
+        "mb_per_s": rate * args.size as f64 / 1e6,
+        "p50_us": percentile(l, 50.0),
+        "p90_us": percentile(l, 90.0),
+        "p99_us": percentile(l, 99.0),
+        "p999_us": percentile(l, 99.9),
+        "max_us": l.last().copied().unwrap_or(0),
+        "tls_relay_msgs_per_s": relay,
+        "crypto_limit_msgs_per_s": limit,
+        "ratio_tls_relay": rate / relay.max(1.0),
+        "ratio_crypto_limit": rate / limit.max(1.0),
+        "broker_peak_rss_kib": n.broker_peak_rss_kib,
+        "cpu_us_per_msg": {
+            "alpha": per(r.cpu_us),
+            "broker": per(n.broker_cpu_us),
+            "bravo": per(n.bravo_cpu_us),
+        },
+        "crypto_us": {
+            "sign": crypto.sign_us,
+            "verify": crypto.verify_us,
+            "batch_verify": crypto.batch_verify_us,
+            "verify_strict": crypto.verify_strict_us,
+        },
+        "cores": cores,
+    })
+}
+
+fn print_table(
+    args: &Args,
+    results: &[serde_json::Value],
+    crypto: &crypto::CryptoCosts,
+    relay: f64,
+    cores: usize,
+) {
+    println!(
+        "backchannel bench: {} B bodies, {}, {} core(s), files in {}",
+        args.size,
+        match args.rate {
+            Some(r) => format!("open loop at {r} msg/s (window {})", args.window),
+            None => format!("closed loop, window {}", args.window),
+        },
+        cores,
+        args.files
+            .as_ref()
+            .map_or("a temporary directory".to_owned(), |p| p
+                .display()
+                .to_string())
+    );
+    println!(
+        "crypto per message: sign {:.1} us, verify {:.1} us (verify_strict {:.1} us), batch verify {:.1} us; limit {:.0} msg/s",
+        crypto.sign_us,
+        crypto.verify_us,
+        crypto.verify_strict_us,
+        crypto.batch_verify_us,
+        crypto.limit(cores)
+    );
+    println!("plain TLS relay: {relay:.0} msg/s");
+    println!(
+        "{:<9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "mode",
+        "msg/s",
+        "MB/s",
+        "p50 us",
+        "p99 us",
+        "p99.9 us",
+        "max us",
+        "vs relay",
+        "vs crypto",
+        "alpha us",
+        "broker us",
+        "bravo us",
+        "broker KiB"
+    );
+    for r in results {
+        let f = |k: &str| r.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let u = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        let cpu = |k: &str| {
+            r.get("cpu_us_per_msg")
+                .and_then(|c| c.get(k))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        };
+        println!(
+            "{:<9} {:>10.0} {:>7.2} {:>8} {:>8} {:>8} {:>9} {:>8.3} {:>9.3} {:>9.1} {:>9.1} {:>9.1} {:>9}",
+            r.get("mode").and_then(|v| v.as_str()).unwrap_or(""),
+            f("msgs_per_s"),
+            f("mb_per_s"),
+            u("p50_us"),
+            u("p99_us"),
+            u("p999_us"),
+            u("max_us"),
+            f("ratio_tls_relay"),
+            f("ratio_crypto_limit"),
+            cpu("alpha"),
+            cpu("broker"),
+            cpu("bravo"),
+            u("broker_peak_rss_kib")
+        );
+    }
+    println!(
+        "(latency: scheduled send to the covering receipt back at the sender; CPU: per delivered message)"
+    );
+}

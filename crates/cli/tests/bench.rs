@@ -1,0 +1,100 @@
+//! `backchannel bench` end to end: every option changes what is measured, and the JSON
+//! carries the figures the performance docs rely on. (Figures are not asserted against
+//! targets here: tests check behaviour, benchmarks check speed.)
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+
+fn bench(args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["bench", "--json"];
+    all.extend_from_slice(args);
+    let o = run(&all);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("bench: plain TLS relay"),
+        "progress goes to stderr"
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn bench_reports_each_mode_with_its_baselines_and_honours_its_options() {
+    let _serial = serial();
+    let files = scratch("bench-files");
+    let out = bench(&[
+        "--mode",
+        "deniable",
+        "--seconds",
+        "1",
+        "--size",
+        "64",
+        "--window",
+        "4",
+        "--files",
+        files.to_str().unwrap(),
+    ]);
+    assert_eq!(out.len(), 1, "one mode, one object");
+    let r = &out[0];
+    assert_eq!(r["mode"], "deniable");
+    assert_eq!(r["size"], 64);
+    assert_eq!(r["window"], 4);
+    assert_eq!(r["files"], files.to_str().unwrap());
+    assert!(r["delivered"].as_u64().unwrap() > 0, "{r}");
+    for key in [
+        "msgs_per_s",
+        "p50_us",
+        "p99_us",
+        "tls_relay_msgs_per_s",
+        "crypto_limit_msgs_per_s",
+        "ratio_tls_relay",
+        "ratio_crypto_limit",
+        "broker_peak_rss_kib",
+    ] {
+        assert!(r[key].as_f64().unwrap() > 0.0, "{key}: {r}");
+    }
+    for node in ["alpha", "broker", "bravo"] {
+        assert!(
+            r["cpu_us_per_msg"][node].as_f64().unwrap() > 0.0,
+            "{node}: {r}"
+        );
+    }
+    // The deployment lived in --files and was removed afterwards.
+    assert!(std::fs::read_dir(&files).unwrap().next().is_none());
+
+    // Open loop: about --rate messages per second are scheduled and delivered.
+    let out = bench(&["--mode", "signed", "--seconds", "2", "--rate", "100"]);
+    let r = &out[0];
+    assert_eq!(r["mode"], "signed");
+    assert_eq!(r["rate"], 100.0);
+    let delivered = r["delivered"].as_u64().unwrap();
+    assert!(
+        (120..=260).contains(&delivered),
+        "{delivered} at 100/s for 2 s: {r}"
+    );
+}
+
+#[test]
+fn bench_refuses_options_out_of_range() {
+    for args in [
+        ["bench", "--window", "0"],
+        ["bench", "--size", "0"],
+        ["bench", "--seconds=-1", ""],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+    }
+    let o = run(&["bench", "--mode", "loud"]);
+    assert_eq!(o.status.code(), Some(2));
+}
