@@ -458,9 +458,7 @@ impl Party {
             match read {
                 None => self.endpoint.handle_timeout(now()),
                 Some(Ok(true)) => {
-                    for frame in &frames {
-                        self.handle_frame(frame);
-                    }
+                    self.handle_frames(&frames);
                     self.endpoint.handle_timeout(now());
                 }
                 Some(Ok(false)) => self.disconnect("the broker closed the connection".into()),
@@ -489,37 +487,46 @@ impl Party {
         }
     }
 
-    fn handle_frame(&mut self, frame: &[u8]) {
+    /// One read's frames: notices are reported, envelopes judged by the core in one
+    /// batch (one batch signature verification), each verdict recorded in the
+    /// transcript and held for the user until it is on disk.
+    fn handle_frames(&mut self, frames: &[Vec<u8>]) {
         let at = now();
-        match parse_node_frame(frame) {
-            Ok(NodeFrame::Envelope(_)) => {}
-            Ok(NodeFrame::Notice(n)) if n.code == DISPLACED => {
-                self.displaced();
-                return;
-            }
-            Ok(NodeFrame::Notice(n)) => {
-                self.held.push(Activity::Notice(n));
-                return;
-            }
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!("unreadable frame from the broker: {e}");
+        let mut envelopes: Vec<&[u8]> = Vec::with_capacity(frames.len());
+        for frame in frames {
+            match parse_node_frame(frame) {
+                Ok(NodeFrame::Notice(n)) if n.code == DISPLACED => self.displaced(),
+                Ok(NodeFrame::Notice(n)) => self.held.push(Activity::Notice(n)),
+                Ok(NodeFrame::Envelope(_)) => envelopes.push(frame),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("unreadable frame from the broker: {e}");
+                    envelopes.push(frame);
+                }
             }
         }
-        let verdict = self.endpoint.handle_frame(at, frame);
-        let (recorded, reason) = match &verdict {
-            Ok(_) => (RecordedVerdict::Accepted, String::new()),
-            Err(why) => (RecordedVerdict::Rejected, format!("{}: {why}", why.code())),
-        };
-        self.transcript
-            .record(Direction::Received, at, recorded, &reason, frame);
-        let received = Received {
-            envelope: EnvelopeIn::decode(frame)
-                .ok()
-                .map(|e| e.envelope().clone().into_owned()),
-            verdict: verdict.map(|a| a.attestation),
-        };
-        self.held.push(Activity::Received(Box::new(received)));
+        let verdicts = self.endpoint.handle_frames(at, &envelopes);
+        for (frame, verdict) in envelopes.iter().zip(verdicts) {
+            let (recorded, reason) = match &verdict {
+                Ok(_) => (RecordedVerdict::Accepted, String::new()),
+                Err(why) => (RecordedVerdict::Rejected, format!("{}: {why}", why.code())),
+            };
+            self.transcript
+                .record(Direction::Received, at, recorded, &reason, frame);
+            let received = match verdict {
+                Ok(accepted) => Received {
+                    envelope: Some(accepted.envelope.into_owned()),
+                    verdict: Ok(accepted.attestation),
+                },
+                Err(why) => Received {
+                    envelope: EnvelopeIn::decode(frame)
+                        .ok()
+                        .map(|e| e.envelope().clone().into_owned()),
+                    verdict: Err(why),
+                },
+            };
+            self.held.push(Activity::Received(Box::new(received)));
+        }
     }
 
     /// Another login of this party took over at the broker: stop using this

@@ -18,7 +18,8 @@
 //! `zᵢ`, and since each `[8](…)` lies in the prime-order subgroup, the sum vanishes
 //! for all but a 2^-128 fraction of coefficients unless every term does. The cost is
 //! that of `verify_strict` (one double-base scalar multiplication) plus three
-//! doublings; no torsion check (a full scalar multiplication) is needed.
+//! doublings, less one field inversion (canonical encodings are checked on the bytes,
+//! not by re-compressing); no torsion check (a full scalar multiplication) is needed.
 //!
 //! Honest signers (any RFC 8032 implementation) produce signatures that satisfy the
 //! rule; only a signer who crafts a mixed-order `R` on purpose gets one that
@@ -34,11 +35,7 @@ use sha2::{Digest as _, Sha512};
 /// Whether `key` may be pinned: a canonical encoding of a point not of small order
 /// (rule 2).
 pub fn key_is_acceptable(key: &VerifyingKey) -> bool {
-    let bytes = CompressedEdwardsY(*key.as_bytes());
-    match bytes.decompress() {
-        Some(point) => point.compress() == bytes && !point.is_small_order(),
-        None => false,
-    }
+    decode_canonical(key.as_bytes()).is_some_and(|point| !point.is_small_order())
 }
 
 /// What rules 1 and 3 leave of a signature: the decoded `R` and `S`.
@@ -51,12 +48,53 @@ struct Parsed {
 fn parse(sig: &Signature) -> Option<Parsed> {
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(*sig.s_bytes()))?;
     let r_bytes = *sig.r_bytes();
-    let compressed = CompressedEdwardsY(r_bytes);
-    let r = compressed.decompress()?;
-    if r.compress() != compressed || r.is_small_order() {
+    let r = decode_canonical(&r_bytes)?;
+    if r.is_small_order() {
         return None;
     }
     Some(Parsed { r_bytes, r, s })
+}
+
+/// Decodes a point, refusing any encoding but the canonical one, without the field
+/// inversion a re-compression would cost: an encoding is canonical iff `y < p` and it
+/// does not set the sign bit of `x = 0` (the two ways a decoder can accept a second
+/// encoding of the same point).
+fn decode_canonical(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    if !y_is_reduced(bytes) {
+        return None;
+    }
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    let sign_set = bytes[31] & 0x80 != 0;
+    // x = 0 exactly when y = 1 or y = −1; a set sign bit there names the same point.
+    if sign_set && (y == Y_ONE || y == Y_MINUS_ONE) {
+        return None;
+    }
+    CompressedEdwardsY(*bytes).decompress()
+}
+
+/// y = 1, little-endian.
+const Y_ONE: [u8; 32] = {
+    let mut b = [0u8; 32];
+    b[0] = 1;
+    b
+};
+
+/// y = p − 1 = 2^255 − 20, little-endian.
+const Y_MINUS_ONE: [u8; 32] = {
+    let mut b = [0xffu8; 32];
+    b[0] = 0xec;
+    b[31] = 0x7f;
+    b
+};
+
+/// Whether the 255-bit little-endian `y` (the sign bit cleared) is below
+/// p = 2^255 − 19.
+fn y_is_reduced(bytes: &[u8; 32]) -> bool {
+    // y >= p only if every bit from 255 down to 5 is set and the low byte is >= 0xed.
+    let top = bytes[31] & 0x7f;
+    let middle_all_ones = bytes[1..31].iter().all(|b| *b == 0xff);
+    !(top == 0x7f && middle_all_ones && bytes[0] >= 0xed)
 }
 
 /// `k = SHA-512(R ‖ A ‖ M) mod ℓ`, with `M` given in parts (domain label, content).
@@ -146,4 +184,40 @@ fn coefficient(seed: &[u8; 64], i: usize) -> Scalar {
         dst.copy_from_slice(src);
     }
     Scalar::from_bytes_mod_order(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_byte_check_agrees_with_recompression_on_every_edge_encoding() {
+        let mut encodings = vec![Y_ONE, Y_MINUS_ONE, [0u8; 32], [0xff; 32]];
+        // Around p: p - 1, p, p + 1 ... p + 18 (all non-canonical when >= p).
+        for low in 0xeb..=0xffu8 {
+            let mut b = [0xffu8; 32];
+            b[0] = low;
+            b[31] = 0x7f;
+            encodings.push(b);
+        }
+        for e in encodings.clone() {
+            let mut signed = e;
+            signed[31] |= 0x80;
+            encodings.push(signed);
+        }
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            encodings.push(point.compress().to_bytes());
+        }
+        encodings.push(curve25519_dalek::constants::ED25519_BASEPOINT_COMPRESSED.to_bytes());
+        for bytes in encodings {
+            let by_recompression = CompressedEdwardsY(bytes)
+                .decompress()
+                .filter(|p| p.compress().to_bytes() == bytes);
+            assert_eq!(
+                decode_canonical(&bytes).map(|p| p.compress()),
+                by_recompression.map(|p| p.compress()),
+                "{bytes:02x?}"
+            );
+        }
+    }
 }

@@ -140,6 +140,14 @@ impl<'a> EnvelopeIn<'a> {
         me: &PartyName,
         peer: &PeerPolicy,
     ) -> Result<VerifiedEnvelope<'a>, Rejection> {
+        self.check_policy(me, peer)?;
+        let attestation = self.authenticate(&peer.identity)?;
+        Ok(self.into_verified(attestation))
+    }
+
+    /// The checks of [`EnvelopeIn::verify`] that need no cryptography: recipient,
+    /// sender, mode, channel, in that order.
+    pub fn check_policy(&self, me: &PartyName, peer: &PeerPolicy) -> Result<(), Rejection> {
         let env = &self.envelope;
         if env.recipient != me.as_str() {
             return Err(Rejection::WrongRecipient {
@@ -163,11 +171,16 @@ impl<'a> EnvelopeIn<'a> {
                 got: env.channel,
             });
         }
-        let attestation = self.authenticate(&peer.identity)?;
-        Ok(VerifiedEnvelope {
+        Ok(())
+    }
+
+    /// Wraps an envelope whose policy checks passed and whose authenticator was
+    /// checked (alone or in a batch) with this result.
+    pub(crate) fn into_verified(self, attestation: Attestation) -> VerifiedEnvelope<'a> {
+        VerifiedEnvelope {
             inner: self,
             attestation,
-        })
+        }
     }
 
     /// Checks only authorship: that `sender` is the named sender and, in signed mode,
