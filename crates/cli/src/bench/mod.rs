@@ -5,7 +5,7 @@
 //! processes over TLS on loopback, so each one's CPU time is visible. Alpha streams
 //! texts to bravo; bravo's receipts come back. In the same run the benchmark measures
 //! a plain TLS relay (same rustls stack, no protocol work) and the crypto limit (sign
-//! plus two verifications per message on this machine's cores) and reports the
+//! plus two batch verifications per message on this machine's cores) and reports the
 //! deployment's rate as ratios of both. Figures go to stdout; progress to stderr.
 
 mod crypto;
