@@ -13,17 +13,6 @@ use backchannel_proto::{Body, ChannelMode, ChannelState, Endpoint, Timestamp};
 use common::*;
 use proptest::prelude::*;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// One step of a conversation between alpha and bravo over a lossy broker.
 #[derive(Clone, Debug)]
 enum Step {
@@ -200,7 +189,7 @@ fn run(mode: ChannelMode, steps: &[Step], snapshot_at: usize) {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn replaying_the_transcript_gives_the_live_state(

@@ -12,19 +12,6 @@ use backchannel_proto::{
 use common::*;
 use proptest::prelude::*;
 
-/// 128 cases each by default, so the suite stays fast in CI; set `PROPTEST_CASES`
-/// for a longer run.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// How a broker disturbs a stream of n envelopes.
 #[derive(Clone, Debug)]
 enum Disturbance {
@@ -53,7 +40,7 @@ fn stream_and_disturbance() -> impl Strategy<Value = (usize, Disturbance, bool)>
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     /// Any single-byte change to a signed envelope is rejected, and the rejection
     /// leaves the channel as it was.

@@ -27,17 +27,6 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use proptest::prelude::*;
 use sha2::{Digest as _, Sha512};
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 fn k(r: &[u8; 32], a: &[u8; 32], m: &[u8]) -> Scalar {
     let mut h = Sha512::new();
     h.update(r);
@@ -277,7 +266,7 @@ fn envelope_with_torsion(t: usize, tamper: bool) -> (Vec<u8>, PublicIdentity) {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn single_batch_recipient_and_judge_agree_on_mixed_order_signatures(

@@ -240,3 +240,16 @@ pub fn exchange(
         t_to.received(now, &f, &verdict);
     }
 }
+
+/// 128 proptest cases by default, so the suite stays fast in CI; set `PROPTEST_CASES`
+/// for a longer run.
+pub fn proptest_config() -> proptest::prelude::ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    proptest::prelude::ProptestConfig {
+        cases,
+        ..proptest::prelude::ProptestConfig::default()
+    }
+}
