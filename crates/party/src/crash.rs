@@ -3,7 +3,7 @@
 //!
 //! In a normal build [`CrashPoints`] is empty and every check is `Ok`. With the
 //! `test-utils` feature a test arms it to fail the n-th point it reaches; the party
-//! then returns [`PartyError::Crashed`](crate::PartyError) and refuses all further
+//! then returns an error that says "simulated crash" and refuses all further
 //! work, and its files hold what a process killed at that moment (after a power
 //! loss: the transcript is cut back to what was synced) would have left.
 
