@@ -317,3 +317,41 @@ fn an_envelope_that_arrives_expired_is_reported_refused_not_delivered() {
     assert!(v.status.success(), "{}", text(&v));
     assert!(text(&v).contains("REFUSED #1 (expired)"), "{}", text(&v));
 }
+
+#[test]
+fn two_holders_of_one_key_back_off_instead_of_taking_turns_without_end() {
+    let _serial = serial();
+    let d = Deployment::start("displace", "alpha,bravo");
+    // A second copy of bravo's files elsewhere (another host, say): its own lock, the
+    // same key. Each login displaces the other at the broker.
+    let other = d.dir.parent().unwrap().join("elsewhere");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in ["bravo.toml", "bravo.key", "alpha.pub", "broker.crt"] {
+        std::fs::copy(d.dir.join(f), other.join(f)).unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            other.join("bravo.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let first = spawn(&["party", "--config", &d.config("bravo"), "--timeout", "4"]);
+    wait_for_file(&d.dir.join("bravo.sock"));
+    let second = spawn(&[
+        "party",
+        "--config",
+        other.join("bravo.toml").to_str().unwrap(),
+        "--timeout",
+        "4",
+    ]);
+    let (a, b) = (wait(first), wait(second));
+    let both = format!("{}{}", text(&a), text(&b));
+    let displaced = both.matches("logged in again elsewhere").count();
+    let logins = both.matches("connected to the broker").count();
+    assert!(displaced >= 1, "{both}");
+    // Backing off 5 s after a displacement: a handful of logins in 4 s, not hundreds.
+    assert!(logins <= 4, "{logins} logins in 4 s: {both}");
+}

@@ -615,11 +615,14 @@ impl Party {
         deadline: Instant,
         on: &mut impl FnMut(&Activity) -> Control,
     ) -> Result<Option<Connection>, PartyError> {
-        if let Some(t) = self.not_before.take() {
+        // Kept until the wait is over: an interrupted wait (a node's request) resumes.
+        if let Some(t) = self.not_before {
             if t >= deadline {
+                tokio::time::sleep_until(deadline).await;
                 return Ok(None);
             }
             tokio::time::sleep_until(t).await;
+            self.not_before = None;
         }
         loop {
             match connect(&self.settings).await {
@@ -637,6 +640,9 @@ impl Party {
                     });
                     let wake = Instant::now() + self.backoff;
                     if wake >= deadline {
+                        // Not before the deadline: a caller that loops on short
+                        // deadlines must not turn the backoff into a busy retry.
+                        tokio::time::sleep_until(deadline).await;
                         return Ok(None);
                     }
                     tokio::time::sleep_until(wake).await;
