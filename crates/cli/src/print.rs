@@ -1,6 +1,7 @@
 //! How received envelopes and reports are shown, as text and as JSON.
 
 use backchannel_party::{Activity, Received};
+use backchannel_proto::text::{plain, quoted};
 use backchannel_proto::{Attestation, Body};
 use serde_json::{Value, json};
 
@@ -39,21 +40,37 @@ pub fn grounds(a: Attestation) -> String {
 /// A body as one readable line.
 pub fn body_text(b: &Body<'_>) -> String {
     match b {
-        Body::Text(t) => format!("{t:?}"),
+        Body::Text(t) => quoted(t),
         Body::Assurance(a) => {
             let condition = if a.condition.is_empty() {
                 "unconditionally".to_owned()
             } else {
-                format!("if {:?}", a.condition)
+                format!("if {}", quoted(&a.condition))
             };
             format!(
-                "assurance {}: {:?} {condition}, valid until {}",
-                a.id, a.commitment, a.valid_until
+                "assurance {}: {} {condition}, valid until {}",
+                plain(&a.id),
+                quoted(&a.commitment),
+                a.valid_until
             )
         }
-        Body::Revocation(r) => format!("revocation of {}: {:?}", r.assurance_id, r.reason),
+        Body::Revocation(r) => format!(
+            "revocation of {}: {}",
+            plain(&r.assurance_id),
+            quoted(&r.reason)
+        ),
         Body::Receipt => "receipt".to_owned(),
         Body::Heartbeat => "heartbeat".to_owned(),
+    }
+}
+
+/// A body's words exactly as sent (for JSON): the text, the commitment or the reason.
+pub fn raw_body(b: &Body<'_>) -> String {
+    match b {
+        Body::Text(t) => t.to_string(),
+        Body::Assurance(a) => a.commitment.to_string(),
+        Body::Revocation(r) => r.reason.to_string(),
+        Body::Receipt | Body::Heartbeat => String::new(),
     }
 }
 
@@ -73,7 +90,7 @@ pub fn received_json(r: &Received) -> Value {
     v.insert("to".into(), to);
     v.insert("seq".into(), seq);
     v.insert("kind".into(), kind);
-    v.insert("body".into(), json!(r.body().map(body_text)));
+    v.insert("body".into(), json!(r.body().map(raw_body)));
     let verdict = if r.verdict.is_ok() {
         "accepted"
     } else {
@@ -82,9 +99,15 @@ pub fn received_json(r: &Received) -> Value {
     v.insert("verdict".into(), json!(verdict));
     let attested = matches!(r.verdict, Ok(a) if a.is_attested());
     v.insert("attested".into(), json!(attested));
-    if let Err(why) = &r.verdict {
-        v.insert("reason".into(), json!(why.code()));
-        v.insert("detail".into(), json!(why.to_string()));
+    // Always present: null when accepted.
+    match &r.verdict {
+        Err(why) => {
+            v.insert("reason".into(), json!(why.code()));
+            v.insert("detail".into(), json!(why.to_string()));
+        }
+        Ok(_) => {
+            v.insert("reason".into(), Value::Null);
+        }
     }
     match r.body() {
         Some(Body::Assurance(a)) => {
@@ -115,7 +138,9 @@ pub fn activity_line(me: &str, a: &Activity) -> Option<String> {
         Activity::Connected { queued } => Some(format!(
             "[{me}] connected to the broker ({queued} envelope(s) were waiting)"
         )),
-        Activity::Disconnected { reason } => Some(format!("[{me}] disconnected: {reason}")),
+        Activity::Disconnected { reason } => {
+            Some(format!("[{me}] disconnected: {}", plain(reason)))
+        }
         Activity::Received(r) if r.is_control() && r.verdict.is_ok() => None,
         Activity::Received(r) => Some(received_line(me, r)),
         Activity::Acknowledged {

@@ -69,7 +69,11 @@ pub fn report_text(report: &JudgeReport, key_count: usize) -> String {
         let recorded = if e.recorded_reason.is_empty() {
             e.recorded.as_str().to_owned()
         } else {
-            format!("{} ({})", e.recorded.as_str(), e.recorded_reason)
+            format!(
+                "{} ({})",
+                e.recorded.as_str(),
+                backchannel_proto::text::plain(&e.recorded_reason)
+            )
         };
         let mark = if matches!(e.finding, Finding::Invalid(_)) {
             "!!"

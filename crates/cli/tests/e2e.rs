@@ -62,7 +62,7 @@ fn an_offline_recipient_gets_queued_messages_when_it_connects() {
     assert!(ok, "{err}");
     assert_eq!(
         lines[0]["body"],
-        "\"Our aircraft will keep clear of the agreed corridor.\""
+        "Our aircraft will keep clear of the agreed corridor."
     );
     // alpha's next run picks up bravo's receipt for #1 and continues the chain at #2.
     let receiver = d.receive("bravo", 1);
@@ -128,10 +128,7 @@ fn an_impostor_is_refused_while_the_real_party_still_works() {
     let (ok, lines, err) = finish(receiver);
     assert!(ok, "{err}");
     assert_eq!(lines.len(), 1);
-    assert_eq!(
-        lines[0]["body"],
-        "\"No preemptive strike absent provocation.\""
-    );
+    assert_eq!(lines[0]["body"], "No preemptive strike absent provocation.");
 }
 
 #[test]

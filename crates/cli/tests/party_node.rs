@@ -355,3 +355,95 @@ fn two_holders_of_one_key_back_off_instead_of_taking_turns_without_end() {
     // Backing off 5 s after a displacement: a handful of logins in 4 s, not hundreds.
     assert!(logins <= 4, "{logins} logins in 4 s: {both}");
 }
+
+#[test]
+fn hostile_text_never_reaches_a_terminal_raw_and_json_keeps_it_exact() {
+    let _serial = serial();
+    let d = Deployment::start("hostile", "alpha,bravo");
+    // A line that, printed raw, would forge an acceptance and hide the rest.
+    let hostile =
+        "ok\n[bravo] accepted #9 charlie -> bravo: \"fake\"\r\u{1b}[8m\u{202e}txet\u{200b}";
+    let text_mode = spawn(&[
+        "receive",
+        "--config",
+        &d.config("bravo"),
+        "--count",
+        "1",
+        "--timeout",
+        "30",
+    ]);
+    let sent = run(&[
+        "send",
+        "--config",
+        &d.config("alpha"),
+        "--to",
+        "bravo",
+        "--timeout",
+        "30",
+        hostile,
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent));
+    let got = wait(text_mode);
+    assert!(got.status.success(), "{}", text(&got));
+    for (who, o) in [("alpha", &sent), ("bravo", &got)] {
+        let shown = text(o);
+        for c in ['\u{1b}', '\r', '\u{202e}', '\u{200b}'] {
+            assert!(!shown.contains(c), "{who} printed {c:?} raw: {shown:?}");
+        }
+        assert!(
+            !shown.lines().any(|l| l.starts_with("[bravo] accepted #9")),
+            "{who}: a forged line: {shown}"
+        );
+        assert!(shown.contains("\\u{1b}[8m"), "{who}: {shown}");
+    }
+    // The judge's view is escaped too; JSON keeps the exact text.
+    let v = d.verify("bravo");
+    assert!(!text(&v).contains('\u{1b}'), "{}", text(&v));
+    // An assurance id outside the safe characters is refused before sealing.
+    let bad_id = run(&[
+        "send",
+        "--config",
+        &d.config("alpha"),
+        "--to",
+        "bravo",
+        "--timeout",
+        "1",
+        "--assurance",
+        "A-1\u{1b}[8m",
+        "--valid-days",
+        "1",
+        "No preemptive strike",
+    ]);
+    assert_eq!(bad_id.status.code(), Some(1), "{}", text(&bad_id));
+    assert!(
+        text(&bad_id).contains("is not 1 to 64 of"),
+        "{}",
+        text(&bad_id)
+    );
+    assert!(!text(&bad_id).contains('\u{1b}'));
+    let json_mode = spawn(&[
+        "receive",
+        "--config",
+        &d.config("bravo"),
+        "--count",
+        "1",
+        "--timeout",
+        "30",
+        "--json",
+    ]);
+    let again = run(&[
+        "send",
+        "--config",
+        &d.config("alpha"),
+        "--to",
+        "bravo",
+        "--timeout",
+        "30",
+        hostile,
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+    let json = wait(json_mode);
+    assert!(json.status.success(), "{}", text(&json));
+    let line: serde_json::Value = serde_json::from_str(out(&json).lines().next().unwrap()).unwrap();
+    assert_eq!(line["body"], hostile);
+}

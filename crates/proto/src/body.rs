@@ -145,16 +145,26 @@ impl<'a> Body<'a> {
 
 impl fmt::Display for Body<'_> {
     /// One line a human can read, e.g. `assurance A-1: "No preemptive strike" if
-    /// "absent provocation" until 2026-12-21T00:00:00.000Z`.
+    /// "absent provocation" until 2026-12-21T00:00:00.000Z`. Every text is escaped
+    /// ([`crate::text`]): a body cannot steer the terminal that shows it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::{plain, quoted};
         match self {
-            Body::Text(t) => write!(f, "text: {t:?}"),
+            Body::Text(t) => write!(f, "text: {}", quoted(t)),
             Body::Assurance(a) => write!(
                 f,
-                "assurance {}: {:?} if {:?} until {}",
-                a.id, a.commitment, a.condition, a.valid_until
+                "assurance {}: {} if {} until {}",
+                plain(&a.id),
+                quoted(&a.commitment),
+                quoted(&a.condition),
+                a.valid_until
             ),
-            Body::Revocation(r) => write!(f, "revocation of {}: {:?}", r.assurance_id, r.reason),
+            Body::Revocation(r) => write!(
+                f,
+                "revocation of {}: {}",
+                plain(&r.assurance_id),
+                quoted(&r.reason)
+            ),
             Body::Receipt => f.write_str("receipt"),
             Body::Heartbeat => f.write_str("heartbeat"),
         }

@@ -74,6 +74,9 @@ pub enum SendError {
     /// Receipts and heartbeats are made by the channel, not sent by the caller.
     #[error("receipts and heartbeats are sent by the channel itself")]
     ControlBody,
+    /// An assurance id outside the allowed characters (`protocol.md` §5.3).
+    #[error("assurance id {0} is not 1 to 64 of A-Z a-z 0-9 . _ : - (nothing was sent)")]
+    InvalidAssuranceId(String),
     /// The sequence space is used up (after 2^64 - 1 envelopes).
     #[error("sequence numbers exhausted")]
     SequenceExhausted,
@@ -178,6 +181,14 @@ impl Channel {
     ) -> Result<u64, SendError> {
         if body.is_control() {
             return Err(SendError::ControlBody);
+        }
+        let id = match &body {
+            Body::Assurance(a) => Some(&a.id),
+            Body::Revocation(r) => Some(&r.assurance_id),
+            _ => None,
+        };
+        if let Some(id) = id.filter(|id| !crate::text::is_valid_assurance_id(id)) {
+            return Err(SendError::InvalidAssuranceId(crate::text::plain(id)));
         }
         if self.state.unacked.len() >= self.config.max_unacked {
             return Err(SendError::Backpressure {

@@ -213,6 +213,16 @@ pub(crate) fn decode_content(content: &[u8]) -> Result<Envelope<'_>, Rejection> 
     if wire.expires_at < wire.sent_at {
         return Err(Rejection::Malformed("expires before it was sent"));
     }
+    let id = match &wire.body {
+        WireBody::Assurance { id, .. } => Some(*id),
+        WireBody::Revocation { assurance_id, .. } => Some(*assurance_id),
+        _ => None,
+    };
+    if id.is_some_and(|id| !crate::text::is_valid_assurance_id(id)) {
+        return Err(Rejection::Malformed(
+            "an assurance id must be 1 to 64 of A-Z a-z 0-9 . _ : -",
+        ));
+    }
     let refused = Refusals {
         count: wire.refused_count,
         recent: wire.refused.map(|r| Refusal {

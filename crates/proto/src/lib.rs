@@ -19,6 +19,7 @@
 //! | envelope fields, bodies | [`Envelope`], [`Body`] |
 //! | sealing (encode + sign) | [`seal_signed`], [`seal_deniable`] |
 //! | decoding and verification | [`EnvelopeIn`] → [`VerifiedEnvelope`], [`authenticate_batch`] |
+//! | the one escaping function for untrusted text shown to people | [`text`] |
 //! | the one Ed25519 verification rule (single and batch agree) | [`signature_rule`] |
 //! | per-channel state machine | [`Channel`], [`ChannelState`] |
 //! | a party's channels | [`Endpoint`] |
@@ -63,6 +64,7 @@ mod rejection;
 pub mod relay;
 mod seal;
 pub mod signature_rule;
+pub mod text;
 mod time;
 pub mod transcript;
 mod verify;

@@ -58,8 +58,10 @@ pub struct Notice {
 }
 
 impl std::fmt::Display for Notice {
+    /// The broker's words, escaped: a notice cannot steer the party's terminal.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        use crate::text::plain;
+        write!(f, "{}: {}", plain(&self.code), plain(&self.message))
     }
 }
 

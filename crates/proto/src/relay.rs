@@ -118,6 +118,7 @@ pub fn inspect_batch<'a>(
 /// The line the broker logs for every envelope it reads: who to whom, which envelope,
 /// what it says, and what the broker could verify.
 pub fn read_line(inspected: &Inspected<'_>) -> String {
+    use crate::text::{plain, quoted};
     let e = inspected.envelope.envelope();
     let mut line = if e.body.is_control() {
         // A receipt or heartbeat has no place of its own in the chain: its seq is
@@ -141,17 +142,25 @@ pub fn read_line(inspected: &Inspected<'_>) -> String {
     };
     match &e.body {
         Body::Text(t) => {
-            let _ = write!(line, "{t:?}");
+            let _ = write!(line, "{}", quoted(t));
         }
         Body::Assurance(a) => {
             let _ = write!(
                 line,
-                "{} {:?} if {:?} until {}",
-                a.id, a.commitment, a.condition, a.valid_until
+                "{} {} if {} until {}",
+                plain(&a.id),
+                quoted(&a.commitment),
+                quoted(&a.condition),
+                a.valid_until
             );
         }
         Body::Revocation(r) => {
-            let _ = write!(line, "withdraws {} ({:?})", r.assurance_id, r.reason);
+            let _ = write!(
+                line,
+                "withdraws {} ({})",
+                plain(&r.assurance_id),
+                quoted(&r.reason)
+            );
         }
         Body::Receipt | Body::Heartbeat => {
             let _ = write!(line, "acknowledges up to #{}", e.ack.seq);

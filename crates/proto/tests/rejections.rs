@@ -409,3 +409,32 @@ fn a_policy_for_the_wrong_peer_is_refused_by_verify() {
         }
     );
 }
+
+#[test]
+fn rejects_an_assurance_id_outside_the_safe_characters() {
+    let mut env = open(&alpha_stream(ChannelMode::Signed, 1)[0]);
+    env.body = Body::Assurance(backchannel_proto::Assurance {
+        id: "A-1\n[bravo] accepted".into(),
+        commitment: "No preemptive strike".into(),
+        condition: "".into(),
+        valid_until: at(86_400),
+    });
+    let mut b = bravo_for(ChannelMode::Signed);
+    assert!(matches!(
+        rejects(&mut b, at(0), &reseal_as_alpha(env)),
+        Rejection::Malformed(_)
+    ));
+    // And the sender's own channel refuses to seal one.
+    let mut a = endpoint(alpha(), &[bravo()], ChannelMode::Signed);
+    let refused = a.send(
+        at(0),
+        "bravo",
+        Body::Revocation(backchannel_proto::Revocation {
+            assurance_id: "A\u{202e}1".into(),
+            reason: "withdrawn".into(),
+        }),
+        DAY,
+    );
+    assert!(refused.is_err());
+    assert!(a.channel("bravo").unwrap().state().unacked.is_empty());
+}

@@ -1,0 +1,107 @@
+//! Untrusted text on its way to a human: the one escaping function every
+//! human-readable output uses (the CLI, the broker's log, notices, the judge).
+//!
+//! Everything a peer, a broker, a transcript or a config file says is data. Shown raw,
+//! a newline could forge a whole line ("[bravo] accepted #1 ..."), `ESC[8m` could hide
+//! the rest, a bidi override could reverse what follows and a zero-width character
+//! could make two different ids look alike. [`plain`] writes each such character as a
+//! visible `\u{..}` escape and leaves everything else as it is; [`quoted`] also wraps
+//! the text in double quotes (escaping `"` and `\`), for free text. JSON output carries
+//! the raw values instead (JSON escaping is the JSON writer's job).
+
+use std::fmt::Write as _;
+
+/// Whether `c` could move the cursor, change the terminal's state, reorder or hide
+/// text: C0 and C1 controls, DEL, line and paragraph separators, bidi embeddings,
+/// overrides and isolates, zero-width and invisible formatting characters.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// `s` with every unsafe character written as `\u{XXXX}` (and `\` as `\\`, so an
+/// escape cannot be faked).
+pub fn plain(s: &str) -> String {
+    escape(s, false)
+}
+
+/// `s` in double quotes, escaped as by [`plain`], with `"` written as `\"`.
+pub fn quoted(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, quote: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    if quote {
+        out.push('"');
+    }
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' if quote => out.push_str("\\\""),
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    if quote {
+        out.push('"');
+    }
+    out
+}
+
+/// The characters an assurance id may use: `A-Z a-z 0-9 . _ : -`, 1 to 64 of them
+/// (`proto-spec/protocol.md` §5.3). Ids are what a reader compares by eye, so they are
+/// kept to characters that look like what they are.
+pub fn is_valid_assurance_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_that_steers_a_terminal_survives() {
+        let hostile =
+            "A-1\n[bravo] accepted #1\r\u{1b}[8m\u{202e}gnp.exe\u{200b}\u{7f}\u{85}\u{2066}x\\";
+        let shown = plain(hostile);
+        assert!(!shown.chars().any(is_unsafe), "{shown}");
+        assert_eq!(
+            shown,
+            "A-1\\u{a}[bravo] accepted #1\\u{d}\\u{1b}[8m\\u{202e}gnp.exe\\u{200b}\\u{7f}\\u{85}\\u{2066}x\\\\"
+        );
+        assert_eq!(quoted("say \"no\""), "\"say \\\"no\\\"\"");
+        // Ordinary text, accents and emoji pass unchanged.
+        assert_eq!(plain("Évitez le couloir 🙂"), "Évitez le couloir 🙂");
+    }
+
+    #[test]
+    fn assurance_ids_are_short_and_plain() {
+        for ok in ["A-1", "a.b_c:d-9", &"x".repeat(64)] {
+            assert!(is_valid_assurance_id(ok), "{ok}");
+        }
+        for bad in ["", "A 1", "A-1\n", "A\u{202e}1", "А-1", &"x".repeat(65)] {
+            assert!(!is_valid_assurance_id(bad), "{bad:?}");
+        }
+    }
+}
