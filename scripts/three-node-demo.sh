@@ -33,7 +33,7 @@ echo "== backchannel init $work/deploy --port $port"
 "$bin" init "$work/deploy" --port "$port"
 
 echo "== starting the broker"
-"$bin" broker --config "$work/deploy/broker.toml" >"$work/broker.log" 2>&1 &
+BACKCHANNEL_LOG="info,broker::read=debug" "$bin" broker --config "$work/deploy/broker.toml" >"$work/broker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi

@@ -46,7 +46,9 @@ pub async fn run(
         mailboxes,
         router: router_tx,
         events,
+        read: std::sync::atomic::AtomicU64::new(0),
     });
+    let summary = tokio::spawn(read_summary(Arc::downgrade(&shared)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut sessions = JoinSet::new();
@@ -83,6 +85,7 @@ pub async fn run(
         }
     }
     tracing::info!(target: "broker", "shutting down");
+    summary.abort();
     let _ = stop_tx.send(true);
     drop(shared);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
@@ -91,4 +94,23 @@ pub async fn run(
     .await;
     sessions.abort_all();
     let _ = tokio::time::timeout(Duration::from_secs(1), router).await;
+}
+
+/// Logs, once a second while traffic flows, how many envelopes the broker read (each
+/// one is logged at DEBUG: `BACKCHANNEL_LOG=broker::read=debug`).
+async fn read_summary(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = 0u64;
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let now = shared.read.load(std::sync::atomic::Ordering::Relaxed);
+        if now > last {
+            tracing::info!(target: "broker", "read {} envelope(s) in the last second ({now} in all)", now - last);
+            last = now;
+        }
+    }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub(crate) mailboxes: Mailboxes,
     pub(crate) router: mpsc::Sender<Batch>,
     pub(crate) events: Option<mpsc::Sender<BrokerEvent>>,
+    /// Envelopes read (passed inspection) since the start, for the per-second summary.
+    pub(crate) read: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -213,9 +215,18 @@ async fn relay_batch(
     for (i, verdict) in verdicts.iter().enumerate() {
         match verdict {
             Ok(inspected) => {
-                let line = read_line(inspected);
-                tracing::info!(target: "broker::read", "Read {line}");
-                shared.emit(BrokerEvent::Read { line });
+                // The broker reads everything: one line per envelope at DEBUG (and to
+                // an event listener); a count per second at INFO (`server.rs`), so the
+                // relay path does not format and write a line per message by default.
+                shared
+                    .read
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let logging = tracing::enabled!(target: "broker::read", tracing::Level::DEBUG);
+                if logging || shared.events.is_some() {
+                    let line = read_line(inspected);
+                    tracing::debug!(target: "broker::read", "Read {line}");
+                    shared.emit(BrokerEvent::Read { line });
+                }
                 keep.push((i, inspected.attestation));
             }
             Err(refusal) => {
