@@ -34,34 +34,36 @@ fn concurrent_processes_for_one_party_never_fork_its_chain() {
         std::fs::write(&path, toml).unwrap();
     }
     // alpha is a node for the whole test: it acknowledges whatever bravo sends.
-    let alpha = spawn(&["party", "--config", &d.config("alpha"), "--json"]);
+    let alpha = d.spawn_as("party", "alpha", &["--json"]);
     wait_for_file(&d.dir.join("alpha.sock"));
     let mut shown_to_bravo = String::new();
     for round in 0..8 {
         // bravo: a receive and a send start at the same moment, each opening bravo;
         // whichever wins the lock serves the other through the control socket. And
         // a send from alpha goes through alpha's node.
-        let receiving = spawn(&["receive", "--config", &d.config("bravo"), "--timeout", "2"]);
-        let from_bravo = spawn(&[
+        let receiving = d.spawn_as("receive", "bravo", &["--timeout", "2"]);
+        let from_bravo = d.spawn_as(
             "send",
-            "--config",
-            &d.config("bravo"),
-            "--to",
-            "alpha",
-            "--timeout",
-            "30",
-            &format!("bravo {round}"),
-        ]);
-        let from_alpha = spawn(&[
-            "send",
-            "--config",
-            &d.config("alpha"),
-            "--to",
             "bravo",
-            "--timeout",
-            "30",
-            &format!("alpha {round}"),
-        ]);
+            &[
+                "--to",
+                "alpha",
+                "--timeout",
+                "30",
+                &format!("bravo {round}"),
+            ],
+        );
+        let from_alpha = d.spawn_as(
+            "send",
+            "alpha",
+            &[
+                "--to",
+                "bravo",
+                "--timeout",
+                "30",
+                &format!("alpha {round}"),
+            ],
+        );
         for (what, p) in [
             ("receive", receiving),
             ("bravo's send", from_bravo),
@@ -112,24 +114,25 @@ fn a_node_does_the_work_of_send_receive_and_pending_with_the_same_output() {
     let node = spawn(&["party", "--config", &d.config("bravo")]);
     wait_for_file(&d.dir.join("bravo.sock"));
     // alpha is offline: bravo's send, handed to the node, times out exactly as alone.
-    let sent = run(&[
+    let sent = d.run_as(
         "send",
-        "--config",
-        &d.config("bravo"),
-        "--to",
-        "alpha",
-        "--timeout",
-        "1",
-        "--json",
-        "No initiation of military action absent provocation.",
-    ]);
+        "bravo",
+        &[
+            "--to",
+            "alpha",
+            "--timeout",
+            "1",
+            "--json",
+            "No initiation of military action absent provocation.",
+        ],
+    );
     assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
     let object: serde_json::Value = serde_json::from_str(out(&sent).trim()).unwrap();
     assert_eq!(object["seq"], 1);
     assert_eq!(object["delivered"], false);
     assert!(text(&sent).contains("no receipt for #1"), "{}", text(&sent));
     // What awaits a receipt, from the node's live state, with the text as it is.
-    let pending = run(&["pending", "--config", &d.config("bravo"), "--json"]);
+    let pending = d.run_as("pending", "bravo", &["--json"]);
     assert!(pending.status.success(), "{}", text(&pending));
     let lines: Vec<serde_json::Value> = out(&pending)
         .lines()
@@ -142,31 +145,27 @@ fn a_node_does_the_work_of_send_receive_and_pending_with_the_same_output() {
         "No initiation of military action absent provocation."
     );
     // A second node for the same party is refused in one line.
-    let second = run(&["party", "--config", &d.config("bravo"), "--timeout", "1"]);
+    let second = d.run_as("party", "bravo", &["--timeout", "1"]);
     assert_eq!(second.status.code(), Some(1));
     assert!(text(&second).contains("already runs"), "{}", text(&second));
     // alpha comes online: the node's resend gets through and alpha's receipt ends
     // the pending list; a receive handed to the node sees alpha's next message.
-    let receiving = spawn(&[
+    let receiving = d.spawn_as(
         "receive",
-        "--config",
-        &d.config("bravo"),
-        "--count",
-        "1",
-        "--timeout",
-        "30",
-        "--json",
-    ]);
-    let from_alpha = run(&[
-        "send",
-        "--config",
-        &d.config("alpha"),
-        "--to",
         "bravo",
-        "--timeout",
-        "30",
-        "Our aircraft will keep clear of the agreed corridor.",
-    ]);
+        &["--count", "1", "--timeout", "30", "--json"],
+    );
+    let from_alpha = d.run_as(
+        "send",
+        "alpha",
+        &[
+            "--to",
+            "bravo",
+            "--timeout",
+            "30",
+            "Our aircraft will keep clear of the agreed corridor.",
+        ],
+    );
     assert!(from_alpha.status.success(), "{}", text(&from_alpha));
     let got = wait(receiving);
     assert!(got.status.success(), "{}", text(&got));
@@ -215,34 +214,36 @@ fn a_message_comes_from_stdin_or_a_file_and_an_oversized_one_is_refused_before_s
         "Any strike on energy infrastructure will be treated as an attack on the state.",
     )
     .unwrap();
-    let o = run(&[
+    let o = d.run_as(
         "send",
-        "--config",
-        &d.config("alpha"),
-        "--to",
-        "bravo",
-        "--timeout",
-        "1",
-        "--file",
-        file.to_str().unwrap(),
-    ]);
+        "alpha",
+        &[
+            "--to",
+            "bravo",
+            "--timeout",
+            "1",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
     assert!(
         out(&o).contains("sent #2 to bravo: \"Any strike on energy"),
         "{}",
         text(&o)
     );
     std::fs::write(&file, "x".repeat(61_441)).unwrap();
-    let o = run(&[
+    let o = d.run_as(
         "send",
-        "--config",
-        &d.config("alpha"),
-        "--to",
-        "bravo",
-        "--timeout",
-        "1",
-        "--file",
-        file.to_str().unwrap(),
-    ]);
+        "alpha",
+        &[
+            "--to",
+            "bravo",
+            "--timeout",
+            "1",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("at most 61440"), "{}", text(&o));
     let pending = run(&["pending", "--config", &d.config("alpha")]);
@@ -267,29 +268,23 @@ fn a_message_comes_from_stdin_or_a_file_and_an_oversized_one_is_refused_before_s
 fn an_envelope_that_arrives_expired_is_reported_refused_not_delivered() {
     let _serial = serial();
     let d = Deployment::start("refused", "alpha,bravo");
-    let receiving = spawn(&[
-        "receive",
-        "--config",
-        &d.config("bravo"),
-        "--timeout",
-        "6",
-        "--json",
-    ]);
+    let receiving = d.spawn_as("receive", "bravo", &["--timeout", "6", "--json"]);
     // Valid for no time at all: it expires before bravo can read it.
-    let sent = run(&[
+    let sent = d.run_as(
         "send",
-        "--config",
-        &d.config("alpha"),
-        "--to",
-        "bravo",
-        "--timeout",
-        "20",
-        "--assurance",
-        "A-1",
-        "--valid-days",
-        "0",
-        "No preemptive strike",
-    ]);
+        "alpha",
+        &[
+            "--to",
+            "bravo",
+            "--timeout",
+            "20",
+            "--assurance",
+            "A-1",
+            "--valid-days",
+            "0",
+            "No preemptive strike",
+        ],
+    );
     assert_eq!(sent.status.code(), Some(1), "{}", text(&sent));
     assert!(
         text(&sent).contains("bravo refused #1: expired"),
@@ -338,7 +333,7 @@ fn two_holders_of_one_key_back_off_instead_of_taking_turns_without_end() {
         )
         .unwrap();
     }
-    let first = spawn(&["party", "--config", &d.config("bravo"), "--timeout", "4"]);
+    let first = d.spawn_as("party", "bravo", &["--timeout", "4"]);
     wait_for_file(&d.dir.join("bravo.sock"));
     let second = spawn(&[
         "party",
@@ -363,25 +358,12 @@ fn hostile_text_never_reaches_a_terminal_raw_and_json_keeps_it_exact() {
     // A line that, printed raw, would forge an acceptance and hide the rest.
     let hostile =
         "ok\n[bravo] accepted #9 charlie -> bravo: \"fake\"\r\u{1b}[8m\u{202e}txet\u{200b}";
-    let text_mode = spawn(&[
-        "receive",
-        "--config",
-        &d.config("bravo"),
-        "--count",
-        "1",
-        "--timeout",
-        "30",
-    ]);
-    let sent = run(&[
+    let text_mode = d.spawn_as("receive", "bravo", &["--count", "1", "--timeout", "30"]);
+    let sent = d.run_as(
         "send",
-        "--config",
-        &d.config("alpha"),
-        "--to",
-        "bravo",
-        "--timeout",
-        "30",
-        hostile,
-    ]);
+        "alpha",
+        &["--to", "bravo", "--timeout", "30", hostile],
+    );
     assert!(sent.status.success(), "{}", text(&sent));
     let got = wait(text_mode);
     assert!(got.status.success(), "{}", text(&got));
@@ -400,20 +382,21 @@ fn hostile_text_never_reaches_a_terminal_raw_and_json_keeps_it_exact() {
     let v = d.verify("bravo");
     assert!(!text(&v).contains('\u{1b}'), "{}", text(&v));
     // An assurance id outside the safe characters is refused before sealing.
-    let bad_id = run(&[
+    let bad_id = d.run_as(
         "send",
-        "--config",
-        &d.config("alpha"),
-        "--to",
-        "bravo",
-        "--timeout",
-        "1",
-        "--assurance",
-        "A-1\u{1b}[8m",
-        "--valid-days",
-        "1",
-        "No preemptive strike",
-    ]);
+        "alpha",
+        &[
+            "--to",
+            "bravo",
+            "--timeout",
+            "1",
+            "--assurance",
+            "A-1\u{1b}[8m",
+            "--valid-days",
+            "1",
+            "No preemptive strike",
+        ],
+    );
     assert_eq!(bad_id.status.code(), Some(1), "{}", text(&bad_id));
     assert!(
         text(&bad_id).contains("is not 1 to 64 of"),
@@ -421,26 +404,16 @@ fn hostile_text_never_reaches_a_terminal_raw_and_json_keeps_it_exact() {
         text(&bad_id)
     );
     assert!(!text(&bad_id).contains('\u{1b}'));
-    let json_mode = spawn(&[
+    let json_mode = d.spawn_as(
         "receive",
-        "--config",
-        &d.config("bravo"),
-        "--count",
-        "1",
-        "--timeout",
-        "30",
-        "--json",
-    ]);
-    let again = run(&[
-        "send",
-        "--config",
-        &d.config("alpha"),
-        "--to",
         "bravo",
-        "--timeout",
-        "30",
-        hostile,
-    ]);
+        &["--count", "1", "--timeout", "30", "--json"],
+    );
+    let again = d.run_as(
+        "send",
+        "alpha",
+        &["--to", "bravo", "--timeout", "30", hostile],
+    );
     assert!(again.status.success(), "{}", text(&again));
     let json = wait(json_mode);
     assert!(json.status.success(), "{}", text(&json));

@@ -119,6 +119,22 @@ impl Deployment {
             .to_owned()
     }
 
+    /// `backchannel COMMAND --config <party>.toml ARGS`, run to the end.
+    pub fn run_as(&self, command: &str, party: &str, args: &[&str]) -> Output {
+        let config = self.config(party);
+        let mut all = vec![command, "--config", config.as_str()];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+
+    /// `backchannel COMMAND --config <party>.toml ARGS`, started with its output captured.
+    pub fn spawn_as(&self, command: &str, party: &str, args: &[&str]) -> Running {
+        let config = self.config(party);
+        let mut all = vec![command, "--config", config.as_str()];
+        all.extend_from_slice(args);
+        spawn(&all)
+    }
+
     pub fn send(&self, from: &str, to: &str, message: &str, timeout: u64) -> Output {
         run(&[
             "send",
