@@ -57,9 +57,17 @@ pub(crate) async fn run(
             let forward = strategy.relay(now(), &inspected, &mut extra);
             drop(inspected);
             if forward == Forward::Withhold {
+                let instead = match extra.len() {
+                    0 => "delivers nothing in its place".to_owned(),
+                    n => format!("delivers {n} frame(s) of its own instead"),
+                };
                 note(
                     &events,
-                    format!("{} withheld {recipient}'s #{seq}", strategy.name()),
+                    format!(
+                        "{} acted on {from}'s #{seq} to {recipient}: withheld it, {instead}",
+                        strategy.name(),
+                        from = batch.from
+                    ),
                 );
             }
             if forward == Forward::Original
@@ -75,10 +83,12 @@ pub(crate) async fn run(
                 );
             }
             for d in extra.drain(..) {
-                note(
-                    &events,
-                    format!("{} delivers an extra frame to {}", strategy.name(), d.to),
-                );
+                if forward == Forward::Original {
+                    note(
+                        &events,
+                        format!("{} delivers an extra frame to {}", strategy.name(), d.to),
+                    );
+                }
                 if let Err(refusal) = deliver(&mailboxes, queue_limit, &d.to, d.frame) {
                     tracing::warn!(target: "broker", "strategy delivery to {} failed: {refusal}", d.to);
                 }

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use backchannel_broker::{BrokerConfig, Honest, run as run_broker};
+use backchannel_proto::relay::RelayStrategy;
 use clap::Parser;
+use clap::builder::PossibleValuesParser;
 
 use crate::Outcome;
 
@@ -17,9 +19,10 @@ pub struct Args {
     /// The broker's configuration file (written by `backchannel init`).
     #[arg(long)]
     config: PathBuf,
-    /// Replace honest forwarding with an attack (see `backchannel attacks`; the moves
-    /// target parties named alpha, bravo and charlie). For teaching only.
-    #[arg(long, value_name = "NAME")]
+    /// Replace honest forwarding with an attack from the lab (`backchannel attacks`
+    /// shows what each does). The moves aim at the lab's cast: alpha's envelopes to
+    /// bravo (and charlie as the third party). For teaching only.
+    #[arg(long, value_name = "NAME", value_parser = PossibleValuesParser::new(backchannel_lab::moves::ALL))]
     adversary: Option<String>,
 }
 
@@ -44,14 +47,30 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             .join(", "),
         settings.registered.len()
     );
-    run_broker(
-        settings,
-        listener,
-        Box::new(Honest),
-        None,
-        shutdown_signal(),
-    )
-    .await;
+    let strategy: Box<dyn RelayStrategy> = match &args.adversary {
+        None => Box::new(Honest),
+        Some(name) => {
+            let Some(strategy) = backchannel_lab::strategy(name, &settings.registered) else {
+                anyhow::bail!("no attack named {name:?}");
+            };
+            println!(
+                "ADVERSARY: this broker plays {name:?} instead of relaying honestly (the lab's move; for teaching only)"
+            );
+            for cast in [backchannel_lab::moves::ALPHA, backchannel_lab::moves::BRAVO] {
+                if !settings
+                    .registered
+                    .iter()
+                    .any(|p| p.name().as_str() == cast)
+                {
+                    println!(
+                        "note: no party named {cast:?} is registered; the lab's moves aim at alpha's envelopes to bravo, so this one may never fire"
+                    );
+                }
+            }
+            strategy
+        }
+    };
+    run_broker(settings, listener, strategy, None, shutdown_signal()).await;
     println!("broker stopped");
     Ok(Outcome::Ok)
 }

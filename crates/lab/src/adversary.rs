@@ -126,6 +126,16 @@ impl RelayStrategy for Adversary {
             };
             extra.extend(delivery);
         }
+        // A move that passed the envelope on exactly as it came did nothing: say so,
+        // so the broker's log names only the envelopes a move really touched.
+        let original = inspected.envelope.frame();
+        if let [only] = extra.as_slice()
+            && only.frame == original
+            && *only.to == *inspected.envelope.envelope().recipient
+        {
+            extra.clear();
+            return Forward::Original;
+        }
         Forward::Withhold
     }
 }

@@ -72,18 +72,33 @@ impl Deployment {
 
     /// Like `start`, letting the test edit broker.toml first.
     pub fn start_with(tag: &str, parties: &str, edit: impl FnOnce(&Path)) -> Self {
+        Self::start_custom(tag, parties, &[], &[], edit)
+    }
+
+    /// Like `start_with`, with extra arguments for `init` and for `broker`.
+    pub fn start_custom(
+        tag: &str,
+        parties: &str,
+        init_args: &[&str],
+        broker_args: &[&str],
+        edit: impl FnOnce(&Path),
+    ) -> Self {
         let dir = scratch(tag);
         let port = free_port();
-        let out = run(&[
+        let port_text = port.to_string();
+        let target = dir.join("d");
+        let mut init = vec![
             "init",
-            dir.join("d").to_str().unwrap(),
+            target.to_str().unwrap(),
             "--port",
-            &port.to_string(),
+            &port_text,
             "--parties",
             parties,
-        ]);
+        ];
+        init.extend_from_slice(init_args);
+        let out = run(&init);
         assert!(out.status.success(), "{}", text(&out));
-        let dir = dir.join("d");
+        let dir = target;
         edit(&dir.join("broker.toml"));
         let broker = Command::new(BIN)
             .args([
@@ -91,6 +106,7 @@ impl Deployment {
                 "--config",
                 dir.join("broker.toml").to_str().unwrap(),
             ])
+            .args(broker_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

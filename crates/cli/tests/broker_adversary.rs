@@ -1,0 +1,128 @@
+//! `broker --adversary`: the three-process set-up with a hostile broker. The broker is
+//! a separate process started from its config file, alpha and bravo run the ordinary
+//! `send` and `receive` commands, and what bravo sees changes with the mode.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+
+const COMMITMENT: &str = "No preemptive strike";
+const CONDITION: &str = "absent provocation";
+
+/// alpha's first envelope to bravo is an assurance; the `alter` broker rewrites its
+/// condition to "for now".
+fn send_assurance(d: &Deployment, timeout: &str) -> std::process::Output {
+    d.run_as(
+        "send",
+        "alpha",
+        &[
+            "--to",
+            "bravo",
+            "--assurance",
+            "A-1",
+            "--valid-days",
+            "30",
+            "--condition",
+            CONDITION,
+            "--timeout",
+            timeout,
+            COMMITMENT,
+        ],
+    )
+}
+
+#[test]
+fn an_altering_broker_is_caught_in_signed_mode() {
+    let _serial = serial();
+    let d = Deployment::start_custom(
+        "adversary-signed",
+        "alpha,bravo",
+        &[],
+        &["--adversary", "alter"],
+        |_| {},
+    );
+    let receiver = d.spawn_as(
+        "receive",
+        "bravo",
+        &["--count", "1", "--timeout", "6", "--json"],
+    );
+    let sent = send_assurance(&d, "3");
+    // No receipt can come back for words bravo refused.
+    assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
+    let out = wait(receiver);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rejected: Vec<_> = lines.iter().filter(|l| l["seq"] == 1).collect();
+    assert!(!rejected.is_empty(), "{lines:?}");
+    for l in &rejected {
+        assert_eq!(l["verdict"], "rejected", "{l}");
+        assert_eq!(l["reason"], "bad-signature", "{l}");
+    }
+    assert!(
+        lines.iter().all(|l| l["verdict"] != "accepted"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn an_altering_broker_goes_unnoticed_in_deniable_mode() {
+    let _serial = serial();
+    let d = Deployment::start_custom(
+        "adversary-deniable",
+        "alpha,bravo",
+        &["--mode", "deniable"],
+        &["--adversary", "alter"],
+        |_| {},
+    );
+    let receiver = d.receive("bravo", 1);
+    let sent = send_assurance(&d, "30");
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (ok, lines, err) = finish(receiver);
+    assert!(ok, "{err}");
+    let accepted: Vec<_> = lines
+        .iter()
+        .filter(|l| l["verdict"] == "accepted")
+        .collect();
+    assert_eq!(accepted.len(), 1, "{lines:?}");
+    let a = &accepted[0]["assurance"];
+    assert_eq!(a["commitment"], COMMITMENT);
+    // bravo holds the broker's words, not alpha's, and nothing told it so.
+    assert_eq!(a["condition"], "for now", "{lines:?}");
+}
+
+#[test]
+fn an_unknown_adversary_is_refused_with_the_list() {
+    let d = scratch("adversary-unknown");
+    let out = run(&[
+        "init",
+        d.join("d").to_str().unwrap(),
+        "--port",
+        &free_port().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let config = d.join("d").join("broker.toml");
+    let out = run(&[
+        "broker",
+        "--config",
+        config.to_str().unwrap(),
+        "--adversary",
+        "bogus",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = text(&out);
+    for name in ["honest", "alter", "drop-receipt", "substitute-key"] {
+        assert!(err.contains(name), "{err}");
+    }
+    let help = text(&run(&["broker", "--help"]));
+    assert!(help.contains("forge-receipt"), "{help}");
+}
