@@ -6,6 +6,12 @@
 //! private_key = "broker.key"         # PEM, mode 0600
 //! queue_limit = 10000                # envelopes held per recipient
 //!
+//! [admission]                        # optional; these are the defaults
+//! login_deadline_ms = 3000           # TLS handshake and login together
+//! unauthenticated = 256              # connections not logged in yet, in all
+//! unauthenticated_per_address = 32   # ... and per source address
+//! sessions = 1024                    # logged-in sessions
+//!
 //! [[party]]
 //! name = "alpha"
 //! public_key = "alpha.pub"           # `backchannel-ed25519 <hex> alpha`
@@ -18,6 +24,8 @@ use std::sync::Arc;
 use backchannel_net::config_file::{ConfigFileError, load_toml, read_named};
 use backchannel_proto::PublicIdentity;
 use backchannel_proto::keyfile::{self, KeyFileError};
+
+use crate::admission::AdmissionLimits;
 use serde::Deserialize;
 
 /// The default number of envelopes held per recipient.
@@ -36,9 +44,81 @@ pub struct BrokerConfig {
     /// Envelopes held per recipient before senders are refused.
     #[serde(default = "default_queue_limit")]
     pub queue_limit: usize,
+    /// Who may connect before logging in, and for how long.
+    #[serde(default)]
+    pub admission: AdmissionConfig,
     /// The registered parties.
     #[serde(rename = "party", default)]
     pub parties: Vec<PartyEntry>,
+}
+
+/// `[admission]` as written (see [`AdmissionLimits`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionConfig {
+    /// Milliseconds for the TLS handshake and the login together.
+    #[serde(default = "AdmissionConfig::default_deadline_ms")]
+    pub login_deadline_ms: u64,
+    /// Connections that have not logged in yet, in all.
+    #[serde(default = "AdmissionConfig::default_unauthenticated")]
+    pub unauthenticated: usize,
+    /// Connections that have not logged in yet, per source address.
+    #[serde(default = "AdmissionConfig::default_per_address")]
+    pub unauthenticated_per_address: usize,
+    /// Logged-in sessions.
+    #[serde(default = "AdmissionConfig::default_sessions")]
+    pub sessions: usize,
+}
+
+impl AdmissionConfig {
+    fn default_deadline_ms() -> u64 {
+        u64::try_from(AdmissionLimits::default().login_deadline.as_millis()).unwrap_or(3_000)
+    }
+    fn default_unauthenticated() -> usize {
+        AdmissionLimits::default().unauthenticated
+    }
+    fn default_per_address() -> usize {
+        AdmissionLimits::default().unauthenticated_per_address
+    }
+    fn default_sessions() -> usize {
+        AdmissionLimits::default().sessions
+    }
+
+    fn limits(&self) -> Result<AdmissionLimits, ConfigError> {
+        let positive = |name: &str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::Invalid(format!(
+                    "[admission] {name} must be at least 1"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        positive("login_deadline_ms", self.login_deadline_ms)?;
+        positive("unauthenticated", self.unauthenticated as u64)?;
+        positive(
+            "unauthenticated_per_address",
+            self.unauthenticated_per_address as u64,
+        )?;
+        positive("sessions", self.sessions as u64)?;
+        Ok(AdmissionLimits {
+            login_deadline: std::time::Duration::from_millis(self.login_deadline_ms),
+            unauthenticated: self.unauthenticated,
+            unauthenticated_per_address: self.unauthenticated_per_address,
+            sessions: self.sessions,
+        })
+    }
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            login_deadline_ms: Self::default_deadline_ms(),
+            unauthenticated: Self::default_unauthenticated(),
+            unauthenticated_per_address: Self::default_per_address(),
+            sessions: Self::default_sessions(),
+        }
+    }
 }
 
 fn default_queue_limit() -> usize {
@@ -94,6 +174,24 @@ pub struct BrokerSettings {
     pub registered: Arc<Vec<PublicIdentity>>,
     /// Envelopes held per recipient.
     pub queue_limit: usize,
+    /// Who may connect before logging in, and for how long.
+    pub admission: AdmissionLimits,
+}
+
+impl BrokerSettings {
+    /// Settings with every limit at its default, for brokers built in code (the demo,
+    /// the lab, tests); set fields to change them.
+    pub fn new(
+        tls: Arc<rustls_config::ServerConfig>,
+        registered: Arc<Vec<PublicIdentity>>,
+    ) -> Self {
+        BrokerSettings {
+            tls,
+            registered,
+            queue_limit: DEFAULT_QUEUE_LIMIT,
+            admission: AdmissionLimits::default(),
+        }
+    }
 }
 
 /// Re-export so callers need not depend on rustls to name the type.
@@ -115,6 +213,8 @@ impl BrokerConfig {
                 "queue_limit must be at least 1".into(),
             ));
         }
+        // The TLS key is the broker's identity to every party: same rule as theirs.
+        keyfile::check_private_permissions(&base.join(&self.private_key))?;
         let read = |p: &Path| read_named(&base.join(p));
         let tls = backchannel_net::tls::server_config(
             &read(&self.certificate)?,
@@ -140,6 +240,7 @@ impl BrokerConfig {
             tls,
             registered: Arc::new(registered),
             queue_limit: self.queue_limit,
+            admission: self.admission.limits()?,
         })
     }
 }

@@ -16,6 +16,7 @@
 //! | concept | where |
 //! | --- | --- |
 //! | configuration file | [`config`] |
+//! | who may connect before logging in, and for how long | [`admission`] |
 //! | per-party bounded mailboxes, session hand-over | `mailbox.rs` |
 //! | the single task that runs the relay strategy | `router.rs` |
 //! | one connection: TLS, login, reader, writer | `session.rs` |
@@ -28,6 +29,7 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod admission;
 pub mod config;
 mod event;
 mod mailbox;
@@ -35,6 +37,7 @@ mod router;
 mod server;
 mod session;
 
+pub use admission::AdmissionLimits;
 pub use backchannel_proto::relay::{Honest, RelayStrategy};
 pub use config::{BrokerConfig, BrokerSettings};
 pub use event::BrokerEvent;

@@ -6,18 +6,16 @@ use std::time::Duration;
 
 use backchannel_proto::relay::RelayStrategy;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::Gate;
 use crate::config::BrokerSettings;
 use crate::event::BrokerEvent;
 use crate::mailbox;
 use crate::router;
 use crate::session::{self, Shared};
-
-/// At most this many connections at once; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 1024;
 
 /// Serves on `listener` until `shutdown` completes, then closes every session and
 /// returns. `events`, if given, receives what the broker does (best effort: events
@@ -46,36 +44,34 @@ pub async fn run(
         mailboxes,
         router: router_tx,
         events,
+        admission: settings.admission,
         read: std::sync::atomic::AtomicU64::new(0),
     });
     let summary = tokio::spawn(read_summary(Arc::downgrade(&shared)));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let gate = Arc::new(Gate::new(settings.admission));
     let mut sessions = JoinSet::new();
     let mut next_id: u64 = 0;
     tokio::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(target: "broker", "listening on {addr} (TLS 1.3)");
     }
+    // Every connection is accepted at once: the admission gate, not the listen
+    // backlog, decides who waits (`admission.rs`), so a flood of idle sockets cannot
+    // keep an honest client from being answered.
     loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&permits).acquire_owned() => p,
-            _ = &mut shutdown => break,
-        };
-        let Ok(permit) = permit else { break };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     next_id += 1;
+                    let ticket = gate.admit(next_id, peer.ip());
                     let shared = Arc::clone(&shared);
                     let stop = stop_rx.clone();
                     let id = next_id;
-                    sessions.spawn(async move {
-                        session::serve(shared, stream, peer, id, stop).await;
-                        drop(permit);
-                    });
+                    sessions.spawn(session::serve(shared, stream, peer, id, ticket, stop));
                 }
                 Err(e) => {
+                    // Out of file descriptors, typically: let connections end.
                     tracing::warn!(target: "broker", "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

@@ -14,16 +14,20 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::Ticket;
 use crate::event::BrokerEvent;
 use crate::mailbox::Mailboxes;
 use crate::router::Batch;
 
-/// How long a client has to complete the TLS handshake and log in.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new session waits for the party's previous session to let go of its
+/// mailbox.
+const TAKE_OVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most frames handled as one batch.
 const BATCH: usize = 256;
 /// Notices waiting for one session.
 const NOTICE_QUEUE: usize = 256;
+/// The notice code for a login refused because every session slot is taken.
+pub const BROKER_FULL: &str = "broker-full";
 const DISPLACED_MESSAGE: &str = "logged in again elsewhere; this session is closed";
 
 pub(crate) struct Shared {
@@ -32,6 +36,7 @@ pub(crate) struct Shared {
     pub(crate) mailboxes: Mailboxes,
     pub(crate) router: mpsc::Sender<Batch>,
     pub(crate) events: Option<mpsc::Sender<BrokerEvent>>,
+    pub(crate) admission: crate::admission::AdmissionLimits,
     /// Envelopes read (passed inspection) since the start, for the per-second summary.
     pub(crate) read: std::sync::atomic::AtomicU64,
 }
@@ -44,6 +49,14 @@ impl Shared {
     }
 }
 
+/// Sends `notice` and closes the connection (best effort: the peer may be gone).
+async fn close_with(mut write: impl tokio::io::AsyncWrite + Unpin, notice: &Notice) {
+    if let Ok(f) = notice_frame(notice) {
+        let _ = write.write_all(&f).await;
+        let _ = write.shutdown().await;
+    }
+}
+
 /// Serves one connection until it closes, the party logs in elsewhere, or the broker
 /// shuts down. Errors end this connection only.
 pub(crate) async fn serve(
@@ -51,10 +64,12 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     id: u64,
+    ticket: Ticket,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let login = tokio::time::timeout(LOGIN_TIMEOUT, async {
+    let deadline = shared.admission.login_deadline;
+    let login = async {
         let tls = shared
             .acceptor
             .accept(stream)
@@ -74,24 +89,46 @@ pub(crate) async fn serve(
         match session.handle_frames(&[&frame], &shared.registered) {
             SessionStep::LoggedIn(party) => Ok((party, session, reader, write)),
             SessionStep::Close(notice) => {
-                let mut write = write;
-                if let Ok(f) = notice_frame(&notice) {
-                    let _ = write.write_all(&f).await;
-                    let _ = write.shutdown().await;
-                }
+                close_with(write, &notice).await;
                 Err(notice.message)
+            }
+            // The party is told the same for both; the log keeps the difference.
+            SessionStep::LoginRefused { notice, why } => {
+                close_with(write, &notice).await;
+                Err(why.to_string())
             }
             SessionStep::Envelopes(_) => Err("internal: envelopes before login".to_owned()),
         }
-    })
-    .await
-    .unwrap_or_else(|_| Err("did not log in within 10 s".to_owned()));
+    };
+    let login = tokio::select! {
+        r = tokio::time::timeout(deadline, login) => r.unwrap_or_else(|_| {
+            Err(format!("did not log in within {} ms", deadline.as_millis()))
+        }),
+        _ = ticket.evicted() => Err("closed to make room: it had not logged in, and newer connections were waiting".to_owned()),
+    };
 
     let (party, mut session, mut reader, write) = match login {
         Ok(x) => x,
         Err(reason) => {
             tracing::warn!(target: "broker", "refused connection from {peer}: {reason}");
             shared.emit(BrokerEvent::LoginRefused { reason });
+            return;
+        }
+    };
+    let _slot = match ticket.promote() {
+        Ok(slot) => slot,
+        Err(full) => {
+            tracing::warn!(target: "broker", "refused {} from {peer}: {full}", party.name());
+            let notice = Notice {
+                code: BROKER_FULL.to_owned(),
+                message: full.to_string(),
+                peer: String::new(),
+                seq: 0,
+            };
+            close_with(write, &notice).await;
+            shared.emit(BrokerEvent::LoginRefused {
+                reason: full.to_string(),
+            });
             return;
         }
     };
@@ -102,7 +139,7 @@ pub(crate) async fn serve(
     let mut owner = mailbox.take_over(id);
     let mut queue = tokio::select! {
         q = mailbox.lock() => q,
-        _ = tokio::time::sleep(LOGIN_TIMEOUT) => {
+        _ = tokio::time::sleep(TAKE_OVER_TIMEOUT) => {
             tracing::warn!(target: "broker", "{name}: previous session did not let go of the mailbox");
             return;
         }
@@ -209,7 +246,9 @@ async fn relay_batch(
             }
             return Err(notice.message);
         }
-        SessionStep::LoggedIn(_) => return Err("internal: a second login".to_owned()),
+        SessionStep::LoggedIn(_) | SessionStep::LoginRefused { .. } => {
+            return Err("internal: a second login".to_owned());
+        }
     };
     let mut keep = Vec::with_capacity(verdicts.len());
     for (i, verdict) in verdicts.iter().enumerate() {

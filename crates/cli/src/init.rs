@@ -90,7 +90,16 @@ fn write(args: &Args) -> anyhow::Result<String> {
          private_key = \"broker.key\"\n\
          # Envelopes held per recipient while it is offline or slow; when full,\n\
          # senders are told and nothing is discarded.\n\
-         queue_limit = 10000\n",
+         queue_limit = 10000\n\n\
+         # Connections that have not logged in yet (proto-spec/nodes.md 2.1): a deadline\n\
+         # for TLS and login together, and how many may wait, in all and per source\n\
+         # address (when full, the oldest waiting one is closed); logged-in sessions\n\
+         # have their own limit.\n\
+         [admission]\n\
+         login_deadline_ms = 3000\n\
+         unauthenticated = 256\n\
+         unauthenticated_per_address = 32\n\
+         sessions = 1024\n",
         args.port
     );
     for id in &identities {

@@ -31,11 +31,11 @@ impl LocalBroker {
         let cert = backchannel_net::tls::generate_broker_certificate()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let settings = BrokerSettings {
-            tls: backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
-            registered: Arc::new(registered),
-            queue_limit: 1000,
-        };
+        let mut settings = BrokerSettings::new(
+            backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
+            Arc::new(registered),
+        );
+        settings.queue_limit = 1000;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(backchannel_broker::run(
             settings,

@@ -218,6 +218,24 @@ fn init_refuses_to_overwrite_keys_and_errors_are_one_line() {
 }
 
 #[test]
+fn the_broker_refuses_a_tls_key_others_can_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch("broker-key-mode");
+    let target = dir.join("d");
+    assert!(run(&["init", target.to_str().unwrap()]).status.success());
+    let key = target.join("broker.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = run(&[
+        "broker",
+        "--config",
+        target.join("broker.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("too open"), "{}", text(&out));
+    assert!(text(&out).contains("chmod 600"), "{}", text(&out));
+}
+
+#[test]
 fn a_full_mailbox_refuses_the_sender_instead_of_dropping() {
     let _serial = serial();
     let d = Deployment::start_with("queue-full", "alpha,bravo", |toml| {
@@ -337,7 +355,9 @@ fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
             .unwrap()
             .ok();
         match backchannel_proto::node::parse_node_frame(&answer) {
-            Ok(backchannel_proto::node::NodeFrame::Notice(n)) => assert_eq!(n.code, "bad-login"),
+            Ok(backchannel_proto::node::NodeFrame::Notice(n)) => {
+                assert_eq!(n.code, "login-refused")
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
         // On the logged-in session, a second login is a protocol violation: the broker

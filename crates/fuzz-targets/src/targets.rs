@@ -8,10 +8,10 @@ use backchannel_broker::BrokerConfig;
 use backchannel_lab::choices::FromBytes;
 use backchannel_net::config_file::parse_toml;
 use backchannel_party::PartyConfig;
-use backchannel_proto::broker_session::{BrokerSession, SessionStep};
+use backchannel_proto::broker_session::{BrokerSession, LOGIN_REFUSED, SessionStep};
 use backchannel_proto::frame::{FrameHeader, HEADER_LEN};
 use backchannel_proto::judge::Finding;
-use backchannel_proto::node::{login_frame, parse_node_frame};
+use backchannel_proto::node::{LoginError, login_frame, parse_node_frame};
 use backchannel_proto::transcript::parse_transcript;
 use backchannel_proto::{
     Attestation, Body, ChannelMode, Endpoint, EnvelopeIn, PartyName, Rejection, judge, keyfile,
@@ -303,6 +303,18 @@ pub fn broker_session(data: &[u8]) {
             }
         }
         SessionStep::Close(_) => {}
+        SessionStep::LoginRefused { notice, why } => {
+            // Nothing about which names are registered leaks into the notice.
+            if matches!(
+                why,
+                LoginError::UnknownParty(_) | LoginError::BadSignature(_)
+            ) {
+                assert_eq!(
+                    notice.code, LOGIN_REFUSED,
+                    "a login refusal tells {why:?} apart"
+                );
+            }
+        }
     }
 }
 

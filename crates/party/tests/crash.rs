@@ -64,11 +64,11 @@ impl World {
         let cert = backchannel_net::tls::generate_broker_certificate().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let settings = BrokerSettings {
-            tls: backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem).unwrap(),
-            registered: Arc::new(vec![alpha.public(), bravo.public()]),
-            queue_limit: 1000,
-        };
+        let mut settings = BrokerSettings::new(
+            backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem).unwrap(),
+            Arc::new(vec![alpha.public(), bravo.public()]),
+        );
+        settings.queue_limit = 1000;
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(backchannel_broker::run(
             settings,

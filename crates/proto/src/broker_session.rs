@@ -17,6 +17,15 @@ pub enum SessionStep<'a> {
     LoggedIn(PublicIdentity),
     /// Refuse: send the notice and close the connection.
     Close(Notice),
+    /// Refuse a login: send `notice` and close. The notice is the same whether the
+    /// name is unknown or the proof fails, so an outsider cannot list the registered
+    /// names; `why` is the difference, for the broker's own log only.
+    LoginRefused {
+        /// What the client is told (code `login-refused`).
+        notice: Notice,
+        /// Why, for the broker's log.
+        why: LoginError,
+    },
     /// The verdict on each envelope, in order: relay the accepted ones, tell the sender
     /// about the refused ones.
     Envelopes(Vec<Result<Inspected<'a>, Refusal>>),
@@ -64,7 +73,13 @@ impl BrokerSession {
                     self.party = Some(party.clone());
                     SessionStep::LoggedIn(party)
                 }
-                Err(e) => self.close(login_notice(&e)),
+                Err(e) => {
+                    self.closed = true;
+                    SessionStep::LoginRefused {
+                        notice: login_notice(&e),
+                        why: e,
+                    }
+                }
             };
         };
         if let Some(kind) = frames.iter().find_map(|f| match FrameHeader::parse(f) {
@@ -86,8 +101,17 @@ impl BrokerSession {
     }
 }
 
+/// The code of the one notice for an unknown name and for a proof that fails.
+pub const LOGIN_REFUSED: &str = "login-refused";
+
 fn login_notice(e: &LoginError) -> Notice {
-    notice(e.code(), e.to_string())
+    match e {
+        LoginError::UnknownParty(_) | LoginError::BadSignature(_) => notice(
+            LOGIN_REFUSED,
+            "login refused: not a registered party, or the proof does not verify for this TLS session".into(),
+        ),
+        LoginError::NotALogin(_) => notice(e.code(), e.to_string()),
+    }
 }
 
 fn notice(code: &str, message: String) -> Notice {
@@ -112,7 +136,7 @@ mod tests {
         let mut s = BrokerSession::new([9; 32]);
         assert!(matches!(
             s.handle_frames(&[b"junk"], &registered),
-            SessionStep::Close(n) if n.code == "not-a-login"
+            SessionStep::LoginRefused { notice, .. } if notice.code == "not-a-login"
         ));
         assert!(matches!(
             s.handle_frames(&[b"more"], &registered),
@@ -131,5 +155,29 @@ mod tests {
             s.handle_frames(&[&login], &registered),
             SessionStep::Close(n) if n.code == "protocol"
         ));
+    }
+
+    #[test]
+    fn an_unknown_name_and_a_bad_proof_get_the_same_notice() {
+        let alpha = SigningIdentity::from_secret_bytes(PartyName::new("alpha").unwrap(), &[1; 32]);
+        let mallory =
+            SigningIdentity::from_secret_bytes(PartyName::new("mallory").unwrap(), &[2; 32]);
+        let impostor =
+            SigningIdentity::from_secret_bytes(PartyName::new("alpha").unwrap(), &[3; 32]);
+        let registered = vec![alpha.public()];
+        let refused = |who: &SigningIdentity| {
+            let mut s = BrokerSession::new([9; 32]);
+            let login = login_frame(who, &[9; 32]).unwrap();
+            match s.handle_frames(&[&login], &registered) {
+                SessionStep::LoginRefused { notice, why } => (notice, why),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (unknown, why_unknown) = refused(&mallory);
+        let (bad, why_bad) = refused(&impostor);
+        assert_eq!(unknown, bad);
+        assert_eq!(unknown.code, LOGIN_REFUSED);
+        assert_eq!(why_unknown.code(), "unknown-party");
+        assert_eq!(why_bad.code(), "bad-login");
     }
 }

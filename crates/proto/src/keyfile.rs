@@ -234,8 +234,10 @@ fn read_small(path: &Path) -> Result<String, KeyFileError> {
     Ok(text)
 }
 
+/// Refuses a private key file (any kind: a party's key, the broker's TLS key) that
+/// other users could read or write.
 #[cfg(unix)]
-fn check_private_permissions(path: &Path) -> Result<(), KeyFileError> {
+pub fn check_private_permissions(path: &Path) -> Result<(), KeyFileError> {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = fs::metadata(path)
         .map_err(io_err(path))?
@@ -251,8 +253,9 @@ fn check_private_permissions(path: &Path) -> Result<(), KeyFileError> {
     Ok(())
 }
 
+/// Refuses a private key file that other users could read (nothing to check here).
 #[cfg(not(unix))]
-fn check_private_permissions(_path: &Path) -> Result<(), KeyFileError> {
+pub fn check_private_permissions(_path: &Path) -> Result<(), KeyFileError> {
     Ok(())
 }
 
