@@ -5,6 +5,13 @@
 //! certificate = "broker.crt"         # PEM, paths relative to this file
 //! private_key = "broker.key"         # PEM, mode 0600
 //! queue_limit = 10000                # envelopes held per recipient
+//! store = "broker.store"             # optional: mailboxes survive a crash
+//! storage_key = "broker.storage-key" # seals the store at rest; mode 0600
+//!
+//! [quotas]                           # optional; these are the defaults
+//! mailbox_bytes = 33554432           # bytes held per recipient
+//! sender_frames = 2500               # envelopes held per (sender, recipient)
+//! sender_bytes = 8388608             # bytes held per (sender, recipient)
 //!
 //! [admission]                        # optional; these are the defaults
 //! login_deadline_ms = 3000           # TLS handshake and login together
@@ -26,6 +33,7 @@ use backchannel_proto::PublicIdentity;
 use backchannel_proto::keyfile::{self, KeyFileError};
 
 use crate::admission::AdmissionLimits;
+use crate::mailbox::Quotas;
 use serde::Deserialize;
 
 /// The default number of envelopes held per recipient.
@@ -44,12 +52,67 @@ pub struct BrokerConfig {
     /// Envelopes held per recipient before senders are refused.
     #[serde(default = "default_queue_limit")]
     pub queue_limit: usize,
+    /// The durable store of queued frames; without it mailboxes live in memory only.
+    #[serde(default)]
+    pub store: Option<PathBuf>,
+    /// The key that seals the store (required with `store`).
+    #[serde(default)]
+    pub storage_key: Option<PathBuf>,
+    /// Bounds on what a mailbox holds.
+    #[serde(default)]
+    pub quotas: QuotasConfig,
     /// Who may connect before logging in, and for how long.
     #[serde(default)]
     pub admission: AdmissionConfig,
     /// The registered parties.
     #[serde(rename = "party", default)]
     pub parties: Vec<PartyEntry>,
+}
+
+/// `[quotas]` as written (see [`Quotas`]; `queue_limit` is the fourth).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasConfig {
+    /// Bytes held per recipient.
+    #[serde(default = "QuotasConfig::default_mailbox_bytes")]
+    pub mailbox_bytes: usize,
+    /// Envelopes held per (sender, recipient).
+    #[serde(default = "QuotasConfig::default_sender_frames")]
+    pub sender_frames: usize,
+    /// Bytes held per (sender, recipient).
+    #[serde(default = "QuotasConfig::default_sender_bytes")]
+    pub sender_bytes: usize,
+}
+
+impl QuotasConfig {
+    fn default_mailbox_bytes() -> usize {
+        Quotas::default().bytes
+    }
+    fn default_sender_frames() -> usize {
+        Quotas::default().sender_frames
+    }
+    fn default_sender_bytes() -> usize {
+        Quotas::default().sender_bytes
+    }
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        QuotasConfig {
+            mailbox_bytes: Self::default_mailbox_bytes(),
+            sender_frames: Self::default_sender_frames(),
+            sender_bytes: Self::default_sender_bytes(),
+        }
+    }
+}
+
+/// Where the durable store and its key are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorePaths {
+    /// The store file.
+    pub store: PathBuf,
+    /// The storage key file (0600).
+    pub key: PathBuf,
 }
 
 /// `[admission]` as written (see [`AdmissionLimits`]).
@@ -172,10 +235,12 @@ pub struct BrokerSettings {
     pub tls: Arc<rustls_config::ServerConfig>,
     /// The registered parties and their keys.
     pub registered: Arc<Vec<PublicIdentity>>,
-    /// Envelopes held per recipient.
-    pub queue_limit: usize,
     /// Who may connect before logging in, and for how long.
     pub admission: AdmissionLimits,
+    /// Bounds on what a mailbox holds.
+    pub quotas: Quotas,
+    /// The durable store, if any.
+    pub store: Option<StorePaths>,
 }
 
 impl BrokerSettings {
@@ -188,8 +253,9 @@ impl BrokerSettings {
         BrokerSettings {
             tls,
             registered,
-            queue_limit: DEFAULT_QUEUE_LIMIT,
             admission: AdmissionLimits::default(),
+            quotas: Quotas::default(),
+            store: None,
         }
     }
 }
@@ -200,6 +266,25 @@ pub mod rustls_config {
 }
 
 impl BrokerConfig {
+    fn quotas(&self) -> Result<Quotas, ConfigError> {
+        let q = &self.quotas;
+        for (name, v) in [
+            ("[quotas] mailbox_bytes", q.mailbox_bytes),
+            ("[quotas] sender_frames", q.sender_frames),
+            ("[quotas] sender_bytes", q.sender_bytes),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        Ok(Quotas {
+            frames: self.queue_limit,
+            bytes: q.mailbox_bytes,
+            sender_frames: q.sender_frames,
+            sender_bytes: q.sender_bytes,
+        })
+    }
+
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Ok(load_toml(path)?)
@@ -239,8 +324,20 @@ impl BrokerConfig {
         Ok(BrokerSettings {
             tls,
             registered: Arc::new(registered),
-            queue_limit: self.queue_limit,
             admission: self.admission.limits()?,
+            quotas: self.quotas()?,
+            store: match (&self.store, &self.storage_key) {
+                (None, None) => None,
+                (Some(store), Some(key)) => Some(StorePaths {
+                    store: base.join(store),
+                    key: base.join(key),
+                }),
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "`store` and `storage_key` go together: give both or neither".into(),
+                    ));
+                }
+            },
         })
     }
 }

@@ -17,7 +17,9 @@
 //! | --- | --- |
 //! | configuration file | [`config`] |
 //! | who may connect before logging in, and for how long | [`admission`] |
-//! | per-party bounded mailboxes, session hand-over | `mailbox.rs` |
+//! | per-party mailboxes bounded by quotas, session hand-over | `mailbox.rs` |
+//! | the durable, sealed store of queued frames | [`store`] |
+//! | the thread that commits to the store for everyone | `store_writer.rs` |
 //! | the single task that runs the relay strategy | `router.rs` |
 //! | one connection: TLS, login, reader, writer | `session.rs` |
 //! | accept loop and shutdown | [`run`] |
@@ -36,9 +38,12 @@ mod mailbox;
 mod router;
 mod server;
 mod session;
+pub mod store;
+mod store_writer;
 
 pub use admission::AdmissionLimits;
 pub use backchannel_proto::relay::{Honest, RelayStrategy};
-pub use config::{BrokerConfig, BrokerSettings};
+pub use config::{BrokerConfig, BrokerSettings, StorePaths};
 pub use event::BrokerEvent;
+pub use mailbox::Quotas;
 pub use server::run;

@@ -9,11 +9,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use backchannel_proto::node::{Notice, notice_frame};
 use backchannel_proto::relay::{Delivery, Forward, Inspected, Refusal, RelayStrategy};
 use backchannel_proto::{Attestation, EnvelopeIn, Timestamp};
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 
 use crate::event::BrokerEvent;
-use crate::mailbox::Mailboxes;
+use crate::mailbox::{Mailboxes, Queued};
+use crate::store_writer::StoreWriter;
 
 /// Envelopes one session read and verified, for the router.
 pub(crate) struct Batch {
@@ -33,80 +35,150 @@ pub(crate) fn now() -> Timestamp {
     Timestamp::from_millis(ms)
 }
 
+/// Most session batches gathered into one store commit.
+const GATHER: usize = 16;
+
+/// A frame the strategy decided to deliver, with its room reserved.
+struct Accepted {
+    to: String,
+    from: Arc<str>,
+    frame: Vec<u8>,
+}
+
 /// Runs until every session and the server have dropped their senders.
 pub(crate) async fn run(
     mut strategy: Box<dyn RelayStrategy>,
     mailboxes: Mailboxes,
-    queue_limit: usize,
+    store: Option<StoreWriter>,
     mut batches: mpsc::Receiver<Batch>,
     events: Option<mpsc::Sender<BrokerEvent>>,
 ) {
     let mut extra: Vec<Delivery> = Vec::new();
-    while let Some(batch) = batches.recv().await {
-        for (frame, attestation) in batch.frames {
-            let Ok(envelope) = EnvelopeIn::decode(&frame) else {
-                continue; // inspected by the session already; cannot happen
-            };
-            let e = envelope.envelope();
-            let (recipient, seq) = (e.recipient.to_string(), e.seq);
-            let inspected = Inspected {
-                envelope,
-                attestation,
-            };
-            extra.clear();
-            let forward = strategy.relay(now(), &inspected, &mut extra);
-            drop(inspected);
-            if forward == Forward::Withhold {
-                let instead = match extra.len() {
-                    0 => "delivers nothing in its place".to_owned(),
-                    n => format!("delivers {n} frame(s) of its own instead"),
+    let mut gathered: Vec<Batch> = Vec::with_capacity(GATHER);
+    let mut accepted: Vec<Accepted> = Vec::new();
+    while let Some(first) = batches.recv().await {
+        // Batches that arrived meanwhile share one commit.
+        gathered.push(first);
+        while gathered.len() < GATHER {
+            match batches.try_recv() {
+                Ok(b) => gathered.push(b),
+                Err(_) => break,
+            }
+        }
+        for batch in gathered.drain(..) {
+            let from: Arc<str> = Arc::from(batch.from.as_str());
+            for (frame, attestation) in batch.frames {
+                let Ok(envelope) = EnvelopeIn::decode(&frame) else {
+                    continue; // inspected by the session already; cannot happen
                 };
-                note(
-                    &events,
-                    format!(
-                        "{} acted on {from}'s #{seq} to {recipient}: withheld it, {instead}",
-                        strategy.name(),
-                        from = batch.from
-                    ),
-                );
-            }
-            if forward == Forward::Original
-                && let Err(refusal) = deliver(&mailboxes, queue_limit, &recipient, frame)
-            {
-                refuse(
-                    &batch.notices,
-                    &events,
-                    &batch.from,
-                    &recipient,
-                    seq,
-                    &refusal,
-                );
-            }
-            for d in extra.drain(..) {
-                if forward == Forward::Original {
+                let e = envelope.envelope();
+                let (recipient, seq) = (e.recipient.to_string(), e.seq);
+                let inspected = Inspected {
+                    envelope,
+                    attestation,
+                };
+                extra.clear();
+                let forward = strategy.relay(now(), &inspected, &mut extra);
+                drop(inspected);
+                if forward == Forward::Withhold {
+                    let instead = match extra.len() {
+                        0 => "delivers nothing in its place".to_owned(),
+                        n => format!("delivers {n} frame(s) of its own instead"),
+                    };
                     note(
                         &events,
-                        format!("{} delivers an extra frame to {}", strategy.name(), d.to),
+                        format!(
+                            "{} acted on {from}'s #{seq} to {recipient}: withheld it, {instead}",
+                            strategy.name()
+                        ),
                     );
                 }
-                if let Err(refusal) = deliver(&mailboxes, queue_limit, &d.to, d.frame) {
-                    tracing::warn!(target: "broker", "strategy delivery to {} failed: {refusal}", d.to);
+                if forward == Forward::Original {
+                    match reserve(&mailboxes, &recipient, &from, frame.len()) {
+                        Ok(()) => accepted.push(Accepted {
+                            to: recipient.clone(),
+                            from: Arc::clone(&from),
+                            frame,
+                        }),
+                        Err(refusal) => refuse(
+                            &batch.notices,
+                            &events,
+                            &batch.from,
+                            &recipient,
+                            seq,
+                            &refusal,
+                        ),
+                    }
+                }
+                for d in extra.drain(..) {
+                    if forward == Forward::Original {
+                        note(
+                            &events,
+                            format!("{} delivers an extra frame to {}", strategy.name(), d.to),
+                        );
+                    }
+                    match reserve(&mailboxes, &d.to, &from, d.frame.len()) {
+                        Ok(()) => accepted.push(Accepted {
+                            to: d.to,
+                            from: Arc::clone(&from),
+                            frame: d.frame,
+                        }),
+                        Err(refusal) => {
+                            tracing::warn!(target: "broker", "strategy delivery to {} failed: {refusal}", d.to);
+                        }
+                    }
                 }
             }
         }
+        deliver(&mailboxes, store.as_ref(), &mut accepted).await;
     }
 }
 
-fn deliver(mailboxes: &Mailboxes, limit: usize, to: &str, frame: Vec<u8>) -> Result<(), Refusal> {
-    let mailbox = mailboxes
+fn reserve(mailboxes: &Mailboxes, to: &str, from: &Arc<str>, len: usize) -> Result<(), Refusal> {
+    mailboxes
         .get(to)
-        .ok_or_else(|| Refusal::UnknownRecipient(to.to_owned()))?;
-    match mailbox.tx.try_send(frame) {
-        Ok(()) => Ok(()),
-        Err(TrySendError::Full(_)) | Err(TrySendError::Closed(_)) => Err(Refusal::QueueFull {
-            recipient: to.to_owned(),
-            limit,
-        }),
+        .ok_or_else(|| Refusal::UnknownRecipient(to.to_owned()))?
+        .reserve(to, from, len)
+}
+
+/// Stores the accepted frames (one commit), then makes them deliverable, in order.
+/// If the store fails the frames are still delivered from memory (their senders hold
+/// them unacknowledged, so a crash before delivery loses nothing a retry cannot
+/// bring back); the failure is logged as an error.
+async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &mut Vec<Accepted>) {
+    if accepted.is_empty() {
+        return;
+    }
+    let ids: Vec<u64> = match store {
+        None => vec![0; accepted.len()],
+        Some(store) => {
+            let frames = accepted
+                .drain(..)
+                .map(|a| (a.to, a.from, a.frame))
+                .collect();
+            let (frames, committed) = store.append(frames).await;
+            accepted.extend(frames.into_iter().map(|(to, from, frame)| Accepted {
+                to,
+                from,
+                frame,
+            }));
+            match committed {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::error!(target: "broker", "{} frame(s) are queued in memory only: {e}", accepted.len());
+                    vec![0; accepted.len()]
+                }
+            }
+        }
+    };
+    for (a, id) in accepted.drain(..).zip(ids) {
+        if let Some(mailbox) = mailboxes.get(&a.to) {
+            mailbox.push(Queued {
+                id,
+                from: a.from,
+                frame: a.frame,
+            });
+        }
     }
 }
 

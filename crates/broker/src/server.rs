@@ -11,30 +11,39 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::admission::Gate;
-use crate::config::BrokerSettings;
+use crate::config::{BrokerSettings, StorePaths};
 use crate::event::BrokerEvent;
 use crate::mailbox;
+use crate::mailbox::{Mailboxes, Queued};
 use crate::router;
 use crate::session::{self, Shared};
+use crate::store::{self, Store, StoreError};
+use crate::store_writer::StoreWriter;
 
 /// Serves on `listener` until `shutdown` completes, then closes every session and
 /// returns. `events`, if given, receives what the broker does (best effort: events
-/// are dropped rather than slowing the broker down).
+/// are dropped rather than slowing the broker down). With a store in `settings`, the
+/// mailboxes it holds are loaded first (the only error: a store that cannot be
+/// opened or trusted).
 pub async fn run(
     settings: BrokerSettings,
     listener: TcpListener,
     strategy: Box<dyn RelayStrategy>,
     events: Option<mpsc::Sender<BrokerEvent>>,
     shutdown: impl Future<Output = ()>,
-) {
-    let mailboxes = mailbox::mailboxes(&settings.registered, settings.queue_limit);
+) -> Result<(), StoreError> {
+    let mailboxes = mailbox::mailboxes(&settings.registered, settings.quotas);
+    let store = match &settings.store {
+        None => None,
+        Some(paths) => Some(open_store(paths, &mailboxes)?),
+    };
     // A few batches in flight at most: sessions wait (and stop reading their sockets)
     // rather than buffer without bound in front of the router.
     let (router_tx, router_rx) = mpsc::channel(16);
     let router = tokio::spawn(router::run(
         strategy,
         mailboxes.clone(),
-        settings.queue_limit,
+        store.clone(),
         router_rx,
         events.clone(),
     ));
@@ -42,6 +51,7 @@ pub async fn run(
         acceptor: TlsAcceptor::from(settings.tls.clone()),
         registered: settings.registered.clone(),
         mailboxes,
+        store,
         router: router_tx,
         events,
         admission: settings.admission,
@@ -90,6 +100,45 @@ pub async fn run(
     .await;
     sessions.abort_all();
     let _ = tokio::time::timeout(Duration::from_secs(1), router).await;
+    Ok(())
+}
+
+/// Opens the store, puts every frame it holds back in its mailbox (in arrival order,
+/// counted against the quotas), and starts the thread that commits for everyone.
+fn open_store(paths: &StorePaths, mailboxes: &Mailboxes) -> Result<StoreWriter, StoreError> {
+    let key = store::read_storage_key(&paths.key)?;
+    let (store, recovered) = Store::open(&paths.store, &key)?;
+    for (recipient, id) in &recovered.damaged {
+        tracing::error!(target: "broker", "{}: entry {id} for {recipient} failed authentication (damaged or tampered): dropped, not delivered", paths.store.display());
+    }
+    let mut loaded = 0usize;
+    let mut stale = Vec::new();
+    for f in recovered.frames {
+        let Some(mailbox) = mailboxes.get(&f.recipient) else {
+            stale.push(f);
+            continue;
+        };
+        let from: Arc<str> = Arc::from(f.from.as_str());
+        // Loaded whatever the quotas say (they were met when it was accepted); the
+        // room is taken so new frames are refused until it drains.
+        if mailbox.reserve(&f.recipient, &from, f.frame.len()).is_err() {
+            mailbox.force_reserve(&from, f.frame.len());
+        }
+        mailbox.push(Queued {
+            id: f.id,
+            from,
+            frame: f.frame,
+        });
+        loaded += 1;
+    }
+    for f in &stale {
+        tracing::warn!(target: "broker", "{}: entry {} is for {:?}, who is no longer registered: kept, not delivered", paths.store.display(), f.id, f.recipient);
+    }
+    tracing::info!(target: "broker", "store {}: {loaded} queued frame(s) loaded", paths.store.display());
+    StoreWriter::start(store).map_err(|e| StoreError::Database {
+        path: paths.store.clone(),
+        detail: format!("cannot start the store thread: {e}"),
+    })
 }
 
 /// Logs, once a second while traffic flows, how many envelopes the broker read (each

@@ -16,8 +16,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::admission::Ticket;
 use crate::event::BrokerEvent;
-use crate::mailbox::Mailboxes;
+use crate::mailbox::{Mailboxes, Queued};
 use crate::router::Batch;
+use crate::store_writer::StoreWriter;
 
 /// How long a new session waits for the party's previous session to let go of its
 /// mailbox.
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     pub(crate) acceptor: TlsAcceptor,
     pub(crate) registered: Arc<Vec<PublicIdentity>>,
     pub(crate) mailboxes: Mailboxes,
+    /// The durable store, if the broker has one.
+    pub(crate) store: Option<StoreWriter>,
     pub(crate) router: mpsc::Sender<Batch>,
     pub(crate) events: Option<mpsc::Sender<BrokerEvent>>,
     pub(crate) admission: crate::admission::AdmissionLimits,
@@ -137,14 +140,14 @@ pub(crate) async fn serve(
         return;
     };
     let mut owner = mailbox.take_over(id);
-    let mut queue = tokio::select! {
-        q = mailbox.lock() => q,
+    let _reading = tokio::select! {
+        guard = mailbox.lock() => guard,
         _ = tokio::time::sleep(TAKE_OVER_TIMEOUT) => {
             tracing::warn!(target: "broker", "{name}: previous session did not let go of the mailbox");
             return;
         }
     };
-    let queued = queue.len();
+    let queued = mailbox.len();
     tracing::info!(target: "broker", "login: {name} [{}] from {peer}, {queued} envelope(s) waiting", party.fingerprint());
     shared.emit(BrokerEvent::LoggedIn {
         party: name.clone(),
@@ -155,23 +158,41 @@ pub(crate) async fn serve(
     let mut write = BufWriter::new(write);
     let welcome = welcome_frame(party.name(), queued as u64).unwrap_or_default();
 
+    // Frames taken from the mailbox and not yet written: if the session ends before
+    // they are, they go back to the front of the mailbox for the next session.
+    let mut taken: Vec<Queued> = Vec::with_capacity(BATCH);
     let writer = async {
         write.write_all(&welcome).await?;
         write.flush().await?;
         loop {
-            let first = tokio::select! {
-                f = queue.recv() => f,
-                n = notices.recv() => n,
-            };
-            let Some(first) = first else { return Ok(()) };
-            write.write_all(&first).await?;
-            for _ in 0..BATCH {
-                match notices.try_recv().ok().or_else(|| queue.try_recv().ok()) {
-                    Some(f) => write.write_all(&f).await?,
-                    None => break,
-                }
+            tokio::select! {
+                biased;
+                n = notices.recv() => match n {
+                    Some(n) => write.write_all(&n).await?,
+                    None => return Ok(()),
+                },
+                () = mailbox.take(BATCH, &mut taken) => {}
+            }
+            while let Ok(n) = notices.try_recv() {
+                write.write_all(&n).await?;
+            }
+            for f in &taken {
+                write.write_all(&f.frame).await?;
             }
             write.flush().await?;
+            // Written: from here on the end-to-end receipts and retransmissions take
+            // over, so the broker forgets them.
+            mailbox.delivered(&taken);
+            if let Some(store) = &shared.store {
+                store.remove(
+                    taken
+                        .iter()
+                        .filter(|f| f.id != 0)
+                        .map(|f| (name.clone(), f.id))
+                        .collect(),
+                );
+            }
+            taken.clear();
         }
     };
 
@@ -194,6 +215,7 @@ pub(crate) async fn serve(
         _ = owner.wait_for(|current| *current != id) => Some(DISPLACED_MESSAGE.to_owned()),
         _ = shutdown.wait_for(|stop| *stop) => None,
     };
+    mailbox.put_back(&mut taken);
     if end.as_deref() == Some(DISPLACED_MESSAGE) {
         // Tell the displaced party why, so it backs off instead of logging in again at
         // once (two holders of one key would otherwise take turns without end).

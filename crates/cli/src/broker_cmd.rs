@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use backchannel_broker::{BrokerConfig, Honest, run as run_broker};
 use backchannel_proto::relay::RelayStrategy;
+use backchannel_proto::text::plain;
 use clap::Parser;
 use clap::builder::PossibleValuesParser;
 
@@ -47,6 +48,16 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             .join(", "),
         settings.registered.len()
     );
+    match &settings.store {
+        Some(paths) => println!(
+            "queued envelopes are kept in {} (sealed); they survive a crash",
+            plain(&paths.store.display().to_string())
+        ),
+        None => println!(
+            "note: no `store` in {}: queued envelopes live in memory only and a crash loses them (proto-spec/nodes.md 3.1)",
+            plain(&args.config.display().to_string())
+        ),
+    }
     let strategy: Box<dyn RelayStrategy> = match &args.adversary {
         None => Box::new(Honest),
         Some(name) => {
@@ -70,7 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             strategy
         }
     };
-    run_broker(settings, listener, strategy, None, shutdown_signal()).await;
+    run_broker(settings, listener, strategy, None, shutdown_signal()).await?;
     println!("broker stopped");
     Ok(Outcome::Ok)
 }

@@ -57,7 +57,12 @@ fn write(args: &Args) -> anyhow::Result<String> {
         anyhow::bail!("`broker` is the intermediary's name, not a party's");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let mut existing = vec!["broker.key".to_owned(), "broker.crt".to_owned()];
+    let mut existing = vec![
+        "broker.key".to_owned(),
+        "broker.crt".to_owned(),
+        STORAGE_KEY.to_owned(),
+        STORE.to_owned(),
+    ];
     for p in &args.parties {
         existing.push(format!("{p}.key"));
         existing.push(format!("{p}.pub"));
@@ -76,6 +81,7 @@ fn write(args: &Args) -> anyhow::Result<String> {
     let cert = backchannel_net::tls::generate_broker_certificate()?;
     write_new(&dir.join("broker.crt"), cert.cert_pem.as_bytes(), 0o644)?;
     write_new(&dir.join("broker.key"), cert.key_pem.as_bytes(), 0o600)?;
+    backchannel_broker::store::create_storage_key(&dir.join(STORAGE_KEY))?;
     for id in &identities {
         keys::write_identity(dir, id)?;
     }
@@ -90,7 +96,18 @@ fn write(args: &Args) -> anyhow::Result<String> {
          private_key = \"broker.key\"\n\
          # Envelopes held per recipient while it is offline or slow; when full,\n\
          # senders are told and nothing is discarded.\n\
-         queue_limit = 10000\n\n\
+         queue_limit = 10000\n\
+         # Queued envelopes are kept here, sealed under the storage key (0600), so a\n\
+         # crash of the broker loses none of them (proto-spec/nodes.md 3.1).\n\
+         store = \"{STORE}\"\n\
+         storage_key = \"{STORAGE_KEY}\"\n\n\
+         # What one mailbox holds at most: bytes from everyone, and envelopes and\n\
+         # bytes from any one sender (proto-spec/nodes.md 3.2). Beyond them the\n\
+         # sender is told to try later and keeps the envelope.\n\
+         [quotas]\n\
+         mailbox_bytes = 33554432\n\
+         sender_frames = 2500\n\
+         sender_bytes = 8388608\n\n\
          # Connections that have not logged in yet (proto-spec/nodes.md 2.1): a deadline\n\
          # for TLS and login together, and how many may wait, in all and per source\n\
          # address (when full, the oldest waiting one is closed); logged-in sessions\n\
@@ -161,6 +178,10 @@ fn write(args: &Args) -> anyhow::Result<String> {
             .join(", ")
     ))
 }
+
+/// The broker's durable store of queued frames, and the key that seals it.
+const STORE: &str = "broker.store";
+const STORAGE_KEY: &str = "broker.storage-key";
 
 fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::io::Write as _;

@@ -307,6 +307,8 @@ pub fn judge_summary(report: &JudgeReport) -> String {
             }
             Finding::Unattributable => unattributable += 1,
             Finding::Invalid(why) => invalid.push(why.code()),
+            // The owner's count of rejections it did not keep: no envelope to judge.
+            Finding::Omitted => {}
         }
     }
     let mut parts = Vec::new();

@@ -17,7 +17,8 @@ pub struct LocalBroker {
     /// A client configuration that pins its certificate.
     pub client_tls: Arc<ClientConfig>,
     stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    /// In memory only (no store), so it cannot fail to open one.
+    task: JoinHandle<Result<(), backchannel_broker::store::StoreError>>,
 }
 
 impl LocalBroker {
@@ -35,7 +36,7 @@ impl LocalBroker {
             backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
             Arc::new(registered),
         );
-        settings.queue_limit = 1000;
+        settings.quotas.frames = 1000;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(backchannel_broker::run(
             settings,

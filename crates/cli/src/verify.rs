@@ -64,6 +64,7 @@ pub fn report_text(report: &JudgeReport, key_count: usize) -> String {
                 )
             }
             Some(s) => format!("{} -> {} #{} {}", s.sender, s.recipient, s.seq, s.kind),
+            None if matches!(e.finding, Finding::Omitted) => "(summary)".to_owned(),
             None => "(undecodable)".to_owned(),
         };
         let recorded = if e.recorded_reason.is_empty() {
@@ -174,6 +175,7 @@ pub fn report_json(report: &JudgeReport) -> Value {
                 ),
                 Finding::Unattributable => ("unattributable", Value::Null, Value::Null),
                 Finding::Invalid(why) => ("invalid", json!(why.to_string()), Value::Null),
+                Finding::Omitted => ("omitted", Value::Null, Value::Null),
             };
             json!({
                 "index": e.index,

@@ -4,9 +4,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backchannel_proto::journal::{self, ReplayError};
 use backchannel_proto::node::{DISPLACED, NodeFrame, parse_node_frame};
+use backchannel_proto::rejection_log::{self, RejectionLog};
 use backchannel_proto::transcript::{Direction, RecordedVerdict, parse_records};
 use backchannel_proto::{
-    Body, Channel, ChannelState, Endpoint, EndpointSendError, EnvelopeIn, Event, Timestamp,
+    Body, Channel, ChannelState, Endpoint, EndpointSendError, EnvelopeIn, Event, Rejection,
+    Timestamp,
 };
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
@@ -108,6 +110,8 @@ pub struct Party {
     settings: PartySettings,
     endpoint: Endpoint,
     transcript: TranscriptFile,
+    /// What this run kept of the envelopes it rejected (a budget per source).
+    rejections: RejectionLog,
     _lock: PartyLock,
     conn: Option<Connection>,
     backoff: Duration,
@@ -201,6 +205,7 @@ impl Party {
             settings,
             endpoint,
             transcript,
+            rejections: RejectionLog::new(),
             _lock: lock,
             conn: None,
             backoff: MIN_BACKOFF,
@@ -507,12 +512,34 @@ impl Party {
         }
         let verdicts = self.endpoint.handle_frames(at, &envelopes);
         for (frame, verdict) in envelopes.iter().zip(verdicts) {
-            let (recorded, reason) = match &verdict {
-                Ok(_) => (RecordedVerdict::Accepted, String::new()),
-                Err(why) => (RecordedVerdict::Rejected, format!("{}: {why}", why.code())),
-            };
-            self.transcript
-                .record(Direction::Received, at, recorded, &reason, frame);
+            match &verdict {
+                Ok(_) => self.transcript.record(
+                    Direction::Received,
+                    at,
+                    RecordedVerdict::Accepted,
+                    "",
+                    frame,
+                ),
+                Err(why) => {
+                    // Kept in full within the budget; an expiry always (it moves
+                    // the channel, and restart replays it).
+                    let sender = EnvelopeIn::decode(frame)
+                        .map(|e| e.envelope().sender.to_string())
+                        .unwrap_or_else(|_| rejection_log::UNDECODABLE.to_owned());
+                    if self.rejections.keep(&sender, why.code())
+                        || matches!(why, Rejection::Expired { .. })
+                    {
+                        let reason = format!("{}: {why}", why.code());
+                        self.transcript.record(
+                            Direction::Received,
+                            at,
+                            RecordedVerdict::Rejected,
+                            &reason,
+                            frame,
+                        );
+                    }
+                }
+            }
             let received = match verdict {
                 Ok(accepted) => Received {
                     envelope: Some(accepted.envelope.into_owned()),
@@ -526,6 +553,16 @@ impl Party {
                 },
             };
             self.held.push(Activity::Received(Box::new(received)));
+        }
+        // One summary record per source whose rejections were counted, not kept.
+        for omitted in self.rejections.take_summaries() {
+            self.transcript.record(
+                Direction::Received,
+                at,
+                RecordedVerdict::Rejected,
+                &omitted.reason(),
+                &[],
+            );
         }
     }
 

@@ -68,7 +68,7 @@ impl World {
             backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem).unwrap(),
             Arc::new(vec![alpha.public(), bravo.public()]),
         );
-        settings.queue_limit = 1000;
+        settings.quotas.frames = 1000;
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(backchannel_broker::run(
             settings,

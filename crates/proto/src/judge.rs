@@ -34,6 +34,10 @@ pub enum Finding {
     Unattributable,
     /// Not a valid envelope, or a signature that does not verify.
     Invalid(Rejection),
+    /// Not an envelope: the owner's count of rejected envelopes it did not keep
+    /// (`protocol.md` §9.1). Its word only; there is nothing to verify, and nothing
+    /// it omits was accepted.
+    Omitted,
 }
 
 impl fmt::Display for Finding {
@@ -46,6 +50,9 @@ impl fmt::Display for Finding {
                 f.write_str("unattributable: deniable mode, nothing proves who wrote it")
             }
             Finding::Invalid(why) => write!(f, "invalid: {why}"),
+            Finding::Omitted => f.write_str(
+                "a count, not an envelope: rejected envelopes the owner did not keep (its word only)",
+            ),
         }
     }
 }
@@ -204,8 +211,14 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
     let mut chains: BTreeMap<ChainKey, ChainData> = BTreeMap::new();
 
     for (index, entry) in parsed.entries.iter().enumerate() {
-        let (summary, finding) = match EnvelopeIn::decode(entry.frame) {
-            Err(why) => (None, Finding::Invalid(why)),
+        let decoded = if entry.is_omission_summary() {
+            Err(None)
+        } else {
+            EnvelopeIn::decode(entry.frame).map_err(Some)
+        };
+        let (summary, finding) = match decoded {
+            Err(None) => (None, Finding::Omitted),
+            Err(Some(why)) => (None, Finding::Invalid(why)),
             Ok(env) => {
                 let e = env.envelope();
                 let finding = judge_authorship(&env, keys);

@@ -61,6 +61,7 @@ mod mode;
 pub mod node;
 pub mod persist;
 mod rejection;
+pub mod rejection_log;
 pub mod relay;
 mod seal;
 pub mod signature_rule;

@@ -35,16 +35,32 @@ pub enum Refusal {
     /// The envelope itself is unacceptable (malformed, oversize, bad signature, ...).
     #[error("{0}")]
     Invalid(Rejection),
-    /// The recipient's queue is full; nothing was discarded, the sender must retry.
-    #[error(
-        "{recipient}'s queue is full ({limit} envelopes waiting); not relayed, send again later"
-    )]
+    /// The recipient's mailbox is full, in all or for this sender; nothing was
+    /// discarded, the sender must retry.
+    #[error("{recipient}'s queue is full ({limit}); not relayed, send again later")]
     QueueFull {
         /// The recipient.
         recipient: String,
-        /// The queue's capacity.
-        limit: usize,
+        /// The limit it reached.
+        limit: QueueLimit,
     },
+}
+
+/// Which of a mailbox's limits a refused envelope reached (`proto-spec/nodes.md` §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QueueLimit {
+    /// Envelopes waiting, from everyone.
+    #[error("{0} envelopes waiting")]
+    Frames(usize),
+    /// Bytes waiting, from everyone.
+    #[error("{0} bytes waiting")]
+    Bytes(usize),
+    /// Envelopes waiting from this sender.
+    #[error("{0} of your envelopes waiting")]
+    SenderFrames(usize),
+    /// Bytes waiting from this sender.
+    #[error("{0} bytes of yours waiting")]
+    SenderBytes(usize),
 }
 
 impl Refusal {

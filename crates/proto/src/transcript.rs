@@ -99,6 +99,21 @@ pub struct Entry<'a> {
     pub frame: &'a [u8],
 }
 
+/// How the reason of an omission summary starts (`proto-spec/protocol.md` §9.1).
+pub const OMITTED_PREFIX: &str = "omitted:";
+
+impl Entry<'_> {
+    /// Whether this record is an omission summary rather than an envelope: a count
+    /// of rejected envelopes the owner did not keep (received, rejected, no frame,
+    /// a reason starting with [`OMITTED_PREFIX`]).
+    pub fn is_omission_summary(&self) -> bool {
+        self.direction == Direction::Received
+            && self.verdict == RecordedVerdict::Rejected
+            && self.frame.is_empty()
+            && self.reason.starts_with(OMITTED_PREFIX)
+    }
+}
+
 /// The start of a transcript file for `owner`.
 pub fn transcript_header(owner: &PartyName) -> Vec<u8> {
     let mut out = TRANSCRIPT_MAGIC.to_vec();

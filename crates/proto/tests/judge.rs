@@ -236,3 +236,37 @@ fn the_judge_shows_what_the_recipient_refused_although_it_acknowledged_past_it()
         "a refusal is not a fault of the transcript"
     );
 }
+
+#[test]
+fn an_omission_summary_is_a_count_not_an_invalid_entry_and_only_when_it_says_so() {
+    use backchannel_proto::Timestamp;
+    use backchannel_proto::transcript::{Direction, Entry, RecordedVerdict};
+    let (_, tb) = recorded_conversation(ChannelMode::Signed, 2);
+    let with = |reason: &str| {
+        let mut bytes = tb.bytes.clone();
+        encode_entry(
+            &Entry {
+                direction: Direction::Received,
+                recorded_at: Timestamp::from_millis(1),
+                verdict: RecordedVerdict::Rejected,
+                reason,
+                frame: &[],
+            },
+            &mut bytes,
+        )
+        .unwrap();
+        judge(&bytes, &keys()).unwrap()
+    };
+    let summary = with(
+        "omitted: 9 more rejected envelope(s) from charlie (replay) were counted, not kept (the first 64 are kept above)",
+    );
+    assert_eq!(summary.entries.last().unwrap().finding, Finding::Omitted);
+    assert!(summary.is_clean(), "{summary:#?}");
+    // The same empty frame recorded as an ordinary rejection is an invalid entry.
+    let plain = with("replay: replay of seq 1");
+    assert!(matches!(
+        plain.entries.last().unwrap().finding,
+        Finding::Invalid(_)
+    ));
+    assert!(!plain.is_clean());
+}

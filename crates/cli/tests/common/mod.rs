@@ -35,7 +35,33 @@ impl Drop for Running {
 pub struct Deployment {
     pub dir: PathBuf,
     pub addr: SocketAddr,
+    broker_args: Vec<String>,
     _broker: Running,
+}
+
+/// Starts `backchannel broker --config DIR/broker.toml ARGS` and waits until it listens.
+fn spawn_broker(dir: &Path, addr: SocketAddr, args: &[String]) -> Running {
+    let broker = Command::new(BIN)
+        .args([
+            "broker",
+            "--config",
+            dir.join("broker.toml").to_str().unwrap(),
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let broker = Running(broker);
+    let started = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the broker did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    broker
 }
 
 pub fn free_port() -> u16 {
@@ -100,31 +126,28 @@ impl Deployment {
         assert!(out.status.success(), "{}", text(&out));
         let dir = target;
         edit(&dir.join("broker.toml"));
-        let broker = Command::new(BIN)
-            .args([
-                "broker",
-                "--config",
-                dir.join("broker.toml").to_str().unwrap(),
-            ])
-            .args(broker_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the broker did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let broker_args: Vec<String> = broker_args.iter().map(|a| a.to_string()).collect();
+        let broker = spawn_broker(&dir, addr, &broker_args);
         Deployment {
             dir,
             addr,
-            _broker: Running(broker),
+            broker_args,
+            _broker: broker,
         }
+    }
+
+    /// The broker's process id.
+    pub fn broker_pid(&self) -> u32 {
+        self._broker.0.id()
+    }
+
+    /// Kills the broker with SIGKILL (no chance to flush or close anything), then
+    /// starts it again from the same configuration.
+    pub fn crash_and_restart_broker(&mut self) {
+        self._broker.0.kill().unwrap();
+        self._broker.0.wait().unwrap();
+        self._broker = spawn_broker(&self.dir, self.addr, &self.broker_args);
     }
 
     pub fn config(&self, party: &str) -> String {

@@ -1,0 +1,503 @@
+//! The broker's durable store of queued frames: mailboxes survive a crash.
+//!
+//! **Why redb.** The store is an embedded, transactional key-value file (redb): a
+//! commit is atomic and durable when it returns (copy-on-write B-trees, checksummed
+//! pages, two-phase commit), and a torn write from a crash is rolled back to the last
+//! commit on open. That is exactly what a mailbox needs, and it has had the crash
+//! testing a hand-rolled log would not. Appends from many sessions are committed
+//! together (group commit, `store_writer.rs`), so the cost is one commit per batch of
+//! batches, not per frame.
+//!
+//! **Sealed at rest.** Each queued frame is sealed with XChaCha20-Poly1305 under the
+//! broker's storage key (`broker.storage-key`, 0600, beside `broker.key`), with a fresh
+//! random 192-bit nonce, and the recipient's name and the entry's id as associated
+//! data: a copied disk shows no traffic (only how many frames wait, for whom, and
+//! their sizes), and an entry that was altered, or moved to another mailbox or
+//! position, fails to open. Ids are never reused (the next id is committed with each
+//! append), so an old entry put back under a new id fails too. A damaged entry is
+//! reported and dropped, never delivered; a store the key does not open is refused.
+//!
+//! What a crash can lose is stated in `proto-spec/nodes.md` §3.1.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+
+/// Queued frames by (recipient, id).
+const QUEUED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queued");
+/// `next-id` and `key-check`.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const NEXT_ID: &str = "next-id";
+const KEY_CHECK: &str = "key-check";
+const KEY_CHECK_TEXT: &[u8] = b"backchannel broker storage key check";
+const DOMAIN: &[u8] = b"backchannel/v1/broker-store\0";
+const NONCE_LEN: usize = 24;
+const KEY_FILE_LABEL: &str = "backchannel-storage-key";
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened, read or written.
+    #[error("{path}: {detail}")]
+    Database {
+        /// The store file.
+        path: PathBuf,
+        /// What redb said.
+        detail: String,
+    },
+    /// The storage key file is missing, unreadable or malformed.
+    #[error("{path}: {detail}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The key does not open this store: a different deployment's key, or a
+    /// replaced store.
+    #[error(
+        "{path}: the storage key does not open this store (wrong broker.storage-key, or the store was replaced)"
+    )]
+    WrongKey {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// No randomness for a nonce.
+    #[error("no randomness for a nonce: {0}")]
+    Random(String),
+}
+
+/// A frame waiting in a mailbox, as kept in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFrame {
+    /// The store's id for it (increasing in arrival order).
+    pub id: u64,
+    /// The mailbox.
+    pub recipient: String,
+    /// The party whose envelope it is (for quotas).
+    pub from: String,
+    /// The frame as it will be delivered.
+    pub frame: Vec<u8>,
+}
+
+/// What opening the store found.
+#[derive(Debug)]
+pub struct Recovered {
+    /// Every intact queued frame, in id order.
+    pub frames: Vec<StoredFrame>,
+    /// Entries that failed to open (damaged or tampered): dropped, never delivered.
+    pub damaged: Vec<(String, u64)>,
+}
+
+/// The sealed, durable store.
+pub struct Store {
+    db: Database,
+    cipher: XChaCha20Poly1305,
+    path: PathBuf,
+    next_id: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes a new random storage key to `path` (mode 0600); refuses to overwrite one.
+pub fn create_storage_key(path: &Path) -> Result<(), StoreError> {
+    let key_err = |detail: String| StoreError::Key {
+        path: path.to_owned(),
+        detail,
+    };
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| StoreError::Random(e.to_string()))?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| key_err(e.to_string()))?;
+    let text = format!("{KEY_FILE_LABEL} {}\n", hex(&key));
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| key_err(e.to_string()))
+}
+
+/// Reads the storage key at `path`, refusing a file other users could read.
+pub fn read_storage_key(path: &Path) -> Result<[u8; 32], StoreError> {
+    let key_err = |detail: String| StoreError::Key {
+        path: path.to_owned(),
+        detail,
+    };
+    backchannel_proto::keyfile::check_private_permissions(path)
+        .map_err(|e| key_err(e.to_string()))?;
+    let text = fs::read_to_string(path).map_err(|e| key_err(e.to_string()))?;
+    let hex_text = text
+        .trim()
+        .strip_prefix(KEY_FILE_LABEL)
+        .map(str::trim)
+        .ok_or_else(|| {
+            key_err(format!(
+                "not a storage key (expected `{KEY_FILE_LABEL} <64 hex digits>`)"
+            ))
+        })?;
+    let mut key = [0u8; 32];
+    if hex_text.len() != 64 {
+        return Err(key_err("a storage key is 64 hex digits".into()));
+    }
+    for (i, byte) in key.iter_mut().enumerate() {
+        let digits = hex_text
+            .get(2 * i..2 * i + 2)
+            .and_then(|d| u8::from_str_radix(d, 16).ok())
+            .ok_or_else(|| key_err("a storage key is 64 hex digits".into()))?;
+        *byte = digits;
+    }
+    Ok(key)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` under `key`, and returns every frame
+    /// still queued in it.
+    pub fn open(path: &Path, key: &[u8; 32]) -> Result<(Store, Recovered), StoreError> {
+        let db_err = |e: &dyn std::fmt::Display| StoreError::Database {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        };
+        let db = Database::create(path).map_err(|e| db_err(&e))?;
+        let cipher = XChaCha20Poly1305::new(&(*key).into());
+        let mut store = Store {
+            db,
+            cipher,
+            path: path.to_owned(),
+            next_id: 1,
+        };
+        store.check_key()?;
+        let recovered = store.recover()?;
+        Ok((store, recovered))
+    }
+
+    fn db_err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Confirms the key opens this store (writing the check on first use) and loads
+    /// the next id.
+    fn check_key(&mut self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            let check = meta
+                .get(KEY_CHECK)
+                .map_err(|e| self.db_err(e))?
+                .map(|v| v.value().to_vec());
+            match check {
+                Some(sealed) => {
+                    if self.open_sealed(KEY_CHECK.as_bytes(), &sealed).as_deref()
+                        != Some(KEY_CHECK_TEXT)
+                    {
+                        return Err(StoreError::WrongKey {
+                            path: self.path.clone(),
+                        });
+                    }
+                }
+                None => {
+                    let sealed = self.seal(KEY_CHECK.as_bytes(), KEY_CHECK_TEXT)?;
+                    meta.insert(KEY_CHECK, sealed.as_slice())
+                        .map_err(|e| self.db_err(e))?;
+                }
+            }
+            if let Some(v) = meta.get(NEXT_ID).map_err(|e| self.db_err(e))? {
+                let bytes: [u8; 8] = v.value().try_into().unwrap_or([0; 8]);
+                self.next_id = u64::from_be_bytes(bytes).max(1);
+            }
+        }
+        txn.commit().map_err(|e| self.db_err(e))
+    }
+
+    fn recover(&mut self) -> Result<Recovered, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+        let mut frames = Vec::new();
+        let mut damaged = Vec::new();
+        let table = match txn.open_table(QUEUED) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Ok(Recovered { frames, damaged });
+            }
+            Err(e) => return Err(self.db_err(e)),
+        };
+        for entry in table.iter().map_err(|e| self.db_err(e))? {
+            let (k, v) = entry.map_err(|e| self.db_err(e))?;
+            let (recipient, id) = k.value();
+            let plain = self.open_sealed(&entry_aad(recipient, id), v.value());
+            match plain.as_deref().and_then(split_entry) {
+                Some((from, frame)) => frames.push(StoredFrame {
+                    id,
+                    recipient: recipient.to_owned(),
+                    from: from.to_owned(),
+                    frame: frame.to_vec(),
+                }),
+                None => damaged.push((recipient.to_owned(), id)),
+            }
+        }
+        drop(table);
+        drop(txn);
+        frames.sort_by_key(|f| f.id);
+        if !damaged.is_empty() {
+            self.remove(damaged.iter().map(|(r, id)| (r.as_str(), *id)))?;
+        }
+        Ok(Recovered { frames, damaged })
+    }
+
+    /// Seals and commits `frames` (recipient, from, frame) in one durable transaction;
+    /// returns their ids, in order.
+    pub fn append<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = (&'a str, &'a str, &'a [u8])>,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.commit(frames, [])
+    }
+
+    /// Removes delivered entries in one durable transaction.
+    pub fn remove<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> Result<(), StoreError> {
+        self.commit([], entries).map(drop)
+    }
+
+    /// Appends `frames` and removes `delivered` in one durable transaction (group
+    /// commit); returns the new frames' ids, in order.
+    pub fn commit<'a, 'b>(
+        &mut self,
+        frames: impl IntoIterator<Item = (&'a str, &'a str, &'a [u8])>,
+        delivered: impl IntoIterator<Item = (&'b str, u64)>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let mut ids = Vec::new();
+        let mut next = self.next_id;
+        {
+            let mut table = txn.open_table(QUEUED).map_err(|e| self.db_err(e))?;
+            for key in delivered {
+                table.remove(key).map_err(|e| self.db_err(e))?;
+            }
+            for (recipient, from, frame) in frames {
+                let id = next;
+                next += 1;
+                let sealed = self.seal(&entry_aad(recipient, id), &join_entry(from, frame))?;
+                table
+                    .insert((recipient, id), sealed.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+                ids.push(id);
+            }
+            if next != self.next_id {
+                let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+                meta.insert(NEXT_ID, next.to_be_bytes().as_slice())
+                    .map_err(|e| self.db_err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.db_err(e))?;
+        self.next_id = next;
+        Ok(ids)
+    }
+
+    fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| StoreError::Random(e.to_string()))?;
+        let sealed = self
+            .cipher
+            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
+            .map_err(|_| StoreError::Random("sealing failed".into()))?;
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    fn open_sealed(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, body) = sealed.split_first_chunk::<NONCE_LEN>()?;
+        self.cipher
+            .decrypt(&XNonce::from(*nonce), Payload { msg: body, aad })
+            .ok()
+    }
+}
+
+fn entry_aad(recipient: &str, id: u64) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(DOMAIN.len() + recipient.len() + 9);
+    aad.extend_from_slice(DOMAIN);
+    aad.push(u8::try_from(recipient.len()).unwrap_or(u8::MAX));
+    aad.extend_from_slice(recipient.as_bytes());
+    aad.extend_from_slice(&id.to_be_bytes());
+    aad
+}
+
+/// `u8 len(from) || from || frame`.
+fn join_entry(from: &str, frame: &[u8]) -> Vec<u8> {
+    let from = from.as_bytes();
+    let len = u8::try_from(from.len()).unwrap_or(u8::MAX);
+    let from = from.get(..usize::from(len)).unwrap_or_default();
+    let mut out = Vec::with_capacity(1 + from.len() + frame.len());
+    out.push(len);
+    out.extend_from_slice(from);
+    out.extend_from_slice(frame);
+    out
+}
+
+fn split_entry(plain: &[u8]) -> Option<(&str, &[u8])> {
+    let (len, rest) = plain.split_first()?;
+    let (from, frame) = rest.split_at_checked(usize::from(*len))?;
+    Some((std::str::from_utf8(from).ok()?, frame))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("backchannel-store-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn frames_survive_reopening_in_order_and_removed_ones_do_not() {
+        let dir = scratch("reopen");
+        let key = [7u8; 32];
+        let path = dir.join("broker.store");
+        let (mut store, found) = Store::open(&path, &key).unwrap();
+        assert!(found.frames.is_empty());
+        let ids = store
+            .append([
+                ("bravo", "alpha", b"one".as_slice()),
+                ("bravo", "charlie", b"two".as_slice()),
+                ("alpha", "bravo", b"three".as_slice()),
+            ])
+            .unwrap();
+        store.remove([("bravo", ids[0])]).unwrap();
+        drop(store);
+        let (mut store, found) = Store::open(&path, &key).unwrap();
+        let got: Vec<_> = found
+            .frames
+            .iter()
+            .map(|f| (f.recipient.as_str(), f.from.as_str(), f.frame.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("bravo", "charlie", b"two".as_slice()),
+                ("alpha", "bravo", b"three".as_slice())
+            ]
+        );
+        // Ids keep growing across reopening: none is ever reused.
+        let more = store
+            .append([("bravo", "alpha", b"four".as_slice())])
+            .unwrap();
+        assert!(more[0] > ids[2]);
+    }
+
+    #[test]
+    fn a_copied_store_shows_no_traffic() {
+        let dir = scratch("sealed");
+        let path = dir.join("broker.store");
+        let (mut store, _) = Store::open(&path, &[1u8; 32]).unwrap();
+        let secret = b"No preemptive strike absent provocation";
+        store
+            .append([("bravo", "alpha", secret.as_slice())])
+            .unwrap();
+        drop(store);
+        let raw = fs::read(&path).unwrap();
+        assert!(!raw.windows(secret.len()).any(|w| w == secret));
+        assert!(!raw.windows(7).any(|w| w == b"No pree"));
+    }
+
+    #[test]
+    fn a_wrong_key_is_refused() {
+        let dir = scratch("wrong-key");
+        let path = dir.join("broker.store");
+        drop(Store::open(&path, &[1u8; 32]).unwrap());
+        let err = Store::open(&path, &[2u8; 32]).unwrap_err();
+        assert!(matches!(err, StoreError::WrongKey { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_entry_moved_or_altered_is_dropped_not_delivered() {
+        let dir = scratch("tamper");
+        let path = dir.join("broker.store");
+        let key = [3u8; 32];
+        let (mut store, _) = Store::open(&path, &key).unwrap();
+        let ids = store
+            .append([
+                ("bravo", "alpha", b"for bravo".as_slice()),
+                ("charlie", "alpha", b"for charlie".as_slice()),
+            ])
+            .unwrap();
+        // An attacker with the file moves charlie's entry into bravo's mailbox and
+        // flips a bit in bravo's own.
+        {
+            let txn = store.db.begin_write().unwrap();
+            {
+                let mut t = txn.open_table(QUEUED).unwrap();
+                let moved = t
+                    .get(("charlie", ids[1]))
+                    .unwrap()
+                    .unwrap()
+                    .value()
+                    .to_vec();
+                t.insert(("bravo", 99), moved.as_slice()).unwrap();
+                let mut own = t.get(("bravo", ids[0])).unwrap().unwrap().value().to_vec();
+                let last = own.len() - 1;
+                own[last] ^= 1;
+                t.insert(("bravo", ids[0]), own.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        drop(store);
+        let (_, found) = Store::open(&path, &key).unwrap();
+        assert_eq!(found.frames.len(), 1);
+        assert_eq!(found.frames[0].recipient, "charlie");
+        let mut damaged = found.damaged.clone();
+        damaged.sort();
+        assert_eq!(
+            damaged,
+            vec![("bravo".to_owned(), ids[0]), ("bravo".to_owned(), 99)]
+        );
+        // Dropped for good: the next open finds only the intact one, nothing damaged.
+        drop(found);
+    }
+
+    #[test]
+    fn storage_keys_are_written_private_and_read_back() {
+        let dir = scratch("key");
+        let path = dir.join("broker.storage-key");
+        create_storage_key(&path).unwrap();
+        let key = read_storage_key(&path).unwrap();
+        assert_ne!(key, [0u8; 32]);
+        assert!(create_storage_key(&path).is_err(), "overwrote a key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(read_storage_key(&path).is_err());
+        }
+    }
+}
