@@ -43,8 +43,8 @@ impl Default for Quotas {
 /// A frame waiting for its recipient.
 #[derive(Debug)]
 pub(crate) struct Queued {
-    /// Its id in the durable store (0 when the broker runs without one).
-    pub(crate) id: u64,
+    /// The durable store's group it is part of (0 when it is not stored).
+    pub(crate) group: u64,
     /// Whose envelope it is, for the per-sender quota.
     pub(crate) from: Arc<str>,
     /// The bytes to deliver.
@@ -241,7 +241,7 @@ mod tests {
 
     fn queued(from: &Arc<str>, len: usize) -> Queued {
         Queued {
-            id: 0,
+            group: 0,
             from: Arc::clone(from),
             frame: vec![0; len],
         }

@@ -149,8 +149,8 @@ async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &
     if accepted.is_empty() {
         return;
     }
-    let ids: Vec<u64> = match store {
-        None => vec![0; accepted.len()],
+    let group: u64 = match store {
+        None => 0,
         Some(store) => {
             let frames = accepted
                 .drain(..)
@@ -162,19 +162,16 @@ async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &
                 from,
                 frame,
             }));
-            match committed {
-                Ok(ids) => ids,
-                Err(e) => {
-                    tracing::error!(target: "broker", "{} frame(s) are queued in memory only: {e}", accepted.len());
-                    vec![0; accepted.len()]
-                }
-            }
+            committed.unwrap_or_else(|e| {
+                tracing::error!(target: "broker", "{} frame(s) are queued in memory only: {e}", accepted.len());
+                0
+            })
         }
     };
-    for (a, id) in accepted.drain(..).zip(ids) {
+    for a in accepted.drain(..) {
         if let Some(mailbox) = mailboxes.get(&a.to) {
             mailbox.push(Queued {
-                id,
+                group,
                 from: a.from,
                 frame: a.frame,
             });

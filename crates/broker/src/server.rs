@@ -1,5 +1,6 @@
 //! The accept loop.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,14 +109,17 @@ pub async fn run(
 fn open_store(paths: &StorePaths, mailboxes: &Mailboxes) -> Result<StoreWriter, StoreError> {
     let key = store::read_storage_key(&paths.key)?;
     let (store, recovered) = Store::open(&paths.store, &key)?;
-    for (recipient, id) in &recovered.damaged {
-        tracing::error!(target: "broker", "{}: entry {id} for {recipient} failed authentication (damaged or tampered): dropped, not delivered", paths.store.display());
+    for group in &recovered.damaged {
+        tracing::error!(target: "broker", "{}: stored group {group} failed authentication (damaged or tampered): dropped, not delivered", paths.store.display());
     }
-    let mut loaded = 0usize;
-    let mut stale = Vec::new();
+    let mut waiting: HashMap<u64, usize> = HashMap::new();
+    let mut stale = 0usize;
     for f in recovered.frames {
         let Some(mailbox) = mailboxes.get(&f.recipient) else {
-            stale.push(f);
+            tracing::warn!(target: "broker", "{}: a stored frame is for {:?}, who is no longer registered: dropped", paths.store.display(), f.recipient);
+            stale += 1;
+            // Its group is removed once the rest of it is delivered.
+            waiting.entry(f.group).or_insert(0);
             continue;
         };
         let from: Arc<str> = Arc::from(f.from.as_str());
@@ -124,18 +128,16 @@ fn open_store(paths: &StorePaths, mailboxes: &Mailboxes) -> Result<StoreWriter, 
         if mailbox.reserve(&f.recipient, &from, f.frame.len()).is_err() {
             mailbox.force_reserve(&from, f.frame.len());
         }
+        *waiting.entry(f.group).or_insert(0) += 1;
         mailbox.push(Queued {
-            id: f.id,
+            group: f.group,
             from,
             frame: f.frame,
         });
-        loaded += 1;
     }
-    for f in &stale {
-        tracing::warn!(target: "broker", "{}: entry {} is for {:?}, who is no longer registered: kept, not delivered", paths.store.display(), f.id, f.recipient);
-    }
-    tracing::info!(target: "broker", "store {}: {loaded} queued frame(s) loaded", paths.store.display());
-    StoreWriter::start(store).map_err(|e| StoreError::Database {
+    let loaded: usize = waiting.values().sum();
+    tracing::info!(target: "broker", "store {}: {loaded} queued frame(s) loaded ({stale} for parties no longer registered)", paths.store.display());
+    StoreWriter::start(store, waiting).map_err(|e| StoreError::Database {
         path: paths.store.clone(),
         detail: format!("cannot start the store thread: {e}"),
     })

@@ -184,11 +184,11 @@ pub(crate) async fn serve(
             // over, so the broker forgets them.
             mailbox.delivered(&taken);
             if let Some(store) = &shared.store {
-                store.remove(
+                store.delivered(
                     taken
                         .iter()
-                        .filter(|f| f.id != 0)
-                        .map(|f| (name.clone(), f.id))
+                        .filter(|f| f.group != 0)
+                        .map(|f| f.group)
                         .collect(),
                 );
             }

@@ -4,18 +4,20 @@
 //! commit is atomic and durable when it returns (copy-on-write B-trees, checksummed
 //! pages, two-phase commit), and a torn write from a crash is rolled back to the last
 //! commit on open. That is exactly what a mailbox needs, and it has had the crash
-//! testing a hand-rolled log would not. Appends from many sessions are committed
-//! together (group commit, `store_writer.rs`), so the cost is one commit per batch of
-//! batches, not per frame.
+//! testing a hand-rolled log would not. Frames that arrive together are committed
+//! together (group commit, `store_writer.rs`) **as one entry**: one sealed record per
+//! group, not per frame, so the store costs a commit per group and about one AEAD
+//! pass over the bytes per frame. A group is removed once every frame in it was
+//! written to its recipient.
 //!
-//! **Sealed at rest.** Each queued frame is sealed with XChaCha20-Poly1305 under the
-//! broker's storage key (`broker.storage-key`, 0600, beside `broker.key`), with a fresh
-//! random 192-bit nonce, and the recipient's name and the entry's id as associated
-//! data: a copied disk shows no traffic (only how many frames wait, for whom, and
-//! their sizes), and an entry that was altered, or moved to another mailbox or
-//! position, fails to open. Ids are never reused (the next id is committed with each
-//! append), so an old entry put back under a new id fails too. A damaged entry is
-//! reported and dropped, never delivered; a store the key does not open is refused.
+//! **Sealed at rest.** Each group is sealed with XChaCha20-Poly1305 under the broker's
+//! storage key (`broker.storage-key`, 0600, beside `broker.key`), with a fresh random
+//! 192-bit nonce and the group's id as associated data: a copied disk shows no traffic
+//! (only how many groups wait and their sizes, not even for whom), and a group that
+//! was altered or put back under another id fails to open. Ids are never reused (the
+//! next id is committed with each group), so an old group put back fails too. A
+//! damaged group is reported and dropped, never delivered; a store the key does not
+//! open is refused.
 //!
 //! What a crash can lose is stated in `proto-spec/nodes.md` §3.1.
 
@@ -25,10 +27,10 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
-/// Queued frames by (recipient, id).
-const QUEUED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queued");
+/// Groups of queued frames by id.
+const QUEUED: TableDefinition<u64, &[u8]> = TableDefinition::new("queued");
 /// `next-id` and `key-check`.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -75,8 +77,8 @@ pub enum StoreError {
 /// A frame waiting in a mailbox, as kept in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredFrame {
-    /// The store's id for it (increasing in arrival order).
-    pub id: u64,
+    /// The id of the group it was stored with (increasing in arrival order).
+    pub group: u64,
     /// The mailbox.
     pub recipient: String,
     /// The party whose envelope it is (for quotas).
@@ -88,10 +90,10 @@ pub struct StoredFrame {
 /// What opening the store found.
 #[derive(Debug)]
 pub struct Recovered {
-    /// Every intact queued frame, in id order.
+    /// Every intact queued frame, in arrival order.
     pub frames: Vec<StoredFrame>,
-    /// Entries that failed to open (damaged or tampered): dropped, never delivered.
-    pub damaged: Vec<(String, u64)>,
+    /// Groups that failed to open (damaged or tampered): dropped, never delivered.
+    pub damaged: Vec<u64>,
 }
 
 /// The sealed, durable store.
@@ -242,79 +244,65 @@ impl Store {
             }
             Err(e) => return Err(self.db_err(e)),
         };
+        // Keys iterate in order: groups come back in the order they were stored.
         for entry in table.iter().map_err(|e| self.db_err(e))? {
             let (k, v) = entry.map_err(|e| self.db_err(e))?;
-            let (recipient, id) = k.value();
-            let plain = self.open_sealed(&entry_aad(recipient, id), v.value());
-            match plain.as_deref().and_then(split_entry) {
-                Some((from, frame)) => frames.push(StoredFrame {
-                    id,
-                    recipient: recipient.to_owned(),
-                    from: from.to_owned(),
-                    frame: frame.to_vec(),
-                }),
-                None => damaged.push((recipient.to_owned(), id)),
+            let group = k.value();
+            let plain = self.open_sealed(&group_aad(group), v.value());
+            match plain.as_deref().and_then(|p| split_group(group, p)) {
+                Some(mut found) => frames.append(&mut found),
+                None => damaged.push(group),
             }
         }
         drop(table);
         drop(txn);
-        frames.sort_by_key(|f| f.id);
         if !damaged.is_empty() {
-            self.remove(damaged.iter().map(|(r, id)| (r.as_str(), *id)))?;
+            self.commit([], damaged.iter().copied())?;
         }
         Ok(Recovered { frames, damaged })
     }
 
-    /// Seals and commits `frames` (recipient, from, frame) in one durable transaction;
-    /// returns their ids, in order.
-    pub fn append<'a>(
+    /// Seals `frames` (recipient, from, frame) as one group and removes the groups in
+    /// `finished`, in one durable transaction; returns the new group's id (none if
+    /// `frames` is empty).
+    pub fn commit<'a>(
         &mut self,
         frames: impl IntoIterator<Item = (&'a str, &'a str, &'a [u8])>,
-    ) -> Result<Vec<u64>, StoreError> {
-        self.commit(frames, [])
-    }
-
-    /// Removes delivered entries in one durable transaction.
-    pub fn remove<'a>(
-        &mut self,
-        entries: impl IntoIterator<Item = (&'a str, u64)>,
-    ) -> Result<(), StoreError> {
-        self.commit([], entries).map(drop)
-    }
-
-    /// Appends `frames` and removes `delivered` in one durable transaction (group
-    /// commit); returns the new frames' ids, in order.
-    pub fn commit<'a, 'b>(
-        &mut self,
-        frames: impl IntoIterator<Item = (&'a str, &'a str, &'a [u8])>,
-        delivered: impl IntoIterator<Item = (&'b str, u64)>,
-    ) -> Result<Vec<u64>, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
-        let mut ids = Vec::new();
-        let mut next = self.next_id;
+        finished: impl IntoIterator<Item = u64>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut plain = Vec::new();
+        for (recipient, from, frame) in frames {
+            join_entry(recipient, from, frame, &mut plain);
+        }
+        let mut txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let group = (!plain.is_empty()).then_some(self.next_id);
+        if group.is_none() {
+            // Only removals: no need to wait for the disk. They become durable with
+            // the next group; a crash before that delivers those frames again, and
+            // their recipients drop them as replays.
+            txn.set_durability(Durability::None)
+                .map_err(|e| self.db_err(e))?;
+        }
         {
             let mut table = txn.open_table(QUEUED).map_err(|e| self.db_err(e))?;
-            for key in delivered {
-                table.remove(key).map_err(|e| self.db_err(e))?;
+            for id in finished {
+                table.remove(id).map_err(|e| self.db_err(e))?;
             }
-            for (recipient, from, frame) in frames {
-                let id = next;
-                next += 1;
-                let sealed = self.seal(&entry_aad(recipient, id), &join_entry(from, frame))?;
+            if let Some(id) = group {
+                let sealed = self.seal(&group_aad(id), &plain)?;
                 table
-                    .insert((recipient, id), sealed.as_slice())
+                    .insert(id, sealed.as_slice())
                     .map_err(|e| self.db_err(e))?;
-                ids.push(id);
-            }
-            if next != self.next_id {
                 let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
-                meta.insert(NEXT_ID, next.to_be_bytes().as_slice())
+                meta.insert(NEXT_ID, (id + 1).to_be_bytes().as_slice())
                     .map_err(|e| self.db_err(e))?;
             }
         }
         txn.commit().map_err(|e| self.db_err(e))?;
-        self.next_id = next;
-        Ok(ids)
+        if let Some(id) = group {
+            self.next_id = id + 1;
+        }
+        Ok(group)
     }
 
     fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -338,31 +326,50 @@ impl Store {
     }
 }
 
-fn entry_aad(recipient: &str, id: u64) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(DOMAIN.len() + recipient.len() + 9);
+fn group_aad(group: u64) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(DOMAIN.len() + 8);
     aad.extend_from_slice(DOMAIN);
-    aad.push(u8::try_from(recipient.len()).unwrap_or(u8::MAX));
-    aad.extend_from_slice(recipient.as_bytes());
-    aad.extend_from_slice(&id.to_be_bytes());
+    aad.extend_from_slice(&group.to_be_bytes());
     aad
 }
 
-/// `u8 len(from) || from || frame`.
-fn join_entry(from: &str, frame: &[u8]) -> Vec<u8> {
-    let from = from.as_bytes();
-    let len = u8::try_from(from.len()).unwrap_or(u8::MAX);
-    let from = from.get(..usize::from(len)).unwrap_or_default();
-    let mut out = Vec::with_capacity(1 + from.len() + frame.len());
-    out.push(len);
-    out.extend_from_slice(from);
-    out.extend_from_slice(frame);
-    out
+/// Appends one frame to a group's plaintext:
+/// `u8 len(recipient) || recipient || u8 len(from) || from || u32 len(frame) || frame`
+/// (names are at most 32 bytes, frames at most 64 KiB + header).
+fn join_entry(recipient: &str, from: &str, frame: &[u8], out: &mut Vec<u8>) {
+    for name in [recipient, from] {
+        let bytes = name.as_bytes();
+        let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
+        out.push(len);
+        out.extend_from_slice(bytes.get(..usize::from(len)).unwrap_or_default());
+    }
+    let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(frame.get(..len as usize).unwrap_or_default());
 }
 
-fn split_entry(plain: &[u8]) -> Option<(&str, &[u8])> {
-    let (len, rest) = plain.split_first()?;
-    let (from, frame) = rest.split_at_checked(usize::from(*len))?;
-    Some((std::str::from_utf8(from).ok()?, frame))
+fn split_group(group: u64, mut rest: &[u8]) -> Option<Vec<StoredFrame>> {
+    fn name<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
+        let (len, tail) = rest.split_first()?;
+        let (name, tail) = tail.split_at_checked(usize::from(*len))?;
+        *rest = tail;
+        std::str::from_utf8(name).ok()
+    }
+    let mut frames = Vec::new();
+    while !rest.is_empty() {
+        let recipient = name(&mut rest)?;
+        let from = name(&mut rest)?;
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let (frame, tail) = tail.split_at_checked(u32::from_be_bytes(*len) as usize)?;
+        rest = tail;
+        frames.push(StoredFrame {
+            group,
+            recipient: recipient.to_owned(),
+            from: from.to_owned(),
+            frame: frame.to_vec(),
+        });
+    }
+    Some(frames)
 }
 
 #[cfg(test)]
@@ -379,40 +386,48 @@ mod tests {
         dir
     }
 
+    fn append(store: &mut Store, frames: &[(&str, &str, &[u8])]) -> u64 {
+        store.commit(frames.iter().copied(), []).unwrap().unwrap()
+    }
+
     #[test]
-    fn frames_survive_reopening_in_order_and_removed_ones_do_not() {
+    fn frames_survive_reopening_in_order_and_finished_groups_do_not() {
         let dir = scratch("reopen");
         let key = [7u8; 32];
         let path = dir.join("broker.store");
         let (mut store, found) = Store::open(&path, &key).unwrap();
         assert!(found.frames.is_empty());
-        let ids = store
-            .append([
-                ("bravo", "alpha", b"one".as_slice()),
-                ("bravo", "charlie", b"two".as_slice()),
-                ("alpha", "bravo", b"three".as_slice()),
-            ])
-            .unwrap();
-        store.remove([("bravo", ids[0])]).unwrap();
+        let first = append(&mut store, &[("bravo", "alpha", b"one")]);
+        let second = append(
+            &mut store,
+            &[("bravo", "charlie", b"two"), ("alpha", "bravo", b"three")],
+        );
+        assert!(second > first);
+        assert_eq!(store.commit([], [first]).unwrap(), None);
         drop(store);
         let (mut store, found) = Store::open(&path, &key).unwrap();
         let got: Vec<_> = found
             .frames
             .iter()
-            .map(|f| (f.recipient.as_str(), f.from.as_str(), f.frame.as_slice()))
+            .map(|f| {
+                (
+                    f.group,
+                    f.recipient.as_str(),
+                    f.from.as_str(),
+                    f.frame.as_slice(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
             vec![
-                ("bravo", "charlie", b"two".as_slice()),
-                ("alpha", "bravo", b"three".as_slice())
+                (second, "bravo", "charlie", b"two".as_slice()),
+                (second, "alpha", "bravo", b"three".as_slice())
             ]
         );
         // Ids keep growing across reopening: none is ever reused.
-        let more = store
-            .append([("bravo", "alpha", b"four".as_slice())])
-            .unwrap();
-        assert!(more[0] > ids[2]);
+        let third = append(&mut store, &[("bravo", "alpha", b"four")]);
+        assert!(third > second);
     }
 
     #[test]
@@ -421,13 +436,12 @@ mod tests {
         let path = dir.join("broker.store");
         let (mut store, _) = Store::open(&path, &[1u8; 32]).unwrap();
         let secret = b"No preemptive strike absent provocation";
-        store
-            .append([("bravo", "alpha", secret.as_slice())])
-            .unwrap();
+        append(&mut store, &[("bravo", "alpha", secret)]);
         drop(store);
         let raw = fs::read(&path).unwrap();
-        assert!(!raw.windows(secret.len()).any(|w| w == secret));
-        assert!(!raw.windows(7).any(|w| w == b"No pree"));
+        for needle in [secret.as_slice(), b"No pree", b"bravo", b"alpha"] {
+            assert!(!raw.windows(needle.len()).any(|w| w == needle));
+        }
     }
 
     #[test]
@@ -440,49 +454,38 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_moved_or_altered_is_dropped_not_delivered() {
+    fn a_group_moved_or_altered_is_dropped_not_delivered() {
         let dir = scratch("tamper");
         let path = dir.join("broker.store");
         let key = [3u8; 32];
         let (mut store, _) = Store::open(&path, &key).unwrap();
-        let ids = store
-            .append([
-                ("bravo", "alpha", b"for bravo".as_slice()),
-                ("charlie", "alpha", b"for charlie".as_slice()),
-            ])
-            .unwrap();
-        // An attacker with the file moves charlie's entry into bravo's mailbox and
-        // flips a bit in bravo's own.
+        let a = append(&mut store, &[("bravo", "alpha", b"for bravo")]);
+        let b = append(&mut store, &[("charlie", "alpha", b"for charlie")]);
+        // An attacker with the file copies charlie's group under a new id and flips a
+        // bit in bravo's.
         {
             let txn = store.db.begin_write().unwrap();
             {
                 let mut t = txn.open_table(QUEUED).unwrap();
-                let moved = t
-                    .get(("charlie", ids[1]))
-                    .unwrap()
-                    .unwrap()
-                    .value()
-                    .to_vec();
-                t.insert(("bravo", 99), moved.as_slice()).unwrap();
-                let mut own = t.get(("bravo", ids[0])).unwrap().unwrap().value().to_vec();
+                let copied = t.get(b).unwrap().unwrap().value().to_vec();
+                t.insert(99, copied.as_slice()).unwrap();
+                let mut own = t.get(a).unwrap().unwrap().value().to_vec();
                 let last = own.len() - 1;
                 own[last] ^= 1;
-                t.insert(("bravo", ids[0]), own.as_slice()).unwrap();
+                t.insert(a, own.as_slice()).unwrap();
             }
             txn.commit().unwrap();
         }
         drop(store);
-        let (_, found) = Store::open(&path, &key).unwrap();
+        let (store, found) = Store::open(&path, &key).unwrap();
         assert_eq!(found.frames.len(), 1);
         assert_eq!(found.frames[0].recipient, "charlie");
-        let mut damaged = found.damaged.clone();
-        damaged.sort();
-        assert_eq!(
-            damaged,
-            vec![("bravo".to_owned(), ids[0]), ("bravo".to_owned(), 99)]
-        );
-        // Dropped for good: the next open finds only the intact one, nothing damaged.
-        drop(found);
+        assert_eq!(found.damaged, vec![a, 99]);
+        // Dropped for good: the next open finds only the intact one.
+        drop(store);
+        let (_, again) = Store::open(&path, &key).unwrap();
+        assert!(again.damaged.is_empty());
+        assert_eq!(again.frames.len(), 1);
     }
 
     #[test]

@@ -184,6 +184,58 @@ pub fn read_public_key(path: &Path) -> Result<PublicIdentity, KeyFileError> {
     parse_public_key(&read_small(path)?, path)
 }
 
+/// The largest roster file read (about 180,000 parties).
+const MAX_ROSTER_LEN: u64 = 16 * 1024 * 1024;
+
+/// Parses a roster: one public key line per party (the `.pub` format), blank lines
+/// and lines starting with `#` ignored; a name listed twice is refused.
+pub fn parse_roster(text: &str, path: &Path) -> Result<Vec<PublicIdentity>, KeyFileError> {
+    let mut out: Vec<PublicIdentity> = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = PathBuf::from(format!("{}:{}", path.display(), i + 1));
+        let id = parse_public_key(line, &at)?;
+        if !names.insert(id.name().to_string()) {
+            return Err(KeyFileError::MalformedPublicKey {
+                path: at,
+                reason: format!("{} is listed twice", id.name()),
+            });
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// Reads a roster file ([`parse_roster`]).
+pub fn read_roster(path: &Path) -> Result<Vec<PublicIdentity>, KeyFileError> {
+    let file = fs::File::open(path).map_err(io_err(path))?;
+    let mut text = String::new();
+    file.take(MAX_ROSTER_LEN + 1)
+        .read_to_string(&mut text)
+        .map_err(io_err(path))?;
+    if text.len() as u64 > MAX_ROSTER_LEN {
+        return Err(KeyFileError::MalformedPublicKey {
+            path: path.to_owned(),
+            reason: "larger than any roster".into(),
+        });
+    }
+    parse_roster(&text, path)
+}
+
+/// The public keys at `path`: every `*.pub` file if it is a directory, else the
+/// roster (or single key) it holds. What a judge is given with `--keys`.
+pub fn read_public_keys(path: &Path) -> Result<Vec<PublicIdentity>, KeyFileError> {
+    if path.is_dir() {
+        read_public_key_dir(path)
+    } else {
+        read_roster(path)
+    }
+}
+
 /// Reads every `*.pub` file in `dir`, sorted by name: what a judge is given.
 pub fn read_public_key_dir(dir: &Path) -> Result<Vec<PublicIdentity>, KeyFileError> {
     let mut paths: Vec<PathBuf> = fs::read_dir(dir)
