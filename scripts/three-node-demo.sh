@@ -33,7 +33,7 @@ echo "== backchannel init $work/deploy --port $port"
 "$bin" init "$work/deploy" --port "$port"
 
 echo "== starting the broker"
-BACKCHANNEL_LOG="info,broker::read=debug" "$bin" broker --config "$work/deploy/broker.toml" >"$work/broker.log" 2>&1 &
+BACKCHANNEL_LOG="info,broker::read=debug" "$bin" broker --config "$work/deploy/broker/broker.toml" >"$work/broker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
@@ -41,14 +41,14 @@ for _ in $(seq 1 100); do
 done
 
 echo "== bravo receives (two messages, at most 30 s)"
-"$bin" receive --config "$work/deploy/bravo.toml" --count 2 --timeout 30 >"$work/bravo.out" 2>&1 &
+"$bin" receive --config "$work/deploy/bravo/bravo.toml" --count 2 --timeout 30 >"$work/bravo.out" 2>&1 &
 receiver=$!
 pids+=("$receiver")
 
 echo "== alpha sends an assurance, then a risk-reduction message"
-timeout 60 "$bin" send --config "$work/deploy/alpha.toml" --to bravo \
+timeout 60 "$bin" send --config "$work/deploy/alpha/alpha.toml" --to bravo \
   --assurance A-1 --valid-days 30 --condition "absent provocation" "No preemptive strike"
-timeout 60 "$bin" send --config "$work/deploy/alpha.toml" --to bravo \
+timeout 60 "$bin" send --config "$work/deploy/alpha/alpha.toml" --to bravo \
   "Our aircraft will keep clear of the agreed corridor."
 
 wait "$receiver"
@@ -56,7 +56,7 @@ echo "== what bravo printed"
 cat "$work/bravo.out"
 
 echo "== the judge, on bravo's transcript, with only the public keys"
-"$bin" verify "$work/deploy/bravo.transcript" --keys "$work/deploy"
+"$bin" verify "$work/deploy/bravo/bravo.transcript" --keys "$work/deploy/bravo/parties.pub"
 
 echo "== stopping the broker (SIGTERM)"
 kill -TERM "${pids[0]}"

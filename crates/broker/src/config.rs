@@ -1,7 +1,7 @@
 //! The broker's configuration file (`broker.toml`, written by `backchannel init`).
 //!
 //! ```toml
-//! listen = "127.0.0.1:7878"          # where to accept TLS connections
+//! listen = "0.0.0.0:7878"            # where to accept TLS connections (HOST:PORT)
 //! certificate = "broker.crt"         # PEM, paths relative to this file
 //! private_key = "broker.key"         # PEM, mode 0600
 //! queue_limit = 10000                # envelopes held per recipient
@@ -19,12 +19,13 @@
 //! unauthenticated_per_address = 32   # ... and per source address
 //! sessions = 1024                    # logged-in sessions
 //!
-//! [[party]]
+//! parties = "parties.pub"            # roster: one `NAME.pub` line per party
+//!
+//! [[party]]                          # and/or parties one by one
 //! name = "alpha"
 //! public_key = "alpha.pub"           # `backchannel-ed25519 <hex> alpha`
 //! ```
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -43,8 +44,8 @@ pub const DEFAULT_QUEUE_LIMIT: usize = 10_000;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// Address to listen on.
-    pub listen: SocketAddr,
+    /// Address to listen on, `HOST:PORT` (an address or a name of this host).
+    pub listen: String,
     /// The broker's certificate (PEM).
     pub certificate: PathBuf,
     /// The certificate's private key (PEM).
@@ -64,7 +65,10 @@ pub struct BrokerConfig {
     /// Who may connect before logging in, and for how long.
     #[serde(default)]
     pub admission: AdmissionConfig,
-    /// The registered parties.
+    /// A roster of the registered parties' public keys.
+    #[serde(rename = "parties", default)]
+    pub roster: Option<PathBuf>,
+    /// The registered parties, one by one.
     #[serde(rename = "party", default)]
     pub parties: Vec<PartyEntry>,
 }
@@ -305,7 +309,10 @@ impl BrokerConfig {
             &read(&self.certificate)?,
             &read(&self.private_key)?,
         )?;
-        let mut registered: Vec<PublicIdentity> = Vec::new();
+        let mut registered: Vec<PublicIdentity> = match &self.roster {
+            Some(roster) => keyfile::read_roster(&base.join(roster))?,
+            None => Vec::new(),
+        };
         for p in &self.parties {
             let path = base.join(&p.public_key);
             let id = keyfile::read_public_key(&path)?;

@@ -14,7 +14,7 @@ use crate::Outcome;
 /// Run the broker until Ctrl-C or SIGTERM. It logs a line for every envelope it reads.
 #[derive(Parser)]
 #[command(
-    after_help = "Examples:\n  backchannel broker --config deploy/broker.toml\n  backchannel broker --config deploy/broker.toml --adversary drop"
+    after_help = "Examples:\n  backchannel broker --config deploy/broker/broker.toml\n  backchannel broker --config deploy/broker/broker.toml --adversary drop"
 )]
 pub struct Args {
     /// The broker's configuration file (written by `backchannel init`).
@@ -31,9 +31,10 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = BrokerConfig::load(&args.config)?;
     let base = args.config.parent().unwrap_or(std::path::Path::new("."));
     let settings = config.settings(base)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    // A name is resolved here (the first address it has that can be bound).
+    let listener = tokio::net::TcpListener::bind(config.listen.as_str())
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .with_context(|| format!("cannot listen on {}", plain(&config.listen)))?;
     println!(
         "broker listening on {} for {} ({} registered parties); stop with Ctrl-C",
         listener

@@ -148,7 +148,7 @@ async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
     let party = |me: &SigningIdentity, peer: &SigningIdentity| -> anyhow::Result<Party> {
         Ok(Party::open(PartySettings {
             me: me.clone(),
-            broker: addr,
+            broker: addr.to_string(),
             tls: client.clone(),
             peers: vec![PeerPolicy::new(&me.public(), peer.public(), mode, "main")],
             channel: ChannelConfig {

@@ -11,7 +11,9 @@ use crate::Outcome;
 
 /// Create one party identity: NAME.key (private, mode 0600) and NAME.pub.
 #[derive(Parser)]
-#[command(after_help = "Examples:\n  backchannel keygen charlie --out deploy/")]
+#[command(
+    after_help = "Examples:\n  backchannel keygen charlie --out keys/\n\nTo add a party to a deployment `init` wrote, use `backchannel add-party DIR NAME`."
+)]
 pub struct KeygenArgs {
     /// The party's name (a-z, 0-9, '-', '_'; at most 32).
     name: String,

@@ -107,7 +107,7 @@ async fn broker_attack_in(
             .collect();
         parties.push(Party::open(PartySettings {
             me: me.id.clone(),
-            broker: addr,
+            broker: addr.to_string(),
             tls: tls.clone(),
             peers,
             channel: lab_timing(),

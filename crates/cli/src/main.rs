@@ -42,6 +42,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Init(init::Args),
+    AddParty(init::AddPartyArgs),
     Keygen(keys::KeygenArgs),
     Broker(broker_cmd::Args),
     Send(send::Args),
@@ -103,6 +104,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Init(a) => init::run(a),
+            Command::AddParty(a) => init::add_party(a),
             Command::Keygen(a) => keys::keygen(a),
             Command::Broker(a) => broker_cmd::run(a).await,
             Command::Send(a) => send::run(a).await,

@@ -32,7 +32,7 @@ use crate::session::{Session, Sink, Terminal, exit_code};
 /// state (`<state>.sock`, mode 0600).
 #[derive(Parser)]
 #[command(
-    after_help = "Examples:\n  backchannel party --config deploy/bravo.toml &\n  backchannel send --config deploy/bravo.toml --to alpha \"No initiation of military action absent provocation.\"\n  backchannel pending --config deploy/bravo.toml"
+    after_help = "Examples:\n  backchannel party --config deploy/bravo/bravo.toml &\n  backchannel send --config deploy/bravo/bravo.toml --to alpha \"No initiation of military action absent provocation.\"\n  backchannel pending --config deploy/bravo/bravo.toml"
 )]
 pub struct Args {
     /// The party's configuration file.

@@ -19,7 +19,7 @@ use crate::session::{Sink, Terminal};
 /// timer) until a receipt covers them. Asks the party node if one runs.
 #[derive(Parser)]
 #[command(
-    after_help = "Examples:\n  backchannel pending --config deploy/alpha.toml\n  backchannel pending --config deploy/alpha.toml --json"
+    after_help = "Examples:\n  backchannel pending --config deploy/alpha/alpha.toml\n  backchannel pending --config deploy/alpha/alpha.toml --json"
 )]
 pub struct Args {
     /// The party's configuration file.

@@ -24,7 +24,7 @@ use crate::session::{Session, Sink};
 /// already owns the party, this command asks it for what arrives and prints the same.
 #[derive(Parser)]
 #[command(
-    after_help = "Examples:\n  backchannel receive --config deploy/bravo.toml --count 1 --timeout 30\n  backchannel receive --config deploy/bravo.toml --json"
+    after_help = "Examples:\n  backchannel receive --config deploy/bravo/bravo.toml --count 1 --timeout 30\n  backchannel receive --config deploy/bravo/bravo.toml --json"
 )]
 pub struct Args {
     /// The party's configuration file.

@@ -28,7 +28,7 @@ use crate::session::{Session, Sink, Terminal};
 /// reports, exactly as it would alone.
 #[derive(Parser)]
 #[command(
-    after_help = "Examples:\n  backchannel send --config deploy/alpha.toml --to bravo \"Our aircraft will keep clear of the agreed corridor.\"\n  backchannel send --config deploy/alpha.toml --to bravo --assurance A-1 --valid-days 30 --condition \"absent provocation\" \"No preemptive strike\"\n  backchannel send --config deploy/alpha.toml --to bravo --revoke A-1 \"Assurance A-1 is withdrawn as of now.\"\n  backchannel send --config deploy/alpha.toml --to bravo --file statement.txt\n  echo \"No preemptive strike\" | backchannel send --config deploy/alpha.toml --to bravo -\n\nA message is at most 61,440 bytes of UTF-8 (all its text together): a frame is at most 64 KiB."
+    after_help = "Examples:\n  backchannel send --config deploy/alpha/alpha.toml --to bravo \"Our aircraft will keep clear of the agreed corridor.\"\n  backchannel send --config deploy/alpha/alpha.toml --to bravo --assurance A-1 --valid-days 30 --condition \"absent provocation\" \"No preemptive strike\"\n  backchannel send --config deploy/alpha/alpha.toml --to bravo --revoke A-1 \"Assurance A-1 is withdrawn as of now.\"\n  backchannel send --config deploy/alpha/alpha.toml --to bravo --file statement.txt\n  echo \"No preemptive strike\" | backchannel send --config deploy/alpha/alpha.toml --to bravo -\n\nA message is at most 61,440 bytes of UTF-8 (all its text together): a frame is at most 64 KiB."
 )]
 pub struct Args {
     /// The party's configuration file.

@@ -15,11 +15,15 @@ use crate::Outcome;
 /// chain complete. Exit 0 only if every entry is valid and every chain complete, 4
 /// otherwise (each failing entry is listed), 1 if the file is not a transcript.
 #[derive(Parser)]
-#[command(after_help = "Examples:\n  backchannel verify deploy/bravo.transcript --keys deploy/")]
+#[command(
+    after_help = "Examples:\n  backchannel verify deploy/bravo/bravo.transcript --keys deploy/bravo/parties.pub\n  backchannel verify bravo.transcript --keys keys/        # a directory of NAME.pub files"
+)]
 pub struct Args {
     /// The transcript file.
     transcript: PathBuf,
-    /// A directory of public key files (*.pub); nothing else is trusted.
+    /// The public keys the judge trusts, and nothing else: a roster file (one
+    /// `NAME.pub` line per party, as in every bundle's parties.pub), a single .pub
+    /// file, or a directory of *.pub files.
     #[arg(long)]
     keys: PathBuf,
     /// Print the report as one JSON object.
@@ -30,7 +34,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let bytes = std::fs::read(&args.transcript)
         .with_context(|| format!("{}: cannot read", args.transcript.display()))?;
-    let keys = keyfile::read_public_key_dir(&args.keys)?;
+    let keys = keyfile::read_public_keys(&args.keys)?;
     let report = judge(&bytes, &keys).with_context(|| format!("{}", args.transcript.display()))?;
     if args.json {
         println!("{}", report_json(&report));

@@ -110,7 +110,7 @@ fn an_unknown_adversary_is_refused_with_the_list() {
         &free_port().to_string(),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let config = d.join("d").join("broker.toml");
+    let config = d.join("d").join("broker").join("broker.toml");
     let out = run(&[
         "broker",
         "--config",

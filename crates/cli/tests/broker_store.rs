@@ -76,7 +76,7 @@ fn the_store_on_disk_shows_no_traffic() {
     let sent = d.send("alpha", "bravo", words, 1);
     assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
     d.crash_and_restart_broker();
-    let raw = std::fs::read(d.dir.join("broker.store")).unwrap();
+    let raw = std::fs::read(d.file("broker", "broker.store")).unwrap();
     assert!(raw.len() > 1_000);
     for needle in [words.as_bytes(), b"preemptive", b"alpha"] {
         assert!(

@@ -88,10 +88,10 @@ fn an_impostor_is_refused_while_the_real_party_still_works() {
     let _serial = serial();
     let d = Deployment::start("impostor", "alpha,bravo");
     // mallory has its own key but claims to be alpha.
-    let mallory = d.dir.join("mallory");
+    let mallory = d.file("alpha", "mallory");
     let out = run(&["keygen", "alpha", "--out", mallory.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    let cfg = std::fs::read_to_string(d.dir.join("alpha.toml"))
+    let cfg = std::fs::read_to_string(d.config("alpha"))
         .unwrap()
         .replace(
             "private_key = \"alpha.key\"",
@@ -99,7 +99,7 @@ fn an_impostor_is_refused_while_the_real_party_still_works() {
         )
         .replace("alpha.transcript", "mallory/alpha.transcript")
         .replace("alpha.state", "mallory/alpha.state");
-    let impostor = d.dir.join("impostor.toml");
+    let impostor = d.file("alpha", "impostor.toml");
     std::fs::write(&impostor, cfg).unwrap();
     let receiver = d.receive("bravo", 1);
     let forged = run(&[
@@ -149,7 +149,7 @@ fn garbage_and_oversized_frames_are_refused_and_the_broker_keeps_serving() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let cert = std::fs::read_to_string(d.dir.join("broker.crt")).unwrap();
+        let cert = std::fs::read_to_string(d.file("broker", "broker.crt")).unwrap();
         let config = backchannel_net::tls::client_config(&cert).unwrap();
         for payload in [
             {
@@ -197,21 +197,22 @@ fn init_refuses_to_overwrite_keys_and_errors_are_one_line() {
     assert!(text(&again).contains("refusing to overwrite"));
     assert_eq!(String::from_utf8_lossy(&again.stderr).lines().count(), 1);
     // A damaged transcript is reported, not panicked on.
-    let t = target.join("x.transcript");
+    let t = target.join("bravo").join("x.transcript");
     std::fs::write(&t, b"BKTRANS1\x05bravo\x00\x00\x10\x00junk").unwrap();
+    let roster = target.join("bravo").join("parties.pub");
     let v = run(&[
         "verify",
         t.to_str().unwrap(),
         "--keys",
-        target.to_str().unwrap(),
+        roster.to_str().unwrap(),
     ]);
     assert_eq!(v.status.code(), Some(4), "{}", text(&v));
     assert!(text(&v).contains("damaged"), "{}", text(&v));
     let not = run(&[
         "verify",
-        target.join("alpha.pub").to_str().unwrap(),
+        roster.to_str().unwrap(),
         "--keys",
-        target.to_str().unwrap(),
+        roster.to_str().unwrap(),
     ]);
     assert_eq!(not.status.code(), Some(1));
     assert!(!text(&not).contains("panicked"));
@@ -223,12 +224,12 @@ fn the_broker_refuses_a_tls_key_others_can_read() {
     let dir = scratch("broker-key-mode");
     let target = dir.join("d");
     assert!(run(&["init", target.to_str().unwrap()]).status.success());
-    let key = target.join("broker.key");
+    let key = target.join("broker").join("broker.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = run(&[
         "broker",
         "--config",
-        target.join("broker.toml").to_str().unwrap(),
+        target.join("broker").join("broker.toml").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("too open"), "{}", text(&out));
@@ -250,7 +251,7 @@ fn a_full_mailbox_refuses_the_sender_instead_of_dropping() {
     assert_eq!(second.status.code(), Some(3), "{}", text(&second));
     assert!(text(&second).contains("queue is full"), "{}", text(&second));
     assert!(text(&second).contains("sent again"), "{}", text(&second));
-    let state = std::fs::read(d.dir.join("alpha.state")).unwrap();
+    let state = std::fs::read(d.file("alpha", "alpha.state")).unwrap();
     let saved = backchannel_proto::persist::decode_party_state(&state).unwrap();
     assert_eq!(
         saved.channels[0]
@@ -320,10 +321,10 @@ fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
         .unwrap();
     rt.block_on(async {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let cert = std::fs::read_to_string(d.dir.join("broker.crt")).unwrap();
+        let cert = std::fs::read_to_string(d.file("broker", "broker.crt")).unwrap();
         let config = backchannel_net::tls::client_config(&cert).unwrap();
         let alpha = backchannel_proto::keyfile::read_signing_key(
-            &d.dir.join("alpha.key"),
+            &d.file("alpha", "alpha.key"),
             backchannel_proto::PartyName::new("alpha").unwrap(),
         )
         .unwrap();

@@ -257,10 +257,10 @@ fn flood_mailbox(
     use backchannel_proto::{Body, Endpoint};
     use tokio::io::AsyncWriteExt as _;
 
-    let config = d.dir.join(format!("{party}.toml"));
+    let config = d.file(party, &format!("{party}.toml"));
     let mut settings = backchannel_party::PartyConfig::load(&config)
         .unwrap()
-        .settings(&d.dir)
+        .settings(&d.dir.join(party))
         .unwrap();
     settings.channel.max_unacked = count as usize + 1;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -383,13 +383,13 @@ fn a_recipient_keeps_a_budget_of_what_it_rejects_and_counts_the_rest() {
         "bravo",
         &["--count", "2", "--timeout", "8", "--json"],
     );
-    wait_for_file(&d.dir.join("bravo.sock"));
+    wait_for_file(&d.file("bravo", "bravo.sock"));
     // charlie's #1, then the same envelope 2,000 more times: bravo accepts one and
     // rejects the rest as replays.
     flood_mailbox(&d, "charlie", "bravo", 2_001, 200, true);
     let out = wait(bravo);
     let shown = String::from_utf8_lossy(&out.stdout).lines().count();
-    let bytes = std::fs::read(d.dir.join("bravo.transcript")).unwrap();
+    let bytes = std::fs::read(d.file("bravo", "bravo.transcript")).unwrap();
     let parsed = parse_transcript(&bytes).unwrap();
     let accepted = parsed
         .entries

@@ -28,14 +28,14 @@ fn concurrent_processes_for_one_party_never_fork_its_chain() {
     // keeps no delivery receipts yet); the sender's retransmission heals it. Short
     // timers keep that within the test's waits.
     for party in ["alpha", "bravo"] {
-        let path = d.dir.join(format!("{party}.toml"));
+        let path = d.file(party, &format!("{party}.toml"));
         let mut toml = std::fs::read_to_string(&path).unwrap();
         toml.push_str("\n[timing]\nack_timeout_secs = 1\n");
         std::fs::write(&path, toml).unwrap();
     }
     // alpha is a node for the whole test: it acknowledges whatever bravo sends.
     let alpha = d.spawn_as("party", "alpha", &["--json"]);
-    wait_for_file(&d.dir.join("alpha.sock"));
+    wait_for_file(&d.file("alpha", "alpha.sock"));
     let mut shown_to_bravo = String::new();
     for round in 0..8 {
         // bravo: a receive and a send start at the same moment, each opening bravo;
@@ -93,9 +93,9 @@ fn concurrent_processes_for_one_party_never_fork_its_chain() {
     // bravo's chain, as alpha received it, is complete: one envelope per number.
     let v = run(&[
         "verify",
-        d.dir.join("alpha.transcript").to_str().unwrap(),
+        d.file("alpha", "alpha.transcript").to_str().unwrap(),
         "--keys",
-        d.dir.to_str().unwrap(),
+        d.file("alpha", "parties.pub").to_str().unwrap(),
         "--json",
     ]);
     let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
@@ -112,7 +112,7 @@ fn a_node_does_the_work_of_send_receive_and_pending_with_the_same_output() {
     let _serial = serial();
     let d = Deployment::start("node", "alpha,bravo");
     let node = spawn(&["party", "--config", &d.config("bravo")]);
-    wait_for_file(&d.dir.join("bravo.sock"));
+    wait_for_file(&d.file("bravo", "bravo.sock"));
     // alpha is offline: bravo's send, handed to the node, times out exactly as alone.
     let sent = d.run_as(
         "send",
@@ -208,7 +208,7 @@ fn a_message_comes_from_stdin_or_a_file_and_an_oversized_one_is_refused_before_s
         "{}",
         text(&o)
     );
-    let file = d.dir.join("statement.txt");
+    let file = d.file("alpha", "statement.txt");
     std::fs::write(
         &file,
         "Any strike on energy infrastructure will be treated as an attack on the state.",
@@ -256,7 +256,7 @@ fn a_message_comes_from_stdin_or_a_file_and_an_oversized_one_is_refused_before_s
     #[cfg(unix)]
     for f in ["alpha.transcript", "alpha.lock"] {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(d.dir.join(f))
+        let mode = std::fs::metadata(d.file("alpha", f))
             .unwrap()
             .permissions()
             .mode();
@@ -321,8 +321,8 @@ fn two_holders_of_one_key_back_off_instead_of_taking_turns_without_end() {
     // same key. Each login displaces the other at the broker.
     let other = d.dir.parent().unwrap().join("elsewhere");
     std::fs::create_dir_all(&other).unwrap();
-    for f in ["bravo.toml", "bravo.key", "alpha.pub", "broker.crt"] {
-        std::fs::copy(d.dir.join(f), other.join(f)).unwrap();
+    for f in ["bravo.toml", "bravo.key", "parties.pub", "broker.crt"] {
+        std::fs::copy(d.file("bravo", f), other.join(f)).unwrap();
     }
     #[cfg(unix)]
     {
@@ -334,7 +334,7 @@ fn two_holders_of_one_key_back_off_instead_of_taking_turns_without_end() {
         .unwrap();
     }
     let first = d.spawn_as("party", "bravo", &["--timeout", "4"]);
-    wait_for_file(&d.dir.join("bravo.sock"));
+    wait_for_file(&d.file("bravo", "bravo.sock"));
     let second = spawn(&[
         "party",
         "--config",

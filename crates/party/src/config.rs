@@ -3,18 +3,19 @@
 //! ```toml
 //! name = "alpha"
 //! private_key = "alpha.key"           # PKCS#8 PEM, mode 0600; paths relative to this file
-//! broker = "127.0.0.1:7878"
+//! broker = "broker.example.org:7878"  # HOST:PORT; a name is resolved on each connection
 //! broker_certificate = "broker.crt"   # the pinned broker certificate
 //! transcript = "alpha.transcript"
 //! state = "alpha.state"
-//!
-//! [[peer]]
-//! name = "bravo"
-//! public_key = "bravo.pub"
+//! parties = "parties.pub"             # roster: one public key line per party
 //! mode = "signed"                     # or "deniable": fixed by local policy
+//!
+//! [[peer]]                            # and/or peers one by one (a roster entry of the
+//! name = "bravo"                      # same name is replaced)
+//! public_key = "bravo.pub"
+//! mode = "signed"
 //! ```
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use backchannel_net::config_file::{ConfigFileError, load_toml, read_named};
 use backchannel_proto::keyfile::{self, KeyFileError};
 use backchannel_proto::{
-    ChannelConfig, ChannelMode, KeyError, PartyName, PeerPolicy, SigningIdentity,
+    ChannelConfig, ChannelMode, KeyError, PartyName, PeerPolicy, PublicIdentity, SigningIdentity,
 };
 use serde::Deserialize;
 use tokio_rustls::rustls::ClientConfig;
@@ -35,8 +36,8 @@ pub struct PartyConfig {
     pub name: String,
     /// Its private key file.
     pub private_key: PathBuf,
-    /// The broker's address.
-    pub broker: SocketAddr,
+    /// The broker's address, `HOST:PORT` (a name or an IP address).
+    pub broker: String,
     /// The broker's pinned certificate.
     pub broker_certificate: PathBuf,
     /// Where the transcript is appended.
@@ -44,7 +45,14 @@ pub struct PartyConfig {
     /// Where the channel state is kept (default: the transcript path with `.state`).
     #[serde(default)]
     pub state: Option<PathBuf>,
-    /// The peers and the mode used with each.
+    /// A roster of every party's public key (`NAME.pub` lines); every party in it
+    /// other than this one is a peer, in [`PartyConfig::mode`].
+    #[serde(default)]
+    pub parties: Option<PathBuf>,
+    /// The mode used with the roster's parties (`signed` or `deniable`).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Peers one by one, each with its mode (overrides a roster entry of that name).
     #[serde(rename = "peer", default)]
     pub peers: Vec<PeerEntry>,
     /// Timing.
@@ -119,8 +127,8 @@ pub enum ConfigError {
 pub struct PartySettings {
     /// Who we are.
     pub me: SigningIdentity,
-    /// The broker's address.
-    pub broker: SocketAddr,
+    /// The broker's address, `HOST:PORT`.
+    pub broker: String,
     /// TLS configuration pinning the broker's certificate.
     pub tls: Arc<ClientConfig>,
     /// One policy per peer.
@@ -166,7 +174,33 @@ impl PartyConfig {
         let me = keyfile::read_signing_key(&base.join(&self.private_key), name)?;
         let cert = read_named(&base.join(&self.broker_certificate))?;
         let tls = backchannel_net::tls::client_config(&cert)?;
+        check_address(&self.broker)?;
         let mut peers: Vec<PeerPolicy> = Vec::new();
+        let mut add = |id: PublicIdentity, mode: &str, label: &str| {
+            if id.name() == me.name() {
+                return Ok(());
+            }
+            let mode: ChannelMode = mode
+                .parse()
+                .map_err(|e: backchannel_proto::UnknownMode| ConfigError::Invalid(e.to_string()))?;
+            peers.retain(|q: &PeerPolicy| q.identity.name() != id.name());
+            peers.push(PeerPolicy::new(&me.public(), id, mode, label));
+            Ok::<(), ConfigError>(())
+        };
+        match (&self.parties, &self.mode) {
+            (Some(roster), Some(mode)) => {
+                for id in keyfile::read_roster(&base.join(roster))? {
+                    add(id, mode, "main")?;
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "`parties` (a roster) and `mode` go together".into(),
+                ));
+            }
+        }
+        let mut listed: Vec<&str> = Vec::new();
         for p in &self.peers {
             let path = base.join(&p.public_key);
             let id = keyfile::read_public_key(&path)?;
@@ -178,17 +212,14 @@ impl PartyConfig {
                     p.name
                 )));
             }
-            if peers.iter().any(|q| q.identity.name() == id.name()) || id.name() == me.name() {
+            if listed.contains(&p.name.as_str()) || id.name() == me.name() {
                 return Err(ConfigError::Invalid(format!(
                     "peer {:?} is listed twice or is this party",
                     p.name
                 )));
             }
-            let mode: ChannelMode = p
-                .mode
-                .parse()
-                .map_err(|e: backchannel_proto::UnknownMode| ConfigError::Invalid(e.to_string()))?;
-            peers.push(PeerPolicy::new(&me.public(), id, mode, &p.channel));
+            listed.push(&p.name);
+            add(id, &p.mode, &p.channel)?;
         }
         if peers.is_empty() {
             return Err(ConfigError::Invalid("no [[peer]] configured".into()));
@@ -209,7 +240,7 @@ impl PartyConfig {
         };
         Ok(PartySettings {
             me,
-            broker: self.broker,
+            broker: self.broker.clone(),
             tls,
             peers,
             channel,
@@ -217,4 +248,41 @@ impl PartyConfig {
             state,
         })
     }
+}
+
+/// Checks that `addr` is `HOST:PORT` (a name, an IPv4 address, or `[IPv6]`) without
+/// resolving it: names are resolved on each connection, so a broker that moves is
+/// found again.
+pub fn check_address(addr: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| {
+        ConfigError::Invalid(format!(
+            "broker address {:?}: {why} (expected HOST:PORT, e.g. broker.example.org:7878 or 10.0.0.1:7878)",
+            backchannel_proto::text::plain(addr)
+        ))
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    port.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| bad("the port must be 1 to 65535"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    let is_name = host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if !is_ip && !is_name {
+        return Err(bad("not a host name or an IP address"));
+    }
+    Ok(())
 }

@@ -25,11 +25,11 @@ pub(crate) struct Connection {
 /// Why connecting or logging in failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// The broker could not be reached.
+    /// The broker could not be reached (or its name not resolved).
     #[error("cannot reach the broker at {addr}: {source}")]
     Unreachable {
-        /// The address.
-        addr: std::net::SocketAddr,
+        /// The address, as configured.
+        addr: String,
         /// What the OS said.
         source: std::io::Error,
     },
@@ -62,10 +62,11 @@ pub(crate) async fn connect(settings: &PartySettings) -> Result<Connection, Conn
 }
 
 async fn connect_inner(settings: &PartySettings) -> Result<Connection, ConnectError> {
-    let tcp = TcpStream::connect(settings.broker)
+    // A host name is resolved here, on every connection (the broker may move).
+    let tcp = TcpStream::connect(settings.broker.as_str())
         .await
         .map_err(|source| ConnectError::Unreachable {
-            addr: settings.broker,
+            addr: backchannel_proto::text::plain(&settings.broker),
             source,
         })?;
     let _ = tcp.set_nodelay(true);

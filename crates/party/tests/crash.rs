@@ -93,7 +93,7 @@ impl World {
     fn settings(&self, me: &SigningIdentity, peer: &SigningIdentity) -> PartySettings {
         PartySettings {
             me: me.clone(),
-            broker: self.addr,
+            broker: self.addr.to_string(),
             tls: self.tls.clone(),
             peers: vec![PeerPolicy::new(
                 &me.public(),

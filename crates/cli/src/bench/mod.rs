@@ -159,7 +159,7 @@ async fn run_mode(
     let mut broker_cmd = Command::new(&exe);
     broker_cmd
         .args(["broker", "--config"])
-        .arg(dir.join("broker.toml"));
+        .arg(crate::init::broker_config(dir));
     quiet(&mut broker_cmd);
     let broker = Node(broker_cmd.spawn()?);
     let started = std::time::Instant::now();
@@ -172,10 +172,10 @@ async fn run_mode(
     let mut bravo_cmd = Command::new(&exe);
     bravo_cmd
         .args(["party", "--config"])
-        .arg(dir.join("bravo.toml"));
+        .arg(crate::init::party_config(dir, "bravo"));
     quiet(&mut bravo_cmd);
     let bravo = Node(bravo_cmd.spawn()?);
-    while !dir.join("bravo.sock").exists() {
+    while !dir.join("bravo").join("bravo.sock").exists() {
         if started.elapsed() > Duration::from_secs(20) {
             anyhow::bail!("bravo's node did not start");
         }
@@ -183,7 +183,7 @@ async fn run_mode(
     }
     let mut send = Command::new(&exe);
     send.args(["bench-send", "--config"])
-        .arg(dir.join("alpha.toml"))
+        .arg(crate::init::party_config(dir, "alpha"))
         .args(["--to", "bravo", "--size", &args.size.to_string()])
         .args(["--seconds", &args.seconds.to_string()])
         .args(["--window", &args.window.to_string()]);

@@ -40,12 +40,12 @@ pub struct Deployment {
 }
 
 /// Starts `backchannel broker --config DIR/broker.toml ARGS` and waits until it listens.
-fn spawn_broker(dir: &Path, addr: SocketAddr, args: &[String]) -> Running {
+pub fn spawn_broker(dir: &Path, addr: SocketAddr, args: &[String]) -> Running {
     let broker = Command::new(BIN)
         .args([
             "broker",
             "--config",
-            dir.join("broker.toml").to_str().unwrap(),
+            dir.join("broker").join("broker.toml").to_str().unwrap(),
         ])
         .args(args)
         .stdout(Stdio::null())
@@ -125,7 +125,7 @@ impl Deployment {
         let out = run(&init);
         assert!(out.status.success(), "{}", text(&out));
         let dir = target;
-        edit(&dir.join("broker.toml"));
+        edit(&dir.join("broker").join("broker.toml"));
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let broker_args: Vec<String> = broker_args.iter().map(|a| a.to_string()).collect();
         let broker = spawn_broker(&dir, addr, &broker_args);
@@ -150,9 +150,13 @@ impl Deployment {
         self._broker = spawn_broker(&self.dir, self.addr, &self.broker_args);
     }
 
+    /// `NAME` in `node`'s bundle (`broker` or a party).
+    pub fn file(&self, node: &str, name: &str) -> PathBuf {
+        self.dir.join(node).join(name)
+    }
+
     pub fn config(&self, party: &str) -> String {
-        self.dir
-            .join(format!("{party}.toml"))
+        self.file(party, &format!("{party}.toml"))
             .to_str()
             .unwrap()
             .to_owned()
@@ -207,15 +211,15 @@ impl Deployment {
         )
     }
 
+    /// The judge's view of `party`'s transcript, given the roster in its bundle.
     pub fn verify(&self, party: &str) -> Output {
         run(&[
             "verify",
-            self.dir
-                .join(format!("{party}.transcript"))
+            self.file(party, &format!("{party}.transcript"))
                 .to_str()
                 .unwrap(),
             "--keys",
-            self.dir.to_str().unwrap(),
+            self.file(party, "parties.pub").to_str().unwrap(),
         ])
     }
 }
