@@ -36,6 +36,10 @@ pub enum ConnectError {
     /// TLS failed (for example: the broker's certificate is not the pinned one).
     #[error("TLS handshake with the broker failed: {0}")]
     Tls(String),
+    /// The connection broke during the TLS handshake (closed, reset or cut by the
+    /// network), which trying again can cure, unlike a refused certificate.
+    #[error("the connection to the broker broke during the TLS handshake: {0}")]
+    Interrupted(String),
     /// The broker refused the login.
     #[error("the broker refused the login: {0}")]
     Refused(Notice),
@@ -50,7 +54,9 @@ impl ConnectError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ConnectError::Unreachable { .. } | ConnectError::Protocol(_)
+            ConnectError::Unreachable { .. }
+                | ConnectError::Interrupted(_)
+                | ConnectError::Protocol(_)
         )
     }
 }
@@ -74,7 +80,12 @@ async fn connect_inner(settings: &PartySettings) -> Result<Connection, ConnectEr
     let stream = TlsConnector::from(settings.tls.clone())
         .connect(server_name, tcp)
         .await
-        .map_err(|e| ConnectError::Tls(e.to_string()))?;
+        .map_err(|e| match e.kind() {
+            // rustls reports what it refused (a certificate that is not the pinned
+            // one, a protocol error) as invalid data; anything else is the network.
+            std::io::ErrorKind::InvalidData => ConnectError::Tls(e.to_string()),
+            _ => ConnectError::Interrupted(e.to_string()),
+        })?;
     let exporter =
         tls::exporter(stream.get_ref().1).map_err(|e| ConnectError::Tls(e.to_string()))?;
     let login =
@@ -93,7 +104,10 @@ async fn connect_inner(settings: &PartySettings) -> Result<Connection, ConnectEr
                 "the broker closed the connection".into(),
             ));
         }
-        Err(FrameIoError::Io(e)) => return Err(ConnectError::Tls(e.to_string())),
+        Err(FrameIoError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(ConnectError::Tls(e.to_string()));
+        }
+        Err(FrameIoError::Io(e)) => return Err(ConnectError::Interrupted(e.to_string())),
         Err(e) => return Err(ConnectError::Protocol(e.to_string())),
     }
     let frame = first.pop().unwrap_or_default();
