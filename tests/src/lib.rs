@@ -1,6 +1,9 @@
-//! Whole-system tests: the `backchannel` binary as a broker and two parties on three
-//! "hosts" (Linux network namespaces joined by veth pairs), with faults injected by a
-//! user-space proxy (`fault-proxy`), by taking links down, and by `kill -9`.
+//! Whole-system tests: the built `backchannel` binary as separate broker and party
+//! processes. `tests/*.rs` run them over TLS on loopback (delivery, the party node,
+//! hostile load, the broker's store, deployments, the attack matrix);
+//! `tests/three_hosts.rs` puts a broker and two parties on three "hosts" (Linux network
+//! namespaces joined by veth pairs), with faults injected by a user-space proxy
+//! (`fault-proxy`), by taking links down, and by `kill -9`.
 //!
 //! The namespaces, links and addresses are created by the test and removed when it
 //! ends (also when it fails); every address lives only inside them. Without root or

@@ -418,7 +418,7 @@ mod toml_rows {
     pub fn load() -> Table {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../proto-spec/attacks.toml"
+            "/../proto-spec/attacks.toml"
         ))
         .unwrap();
         text.lines()

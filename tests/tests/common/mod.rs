@@ -8,7 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_backchannel");
+/// The `backchannel` binary, beside this package's `fault-proxy` (built first if
+/// this package's tests run alone).
+pub fn bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        backchannel_system_tests::backchannel_binary(Path::new(env!("CARGO_BIN_EXE_fault-proxy")))
+            .unwrap()
+    })
+}
 
 /// The tests run one at a time: each starts real processes with timers, and the
 /// attack matrix judges outcomes by timing that a machine busy with ten other tests
@@ -41,7 +49,7 @@ pub struct Deployment {
 
 /// Starts `backchannel broker --config DIR/broker.toml ARGS` and waits until it listens.
 pub fn spawn_broker(dir: &Path, addr: SocketAddr, args: &[String]) -> Running {
-    let broker = Command::new(BIN)
+    let broker = Command::new(bin())
         .args([
             "broker",
             "--config",
@@ -80,7 +88,7 @@ pub fn scratch(tag: &str) -> PathBuf {
 }
 
 pub fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+    Command::new(bin()).args(args).output().unwrap()
 }
 
 pub fn text(o: &Output) -> String {
@@ -193,7 +201,7 @@ impl Deployment {
 
     pub fn receive(&self, party: &str, count: u64) -> Running {
         Running(
-            Command::new(BIN)
+            Command::new(bin())
                 .args([
                     "receive",
                     "--config",
@@ -242,7 +250,7 @@ pub fn finish(mut r: Running) -> (bool, Vec<serde_json::Value>, String) {
 /// Starts `backchannel ARGS` with its output captured.
 pub fn spawn(args: &[&str]) -> Running {
     Running(
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -179,7 +179,7 @@ fn a_node_does_the_work_of_send_receive_and_pending_with_the_same_output() {
 fn a_message_comes_from_stdin_or_a_file_and_an_oversized_one_is_refused_before_sealing() {
     let _serial = serial();
     let d = Deployment::start("input", "alpha,bravo");
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args([
             "send",
             "--config",
