@@ -194,6 +194,11 @@ impl Mailbox {
         }
     }
 
+    /// Whether a session is reading this mailbox now (its party is connected).
+    pub(crate) fn is_being_read(&self) -> bool {
+        self.reader.try_lock().is_err()
+    }
+
     /// Envelopes waiting (not counting a batch a session holds).
     pub(crate) fn len(&self) -> usize {
         self.queue().frames.len()

@@ -9,13 +9,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use backchannel_proto::node::{Notice, notice_frame};
 use backchannel_proto::relay::{Delivery, Forward, Inspected, Refusal, RelayStrategy};
 use backchannel_proto::{Attestation, EnvelopeIn, Timestamp};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::event::BrokerEvent;
-use crate::mailbox::{Mailboxes, Queued};
-use crate::store_writer::StoreWriter;
+use crate::mailbox::{Mailbox, Mailboxes, Queued};
+use crate::store_writer::{Append, StoreWriter};
 
 /// Envelopes one session read and verified, for the router.
 pub(crate) struct Batch {
@@ -141,34 +142,70 @@ fn reserve(mailboxes: &Mailboxes, to: &str, from: &Arc<str>, len: usize) -> Resu
         .reserve(to, from, len)
 }
 
-/// Stores the accepted frames (one commit), then makes them deliverable, in order.
-/// If the store fails the frames are still delivered from memory (their senders hold
-/// them unacknowledged, so a crash before delivery loses nothing a retry cannot
-/// bring back); the failure is logged as an error.
+/// Makes the accepted frames deliverable, in order, as one store group.
+///
+/// Frames for a recipient that is reading its mailbox right now are deliverable at
+/// once, and stored behind them (usually they are written out before their turn to
+/// be stored comes, and are then never written to disk). Frames for a recipient that
+/// is not connected are deliverable only once their group is durable: those are the
+/// ones a crash would otherwise lose (`proto-spec/nodes.md` §3.1). If the store fails
+/// the frames are still delivered from memory (their senders hold them
+/// unacknowledged); the failure is logged as an error.
 async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &mut Vec<Accepted>) {
     if accepted.is_empty() {
         return;
     }
-    let group: u64 = match store {
-        None => 0,
-        Some(store) => {
-            let frames = accepted
-                .drain(..)
-                .map(|a| (a.to, a.from, a.frame))
-                .collect();
-            let (frames, committed) = store.append(frames).await;
-            accepted.extend(frames.into_iter().map(|(to, from, frame)| Accepted {
-                to,
-                from,
-                frame,
-            }));
-            committed.unwrap_or_else(|e| {
-                tracing::error!(target: "broker", "{} frame(s) are queued in memory only: {e}", accepted.len());
-                0
-            })
+    let Some(store) = store else {
+        push(mailboxes, 0, accepted.drain(..));
+        return;
+    };
+    let group = store.next_group();
+    // Decided once per recipient, so one recipient's frames keep their order.
+    let mut online: HashMap<String, bool> = HashMap::new();
+    for a in accepted.iter() {
+        if !online.contains_key(&a.to) {
+            let reading = mailboxes.get(&a.to).is_some_and(Mailbox::is_being_read);
+            online.insert(a.to.clone(), reading);
+        }
+    }
+    let (now, later): (Vec<Accepted>, Vec<Accepted>) = accepted
+        .drain(..)
+        .partition(|a| online.get(&a.to).copied().unwrap_or(false));
+    // The store gets the waiting frames first, then copies of the others.
+    let waiting = later.len();
+    let frames: Vec<Append> = later
+        .into_iter()
+        .map(|a| (a.to, a.from, a.frame))
+        .chain(
+            now.iter()
+                .map(|a| (a.to.clone(), Arc::clone(&a.from), a.frame.clone())),
+        )
+        .collect();
+    push(mailboxes, group, now.into_iter());
+    if waiting == 0 {
+        store.append_later(group, frames);
+        return;
+    }
+    let (mut frames, committed) = store.append(group, frames).await;
+    let group = match committed {
+        Ok(()) => group,
+        Err(e) => {
+            tracing::error!(target: "broker", "{waiting} frame(s) are queued in memory only: {e}");
+            0
         }
     };
-    for a in accepted.drain(..) {
+    frames.truncate(waiting);
+    push(
+        mailboxes,
+        group,
+        frames
+            .into_iter()
+            .map(|(to, from, frame)| Accepted { to, from, frame }),
+    );
+}
+
+fn push(mailboxes: &Mailboxes, group: u64, frames: impl Iterator<Item = Accepted>) {
+    for a in frames {
         if let Some(mailbox) = mailboxes.get(&a.to) {
             mailbox.push(Queued {
                 group,

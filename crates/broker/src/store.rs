@@ -87,6 +87,15 @@ pub struct StoredFrame {
     pub frame: Vec<u8>,
 }
 
+/// A group of frames to store under one id.
+#[derive(Clone, Debug)]
+pub struct NewGroup<'a> {
+    /// Its id.
+    pub id: u64,
+    /// Its frames: (recipient, from, frame).
+    pub frames: Vec<(&'a str, &'a str, &'a [u8])>,
+}
+
 /// What opening the store found.
 #[derive(Debug)]
 pub struct Recovered {
@@ -257,52 +266,63 @@ impl Store {
         drop(table);
         drop(txn);
         if !damaged.is_empty() {
-            self.commit([], damaged.iter().copied())?;
+            self.commit(&[], damaged.iter().copied())?;
         }
         Ok(Recovered { frames, damaged })
     }
 
-    /// Seals `frames` (recipient, from, frame) as one group and removes the groups in
-    /// `finished`, in one durable transaction; returns the new group's id (none if
-    /// `frames` is empty).
+    /// The id the next new group must have at least (ids only grow).
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Seals and inserts `groups` (each an id, at least [`Store::next_id`] and
+    /// increasing, and its frames as (recipient, from, frame)) and removes the groups
+    /// in `finished`, in one durable transaction. With no group to insert the commit
+    /// does not wait for the disk: removals become durable with the next group (a
+    /// crash before that delivers those frames again; their recipients drop them as
+    /// replays).
     pub fn commit<'a>(
         &mut self,
-        frames: impl IntoIterator<Item = (&'a str, &'a str, &'a [u8])>,
+        groups: &[NewGroup<'a>],
         finished: impl IntoIterator<Item = u64>,
-    ) -> Result<Option<u64>, StoreError> {
-        let mut plain = Vec::new();
-        for (recipient, from, frame) in frames {
-            join_entry(recipient, from, frame, &mut plain);
-        }
+    ) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
-        let group = (!plain.is_empty()).then_some(self.next_id);
-        if group.is_none() {
-            // Only removals: no need to wait for the disk. They become durable with
-            // the next group; a crash before that delivers those frames again, and
-            // their recipients drop them as replays.
+        if groups.is_empty() {
             txn.set_durability(Durability::None)
                 .map_err(|e| self.db_err(e))?;
         }
+        let mut next = self.next_id;
         {
             let mut table = txn.open_table(QUEUED).map_err(|e| self.db_err(e))?;
             for id in finished {
                 table.remove(id).map_err(|e| self.db_err(e))?;
             }
-            if let Some(id) = group {
-                let sealed = self.seal(&group_aad(id), &plain)?;
+            for group in groups {
+                if group.id < next {
+                    return Err(
+                        self.db_err(format!("group id {} reused (next is {next})", group.id))
+                    );
+                }
+                let mut plain = Vec::new();
+                for (recipient, from, frame) in &group.frames {
+                    join_entry(recipient, from, frame, &mut plain);
+                }
+                let sealed = self.seal(&group_aad(group.id), &plain)?;
                 table
-                    .insert(id, sealed.as_slice())
+                    .insert(group.id, sealed.as_slice())
                     .map_err(|e| self.db_err(e))?;
+                next = group.id + 1;
+            }
+            if next != self.next_id {
                 let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
-                meta.insert(NEXT_ID, (id + 1).to_be_bytes().as_slice())
+                meta.insert(NEXT_ID, next.to_be_bytes().as_slice())
                     .map_err(|e| self.db_err(e))?;
             }
         }
         txn.commit().map_err(|e| self.db_err(e))?;
-        if let Some(id) = group {
-            self.next_id = id + 1;
-        }
-        Ok(group)
+        self.next_id = next;
+        Ok(())
     }
 
     fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -387,7 +407,13 @@ mod tests {
     }
 
     fn append(store: &mut Store, frames: &[(&str, &str, &[u8])]) -> u64 {
-        store.commit(frames.iter().copied(), []).unwrap().unwrap()
+        let id = store.next_id();
+        let group = NewGroup {
+            id,
+            frames: frames.to_vec(),
+        };
+        store.commit(&[group], []).unwrap();
+        id
     }
 
     #[test]
@@ -403,7 +429,7 @@ mod tests {
             &[("bravo", "charlie", b"two"), ("alpha", "bravo", b"three")],
         );
         assert!(second > first);
-        assert_eq!(store.commit([], [first]).unwrap(), None);
+        store.commit(&[], [first]).unwrap();
         drop(store);
         let (mut store, found) = Store::open(&path, &key).unwrap();
         let got: Vec<_> = found
