@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod assurances;
 mod attacks;
 mod bench;
 mod broker_cmd;
@@ -49,6 +50,7 @@ enum Command {
     Receive(receive::Args),
     Party(node::Args),
     Pending(pending::Args),
+    Assurances(assurances::Args),
     Bench(bench::Args),
     #[command(name = "bench-send", hide = true)]
     BenchSend(bench::sender::Args),
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Init(a) => init::run(a),
             Command::AddParty(a) => init::add_party(a),
+            Command::Assurances(a) => assurances::run(a),
             Command::Keygen(a) => keys::keygen(a),
             Command::Broker(a) => broker_cmd::run(a).await,
             Command::Send(a) => send::run(a).await,

@@ -246,7 +246,8 @@ fn take_requests(
     let mut shown = Vec::with_capacity(sends.len());
     let mut refused: Vec<Option<anyhow::Error>> = Vec::with_capacity(sends.len());
     for (r, _) in &sends {
-        match r.body() {
+        let checked = crate::send::check_assurance_id(party, r).and_then(|()| r.body());
+        match checked {
             Ok((body, ttl)) => {
                 shown.push(print::body_text(&body));
                 refused.push(None);

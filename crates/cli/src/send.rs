@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use backchannel_party::{Activity, Control};
+use backchannel_party::{Activity, Control, Party};
+use backchannel_proto::ledger::Ledger;
 use backchannel_proto::node::Notice;
 use backchannel_proto::{Assurance, Attestation, Body, MAX_TEXT_LEN, Revocation};
 use clap::Parser;
@@ -42,12 +43,22 @@ pub struct Args {
         long,
         value_name = "ID",
         conflicts_with = "revoke",
-        requires = "valid_days"
+        requires = "validity"
     )]
     assurance: Option<String>,
     /// How many days the assurance holds.
-    #[arg(long, value_name = "N", requires = "assurance")]
+    #[arg(long, value_name = "N", requires = "assurance", group = "validity")]
     valid_days: Option<u32>,
+    /// How long the assurance holds: a number and a unit, s, m, h or d (`90s`, `10m`,
+    /// `2d`); for a class that watches one lapse.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "assurance",
+        group = "validity",
+        value_parser = parse_duration
+    )]
+    valid_for: Option<Duration>,
     /// The assurance's condition, e.g. "absent provocation" (default: unconditional).
     #[arg(long, requires = "assurance", default_value = "")]
     condition: String,
@@ -120,7 +131,10 @@ impl SendRequest {
             id,
             message,
             condition: args.condition.clone(),
-            valid_secs: u64::from(args.valid_days.unwrap_or(1)) * 86_400,
+            valid_secs: match (args.valid_for, args.valid_days) {
+                (Some(d), _) => d.as_secs(),
+                (None, days) => u64::from(days.unwrap_or(1)) * 86_400,
+            },
             timeout: args.timeout,
             json: args.json,
         };
@@ -158,6 +172,49 @@ impl SendRequest {
             other => anyhow::bail!("unknown message kind {other:?}"),
         })
     }
+}
+
+/// `90s`, `10m`, `2h`, `2d`: at least one second, at most 10 years.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let unit_at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?}: give a unit, s, m, h or d (e.g. 90s, 10m, 2d)"))?;
+    let (number, unit) = text.split_at(unit_at);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number, then s, m, h or d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    let secs = n
+        .checked_mul(scale)
+        .filter(|s| (1..=10 * 365 * 86_400).contains(s))
+        .ok_or_else(|| format!("{text:?}: between 1 second and 10 years"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+/// Refuses an assurance whose id this party already gave the same recipient with
+/// other words (`backchannel_proto::ledger`): the recipient could not tell which one
+/// is meant. Reads the party's transcript (assurances are rare; the check is exact).
+pub fn check_assurance_id(party: &Party, request: &SendRequest) -> anyhow::Result<()> {
+    if request.kind != "assurance" {
+        return Ok(());
+    }
+    let (Body::Assurance(a), _) = request.body()? else {
+        return Ok(());
+    };
+    let bytes = std::fs::read(party.transcript_path())
+        .with_context(|| format!("{}", party.transcript_path().display()))?;
+    let parsed = backchannel_proto::transcript::parse_transcript(&bytes)
+        .with_context(|| format!("{}", party.transcript_path().display()))?;
+    let ledger = Ledger::build(parsed.entries, backchannel_party::now());
+    ledger
+        .check_new(party.name(), &request.to, &a)
+        .map_err(|e| anyhow::anyhow!("nothing was sent: {e}"))
 }
 
 fn read_message_file(path: &Path) -> anyhow::Result<String> {
@@ -285,6 +342,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             Owner::Delegated(outcome) => return Ok(outcome),
             Owner::Me(me, party) => (me, *party),
         };
+    check_assurance_id(&party, &request)?;
     let (body, ttl) = request.body()?;
     let shown = print::body_text(&body);
     let seq = party.send(&request.to, body, ttl)?;

@@ -219,6 +219,11 @@ impl Party {
         })
     }
 
+    /// The transcript file this party appends to (readers may read it meanwhile).
+    pub fn transcript_path(&self) -> &std::path::Path {
+        &self.settings.transcript
+    }
+
     /// The protocol state (for inspection).
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint

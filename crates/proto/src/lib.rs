@@ -57,6 +57,7 @@ mod identity;
 pub mod journal;
 pub mod judge;
 pub mod keyfile;
+pub mod ledger;
 mod mode;
 pub mod node;
 pub mod persist;
