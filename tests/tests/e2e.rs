@@ -41,7 +41,24 @@ fn a_message_is_delivered_with_a_signed_receipt_and_transcripts_verify() {
         let v = d.verify(party);
         assert!(v.status.success(), "{}", text(&v));
         assert!(text(&v).contains("provably written by alpha"));
+        assert!(!text(&v).contains("no entry verifies"), "{}", text(&v));
     }
+    // The judge given another deployment's keys is told so, rather than left to read
+    // the transcript as forgeries.
+    let other = scratch("deliver-other-keys").join("d");
+    assert!(run(&["init", other.to_str().unwrap()]).status.success());
+    let v = run(&[
+        "verify",
+        d.file("bravo", "bravo.transcript").to_str().unwrap(),
+        "--keys",
+        other.join("bravo").join("parties.pub").to_str().unwrap(),
+    ]);
+    assert_eq!(v.status.code(), Some(4), "{}", text(&v));
+    assert!(
+        text(&v).contains("no entry verifies under these keys: is --keys the right deployment"),
+        "{}",
+        text(&v)
+    );
 }
 
 #[test]

@@ -102,10 +102,19 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             }));
         }
     }
+    // Rows are printed as they finish, in the table's order (several run at once).
+    if !args.json {
+        println!("{}", header());
+    }
     let mut rows = Vec::new();
     for job in jobs {
         let (attack, mode, run) = job.await?;
-        rows.push((attack, mode, run?));
+        let run = run?;
+        if !args.json {
+            println!("{}", row_line(&attack, mode, &run));
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        }
+        rows.push((attack, mode, run));
     }
     let mismatches = rows
         .iter()
@@ -131,7 +140,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             .collect();
         println!("{}", serde_json::Value::Array(out));
     } else {
-        print!("{}", text(&rows));
+        print!("{}", narratives(&rows));
     }
     if mismatches > 0 {
         anyhow::bail!(
@@ -149,29 +158,31 @@ fn cell(outcome: Expected, reason: &str) -> String {
     }
 }
 
-fn text(rows: &[(Attack, ChannelMode, LiveRun)]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+fn header() -> String {
+    format!(
         "{:<22} {:<9} {:<40} as the spec expects?",
         "attack", "mode", "live outcome"
-    );
-    for (a, m, r) in rows {
-        let want = expectation(a, *m);
-        let ok = if matches(r, want) {
-            "yes".to_owned()
-        } else {
-            format!("!! expected {}", cell(want.outcome, &want.reason))
-        };
-        let _ = writeln!(
-            out,
-            "{:<22} {:<9} {:<40} {ok}",
-            a.name,
-            m.to_string(),
-            cell(r.outcome, &r.reason)
-        );
-    }
+    )
+}
+
+fn row_line(a: &Attack, m: ChannelMode, r: &LiveRun) -> String {
+    let want = expectation(a, m);
+    let ok = if matches(r, want) {
+        "yes".to_owned()
+    } else {
+        format!("!! expected {}", cell(want.outcome, &want.reason))
+    };
+    format!(
+        "{:<22} {:<9} {:<40} {ok}",
+        a.name,
+        m.to_string(),
+        cell(r.outcome, &r.reason)
+    )
+}
+
+fn narratives(rows: &[(Attack, ChannelMode, LiveRun)]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let _ = writeln!(out, "\nWhat happened, attack by attack:");
     let mut last = "";
     for (a, m, r) in rows {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use backchannel_proto::judge::{Finding, JudgeReport};
-use backchannel_proto::{BodyKind, ChannelMode, judge, keyfile};
+use backchannel_proto::{BodyKind, ChannelMode, Rejection, judge, keyfile};
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -153,6 +153,12 @@ pub fn report_text(report: &JudgeReport, key_count: usize) -> String {
     if let Some(d) = &report.damage {
         let _ = writeln!(out, "!! the file is {d}");
     }
+    if keys_do_not_fit(report) {
+        let _ = writeln!(
+            out,
+            "!! no entry verifies under these keys: is --keys the right deployment (the roster of the deployment this transcript comes from)?"
+        );
+    }
     let _ = writeln!(
         out,
         "verdict: {}",
@@ -163,6 +169,27 @@ pub fn report_text(report: &JudgeReport, key_count: usize) -> String {
         }
     );
     out
+}
+
+/// Whether every signed entry fails for want of the right key (an unknown sender or a
+/// bad signature) and none verifies: most likely the judge was given another
+/// deployment's keys, not a transcript of forgeries.
+fn keys_do_not_fit(report: &JudgeReport) -> bool {
+    let key_failures = report
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                &e.finding,
+                Finding::Invalid(Rejection::BadSignature | Rejection::UnknownSender { .. })
+            )
+        })
+        .count();
+    let verified = report
+        .entries
+        .iter()
+        .any(|e| matches!(e.finding, Finding::ProvablyWrittenBy { .. }));
+    key_failures > 0 && !verified
 }
 
 /// The report as JSON.
