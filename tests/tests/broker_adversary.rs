@@ -126,3 +126,28 @@ fn an_unknown_adversary_is_refused_with_the_list() {
     let help = text(&run(&["broker", "--help"]));
     assert!(help.contains("forge-receipt"), "{help}");
 }
+
+#[test]
+fn demo_hides_routine_lines_unless_verbose() {
+    let _serial = serial();
+    let quiet = run(&["demo", "--adversary", "alter", "--mode", "signed"]);
+    assert!(quiet.status.success(), "{}", text(&quiet));
+    let verbose = run(&[
+        "demo",
+        "--adversary",
+        "alter",
+        "--mode",
+        "signed",
+        "--verbose",
+    ]);
+    assert!(verbose.status.success(), "{}", text(&verbose));
+    let (q, v) = (text(&quiet), text(&verbose));
+    assert!(q.contains("line(s) hidden"), "{q}");
+    assert!(!v.contains("line(s) hidden"), "{v}");
+    assert!(v.lines().count() > q.lines().count(), "{q}\n----\n{v}");
+    // What matters is in both: bravo's refusal of the altered words.
+    for t in [&q, &v] {
+        assert!(t.contains("REJECTED #1 alpha -> bravo"), "{t}");
+        assert!(t.contains("bad-signature"), "{t}");
+    }
+}

@@ -37,6 +37,10 @@ pub struct Args {
     /// attacks`, e.g. drop, forge, downgrade) and show who caught what.
     #[arg(long, value_name = "NAME")]
     adversary: Option<String>,
+    /// With --adversary: also show heartbeats and retransmissions that met the same
+    /// fate as before (hidden by default, and counted).
+    #[arg(long, requires = "adversary")]
+    verbose: bool,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -44,7 +48,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     if let Some(name) = &args.adversary {
-        return under_attack(name, args.mode, args.json).await;
+        return under_attack(name, args.mode, args.json, args.verbose).await;
     }
     let modes = args.mode.modes();
     let mut failures = Vec::new();
@@ -345,7 +349,12 @@ fn check_judgement(
 }
 
 /// `demo --adversary NAME`: the lab scenario under one attack, with every node's account.
-async fn under_attack(name: &str, which: Which, json_out: bool) -> anyhow::Result<Outcome> {
+async fn under_attack(
+    name: &str,
+    which: Which,
+    json_out: bool,
+    verbose: bool,
+) -> anyhow::Result<Outcome> {
     let attacks = crate::attacks::select(Some(name))?;
     let modes = which.modes();
     let mut differ = Vec::new();
@@ -367,7 +376,7 @@ async fn under_attack(name: &str, which: Which, json_out: bool) -> anyhow::Resul
                         "reason": run.reason,
                         "expected": { "outcome": want.outcome.as_str(), "reason": want.reason },
                         "matches": ok,
-                        "account": run.account,
+                        "account": run.account.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
                         "narrative": run.narrative,
                         "judge": run.judge,
                     })
@@ -379,8 +388,18 @@ async fn under_attack(name: &str, which: Which, json_out: bool) -> anyhow::Resul
             println!(
                 "alpha sends charlie one message, then bravo assurance A-1, a time-bound corridor notice, and the withdrawal of A-1\n"
             );
+            let mut hidden = 0usize;
             for line in &run.account {
-                println!("{line}");
+                if line.routine && !verbose {
+                    hidden += 1;
+                } else {
+                    println!("{}", line.text);
+                }
+            }
+            if hidden > 0 {
+                println!(
+                    "({hidden} heartbeat and repeated line(s) hidden: retransmissions that met the same fate; --verbose shows them)"
+                );
             }
             println!(
                 "\nwhat happened: {}",

@@ -30,7 +30,27 @@ pub struct LiveRun {
     /// What happened, in the terms of the scenario.
     pub narrative: String,
     /// Every line each node printed (for `demo --adversary`).
-    pub account: Vec<String>,
+    pub account: Vec<AccountLine>,
+}
+
+/// One line of a node's account.
+pub struct AccountLine {
+    /// What the node printed.
+    pub text: String,
+    /// A heartbeat, a copy the recipient already had (dropped as a replay), or a
+    /// retransmission that met the same fate as before: hidden unless `--verbose`.
+    pub routine: bool,
+}
+
+/// Whether `a` is routine traffic: a heartbeat (accepted or not), or a duplicate.
+fn is_routine(a: &Activity) -> bool {
+    match a {
+        Activity::Received(r) => {
+            r.kind() == Some(backchannel_proto::BodyKind::Heartbeat)
+                || matches!(r.verdict, Err(backchannel_proto::Rejection::Replay { .. }))
+        }
+        _ => false,
+    }
 }
 
 /// Timing that makes every detection happen within the run.
@@ -279,9 +299,16 @@ fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun 
     if outcome == Outcome::Undetected || first_rejection.is_none() {
         narrative.extend(accepted);
     }
+    // A line identical to an earlier one is a retransmission meeting the same fate.
+    let mut shown = std::collections::HashSet::new();
     let account = seen
         .iter()
-        .filter_map(|s| print::activity_line(s.party, &s.activity))
+        .filter_map(|s| {
+            print::activity_line(s.party, &s.activity).map(|text| AccountLine {
+                routine: is_routine(&s.activity) || !shown.insert(text.clone()),
+                text,
+            })
+        })
         .collect();
     LiveRun {
         outcome,
