@@ -449,10 +449,10 @@ async fn outsider_attack(attack: &Attack) -> anyhow::Result<LiveRun> {
     }
     broker.stop().await;
     let (outcome, reason, said) = match parse_node_frame(&answer) {
-        Ok(NodeFrame::Notice(n)) => (Outcome::CaughtByRecipient, n.code.clone(), n.to_string()),
+        Ok(NodeFrame::Notice(n)) => (Outcome::RefusedByBroker, n.code.clone(), n.to_string()),
         Ok(NodeFrame::Welcome { .. }) => (Outcome::Undetected, String::new(), "welcome".to_owned()),
         _ => (
-            Outcome::CaughtByRecipient,
+            Outcome::RefusedByBroker,
             "closed".to_owned(),
             "closed the connection".to_owned(),
         ),

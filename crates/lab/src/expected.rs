@@ -11,8 +11,10 @@ pub const ATTACKS_TOML: &str = include_str!("../../../proto-spec/attacks.toml");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// The party the hostile envelope (or login) reached refused it.
+    /// The party the hostile envelope reached refused it.
     CaughtByRecipient,
+    /// The broker refused the outsider's connection or login: nothing reached a party.
+    RefusedByBroker,
     /// Nothing was refused, but the sender got no valid receipt.
     CaughtBySender,
     /// Nobody noticed.
@@ -24,6 +26,7 @@ impl Outcome {
     pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::CaughtByRecipient => "caught-by-recipient",
+            Outcome::RefusedByBroker => "refused-by-broker",
             Outcome::CaughtBySender => "caught-by-sender",
             Outcome::Undetected => "undetected",
         }

@@ -6,9 +6,9 @@ use super::{ALPHA, BRAVO};
 use crate::adversary::{Move, Out};
 use crate::observed::Observed;
 
-/// The intermediary changes the order of what it passes on, so that a withdrawal
-/// arrives before what it withdraws, or a condition after the commitment. Holds
-/// alpha's #2 to bravo and delivers it after #3.
+/// The intermediary changes the order of what it passes on: in the lab, the
+/// withdrawal of A-1 (#3) arrives before the corridor notice (#2) that was sent ahead
+/// of it. Holds alpha's #2 to bravo and delivers it after #3.
 #[derive(Default)]
 pub struct Reorder {
     held: Option<Observed>,

@@ -6,8 +6,9 @@ use super::{ALPHA, BRAVO};
 use crate::adversary::{Move, Out};
 use crate::observed::Observed;
 
-/// The intermediary repeats an old assurance as if it were said again, after it was
-/// withdrawn or overtaken. Delivers alpha's #1 to bravo a second time, right after #2.
+/// The intermediary repeats an old assurance as if it were said again. Delivers
+/// alpha's #1 (assurance A-1) to bravo a second time, right after #2 (the corridor
+/// notice) and before #3 (its withdrawal).
 #[derive(Default)]
 pub struct Replay {
     first: Option<Observed>,
