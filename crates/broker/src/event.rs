@@ -19,8 +19,12 @@ pub enum BrokerEvent {
     /// The broker read an envelope (the line says who to whom, what, and what it
     /// verified).
     Read {
-        /// The line.
+        /// The line (escaped for a terminal).
         line: String,
+        /// The envelope as read: sender, recipient, seq, kind, words (raw).
+        envelope: Box<backchannel_proto::Envelope<'static>>,
+        /// Whether the broker verified its signature.
+        attested: bool,
     },
     /// The broker refused to relay an envelope and told the sender.
     Refused {

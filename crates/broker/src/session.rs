@@ -286,7 +286,13 @@ async fn relay_batch(
                 if logging || shared.events.is_some() {
                     let line = read_line(inspected);
                     tracing::debug!(target: "broker::read", "Read {line}");
-                    shared.emit(BrokerEvent::Read { line });
+                    if shared.events.is_some() {
+                        shared.emit(BrokerEvent::Read {
+                            line,
+                            envelope: Box::new(inspected.envelope.envelope().clone().into_owned()),
+                            attested: inspected.attestation.is_attested(),
+                        });
+                    }
                 }
                 keep.push((i, inspected.attestation));
             }

@@ -1,7 +1,7 @@
 //! `backchannel demo`: broker, alpha and bravo in one process over real TLS on
 //! loopback, playing a short exchange of assurances in each mode.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backchannel_broker::{BrokerEvent, Honest};
@@ -17,6 +17,8 @@ use tokio::time::Instant;
 
 use crate::Outcome;
 use crate::attacks::Which;
+use crate::events::EventLog;
+use crate::lab_run::Happening;
 use crate::local_broker::LocalBroker;
 use crate::{keys, print, verify};
 
@@ -41,20 +43,29 @@ pub struct Args {
     /// fate as before (hidden by default, and counted).
     #[arg(long, requires = "adversary")]
     verbose: bool,
+    /// Also write every event of the run(s) to FILE as JSON lines, in the schema of
+    /// docs/events.md: what each node sent, saw and decided, in time order.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    let mut log = EventLog::default();
     if let Some(name) = &args.adversary {
-        return under_attack(name, args.mode, args.json, args.verbose).await;
+        let result = under_attack(name, args.mode, args.json, args.verbose, &mut log).await;
+        if let Some(path) = &args.events {
+            log.write(path)?;
+        }
+        return result;
     }
     let modes = args.mode.modes();
     let mut failures = Vec::new();
     for mode in modes {
         let dir = crate::scratch::scratch_dir(&format!("demo-{mode}"))?;
-        let played = play(mode, &dir).await;
+        let played = play(mode, &dir, &mut log).await;
         let _ = std::fs::remove_dir_all(&dir);
         let account = played?;
         if args.json {
@@ -63,6 +74,9 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             print!("{}", account.text());
         }
         failures.extend(account.failures.iter().map(|f| format!("{mode}: {f}")));
+    }
+    if let Some(path) = &args.events {
+        log.write(path)?;
     }
     if failures.is_empty() {
         Ok(Outcome::Ok)
@@ -138,7 +152,8 @@ impl Account {
     }
 }
 
-async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
+async fn play(mode: ChannelMode, dir: &Path, log: &mut EventLog) -> anyhow::Result<Account> {
+    let run = format!("demo {mode}");
     let alpha = keys::generate("alpha")?;
     let bravo = keys::generate("bravo")?;
     let (events_tx, mut events) = mpsc::channel(1024);
@@ -203,13 +218,13 @@ async fn play(mode: ChannelMode, dir: &Path) -> anyhow::Result<Account> {
         } else {
             ((&mut b, "bravo"), (&mut a, "alpha"))
         };
-        step(&mut account, mode, from, to, body, ttl).await?;
-        drain(&mut events, &mut account.broker);
+        step(&mut account, mode, from, to, body, ttl, (log, &run)).await?;
+        drain(&mut events, &mut account.broker, (log, &run));
     }
     a.close().await;
     b.close().await;
     broker.stop().await;
-    drain(&mut events, &mut account.broker);
+    drain(&mut events, &mut account.broker, (log, &run));
 
     let keys = vec![alpha.public(), bravo.public()];
     for owner in ["alpha", "bravo"] {
@@ -230,15 +245,31 @@ async fn step(
     (to, to_name): (&mut Party, &str),
     body: Body<'_>,
     ttl: Duration,
+    (log, run): (&mut EventLog, &str),
 ) -> anyhow::Result<()> {
     let shown = print::body_text(&body);
+    let copy = body.clone();
     let seq = from.send(to_name, body, ttl)?;
+    log.sent(
+        backchannel_party::now(),
+        run,
+        from_name,
+        to_name,
+        seq,
+        &copy,
+    );
+    // Both nodes' activities, as they happened.
+    let activities =
+        std::sync::Mutex::new(Vec::<(backchannel_proto::Timestamp, &str, Activity)>::new());
     let mut sent_lines = vec![format!("[{from_name}] sends #{seq} to {to_name}: {shown}")];
     let mut recv_lines = Vec::new();
     let deadline = Instant::now() + STEP_TIMEOUT;
     let mut delivered = None;
     let mut received = None;
     let sender = from.run_until(deadline, |a| {
+        if let Ok(mut v) = activities.lock() {
+            v.push((backchannel_party::now(), from_name, a.clone()));
+        }
         if let Some(l) = print::activity_line(from_name, a) {
             sent_lines.push(l);
         }
@@ -252,6 +283,9 @@ async fn step(
         }
     });
     let recipient = to.run_until(deadline, |a| {
+        if let Ok(mut v) = activities.lock() {
+            v.push((backchannel_party::now(), to_name, a.clone()));
+        }
         if let Some(l) = print::activity_line(to_name, a) {
             recv_lines.push(l);
         }
@@ -266,6 +300,9 @@ async fn step(
     let (s, r) = tokio::join!(sender, recipient);
     s?;
     r?;
+    for (at, node, a) in activities.into_inner().unwrap_or_default() {
+        log.activity(at, run, node, &a);
+    }
     let expected = mode == ChannelMode::Signed;
     match received {
         Some(Ok(a)) if a.is_attested() == expected => {}
@@ -298,8 +335,13 @@ async fn step(
     Ok(())
 }
 
-fn drain(events: &mut mpsc::Receiver<BrokerEvent>, log: &mut Vec<String>) {
+fn drain(
+    events: &mut mpsc::Receiver<BrokerEvent>,
+    log: &mut Vec<String>,
+    (stream, run): (&mut EventLog, &str),
+) {
     while let Ok(e) = events.try_recv() {
+        stream.broker(backchannel_party::now(), run, &e);
         let line = match e {
             BrokerEvent::LoggedIn { party, queued } => {
                 format!(
@@ -307,7 +349,7 @@ fn drain(events: &mut mpsc::Receiver<BrokerEvent>, log: &mut Vec<String>) {
                 )
             }
             BrokerEvent::LoginRefused { reason } => format!("[broker] refused a login: {reason}"),
-            BrokerEvent::Read { line } => format!("[broker] read {line}"),
+            BrokerEvent::Read { line, .. } => format!("[broker] read {line}"),
             BrokerEvent::Refused { from, reason } => {
                 format!("[broker] refused {from}'s envelope: {reason}")
             }
@@ -354,6 +396,7 @@ async fn under_attack(
     which: Which,
     json_out: bool,
     verbose: bool,
+    log: &mut EventLog,
 ) -> anyhow::Result<Outcome> {
     let attacks = crate::attacks::select(Some(name))?;
     let modes = which.modes();
@@ -361,6 +404,19 @@ async fn under_attack(
     for attack in &attacks {
         for mode in &modes {
             let run = crate::lab_run::run_one(attack, *mode).await?;
+            let label = format!("{} {mode}", attack.name);
+            for (at, h) in &run.timeline {
+                let at = *at;
+                match h {
+                    Happening::Sent { to, seq, body } => {
+                        log.sent(at, &label, "alpha", to, *seq, body);
+                    }
+                    Happening::Activity { node, activity } => {
+                        log.activity(at, &label, node, activity);
+                    }
+                    Happening::Broker(e) => log.broker(at, &label, e),
+                }
+            }
             let want = crate::attacks::expectation(attack, *mode);
             let ok = crate::attacks::matches(&run, want);
             if !ok {

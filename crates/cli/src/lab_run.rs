@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use backchannel_broker::Honest;
+use backchannel_broker::{BrokerEvent, Honest};
 use backchannel_lab::expected::{Actor, Attack, Outcome};
 use backchannel_party::{Activity, Control, Party, PartySettings};
 use backchannel_proto::judge::{Finding, JudgeReport};
@@ -31,6 +31,30 @@ pub struct LiveRun {
     pub narrative: String,
     /// Every line each node printed (for `demo --adversary`).
     pub account: Vec<AccountLine>,
+    /// Everything that happened, in time order, with when (for the event stream).
+    pub timeline: Vec<(backchannel_proto::Timestamp, Happening)>,
+}
+
+/// One thing that happened during a run.
+pub enum Happening {
+    /// alpha sealed and sent an envelope.
+    Sent {
+        /// To whom.
+        to: String,
+        /// Its sequence number.
+        seq: u64,
+        /// What it said.
+        body: Body<'static>,
+    },
+    /// A party reported something.
+    Activity {
+        /// Which.
+        node: &'static str,
+        /// What.
+        activity: Activity,
+    },
+    /// The broker did something.
+    Broker(BrokerEvent),
 }
 
 /// One line of a node's account.
@@ -116,7 +140,15 @@ async fn broker_attack_in(
     let registered: Vec<_> = nodes.iter().map(|n| n.id.public()).collect();
     let strategy = backchannel_lab::strategy(&attack.name, &registered)
         .ok_or_else(|| anyhow::anyhow!("no strategy named {}", attack.name))?;
-    let broker = LocalBroker::start(registered.clone(), strategy, None).await?;
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<BrokerEvent>(4096);
+    let broker_events = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(e) = events_rx.recv().await {
+            got.push((Instant::now(), e));
+        }
+        got
+    });
+    let broker = LocalBroker::start(registered.clone(), strategy, Some(events_tx)).await?;
     let (addr, tls) = (broker.addr, broker.client_tls.clone());
     let mut parties = Vec::new();
     for me in &nodes {
@@ -194,8 +226,18 @@ async fn broker_attack_in(
         ),
     ];
     let mut last_to_bravo = 0;
+    let mut sent: Vec<(Instant, Happening)> = Vec::new();
     for (to, body, ttl) in script {
+        let copy = body.clone();
         let seq = alpha.send(to, body, ttl)?;
+        sent.push((
+            Instant::now(),
+            Happening::Sent {
+                to: to.to_owned(),
+                seq,
+                body: copy,
+            },
+        ));
         if to == "bravo" {
             last_to_bravo = seq;
         }
@@ -234,7 +276,43 @@ async fn broker_attack_in(
 
     let keys: Vec<_> = registered;
     let report = judge(&std::fs::read(dir.join("bravo.transcript"))?, &keys)?;
-    Ok(classify(&seen, last_to_bravo, &report))
+    let mut run = classify(&seen, last_to_bravo, &report);
+    // The broker's sender is dropped when it stops; its events end there.
+    let from_broker = tokio::time::timeout(Duration::from_secs(5), broker_events)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let mut timeline: Vec<(Instant, Happening)> = sent;
+    timeline.extend(seen.iter().map(|s| {
+        (
+            s.at,
+            Happening::Activity {
+                node: s.party,
+                activity: s.activity.clone(),
+            },
+        )
+    }));
+    timeline.extend(
+        from_broker
+            .into_iter()
+            .map(|(at, e)| (at, Happening::Broker(e))),
+    );
+    timeline.sort_by_key(|(at, _)| *at);
+    // Instants to wall-clock times, against one reading of both clocks.
+    let (now_i, now_t) = (Instant::now(), backchannel_party::now());
+    run.timeline = timeline
+        .into_iter()
+        .map(|(at, h)| {
+            let ago = now_i.saturating_duration_since(at);
+            let ms = u64::try_from(ago.as_millis()).unwrap_or(u64::MAX);
+            (
+                backchannel_proto::Timestamp::from_millis(now_t.as_millis().saturating_sub(ms)),
+                h,
+            )
+        })
+        .collect();
+    Ok(run)
 }
 
 fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun {
@@ -317,6 +395,7 @@ fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun 
         judge: judge_summary(report),
         narrative: narrative.join("; "),
         account,
+        timeline: Vec::new(),
     }
 }
 
@@ -464,5 +543,6 @@ async fn outsider_attack(attack: &Attack) -> anyhow::Result<LiveRun> {
         judge: "no transcript: nothing reached a party".to_owned(),
         narrative: format!("{description}: the broker answered {said}"),
         account: Vec::new(),
+        timeline: Vec::new(),
     })
 }

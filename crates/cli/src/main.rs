@@ -12,6 +12,7 @@ mod bench;
 mod broker_cmd;
 mod control;
 mod demo;
+mod events;
 mod init;
 mod keys;
 mod lab_run;

@@ -1,0 +1,245 @@
+//! The event stream: one JSON object per thing a node did or saw during a run, in the
+//! schema of `docs/events.md`. Every key is present in every event (null where it does
+//! not apply); strings are raw (what was sent or said, never Debug text or escapes
+//! meant for a terminal), so a program can draw a timeline or check a run.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use backchannel_broker::BrokerEvent;
+use backchannel_party::Activity;
+use backchannel_proto::{Attestation, Body, Envelope, Timestamp};
+use serde_json::{Map, Value, json};
+
+use crate::print::raw_body;
+
+/// Events of one or more runs, in the order they were recorded.
+#[derive(Default)]
+pub struct EventLog {
+    events: Vec<(Timestamp, Value)>,
+}
+
+fn base(at: Timestamp, run: &str, node: &str, event: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("time".into(), json!(at.to_string()));
+    m.insert("run".into(), json!(run));
+    m.insert("node".into(), json!(node));
+    m.insert("event".into(), json!(event));
+    for key in [
+        "from",
+        "to",
+        "seq",
+        "kind",
+        "body",
+        "id",
+        "condition",
+        "verdict",
+        "reason",
+        "attestation",
+        "detail",
+    ] {
+        m.insert(key.into(), Value::Null);
+    }
+    m
+}
+
+fn envelope_fields(m: &mut Map<String, Value>, e: &Envelope<'_>) {
+    m.insert("from".into(), json!(e.sender));
+    m.insert("to".into(), json!(e.recipient));
+    m.insert("seq".into(), json!(e.seq));
+    m.insert("kind".into(), json!(e.body.kind().as_str()));
+    m.insert("body".into(), json!(raw_body(&e.body)));
+    match &e.body {
+        Body::Assurance(a) => {
+            m.insert("id".into(), json!(a.id));
+            m.insert("condition".into(), json!(a.condition));
+        }
+        Body::Revocation(r) => {
+            m.insert("id".into(), json!(r.assurance_id));
+        }
+        _ => {}
+    }
+}
+
+fn attestation(a: &Attestation) -> &'static str {
+    if a.is_attested() {
+        "signed"
+    } else {
+        "unattested"
+    }
+}
+
+impl EventLog {
+    /// `node` sealed and sent `seq` to `to`.
+    pub fn sent(
+        &mut self,
+        at: Timestamp,
+        run: &str,
+        node: &str,
+        to: &str,
+        seq: u64,
+        body: &Body<'_>,
+    ) {
+        let mut m = base(at, run, node, "sent");
+        m.insert("from".into(), json!(node));
+        m.insert("to".into(), json!(to));
+        m.insert("seq".into(), json!(seq));
+        m.insert("kind".into(), json!(body.kind().as_str()));
+        m.insert("body".into(), json!(raw_body(body)));
+        match body {
+            Body::Assurance(a) => {
+                m.insert("id".into(), json!(a.id));
+                m.insert("condition".into(), json!(a.condition));
+            }
+            Body::Revocation(r) => {
+                m.insert("id".into(), json!(r.assurance_id));
+            }
+            _ => {}
+        }
+        self.events.push((at, Value::Object(m)));
+    }
+
+    /// What `node` reported while it ran.
+    pub fn activity(&mut self, at: Timestamp, run: &str, node: &str, a: &Activity) {
+        let m = match a {
+            Activity::Connected { queued } => {
+                let mut m = base(at, run, node, "connected");
+                m.insert("detail".into(), json!(format!("{queued} waiting")));
+                m
+            }
+            Activity::Disconnected { reason } => {
+                let mut m = base(at, run, node, "disconnected");
+                m.insert("detail".into(), json!(reason));
+                m
+            }
+            Activity::Received(r) => {
+                let mut m = base(at, run, node, "received");
+                if let Some(e) = &r.envelope {
+                    envelope_fields(&mut m, e);
+                }
+                match &r.verdict {
+                    Ok(att) => {
+                        m.insert("verdict".into(), json!("accepted"));
+                        m.insert("attestation".into(), json!(attestation(att)));
+                    }
+                    Err(why) => {
+                        m.insert("verdict".into(), json!("rejected"));
+                        m.insert("reason".into(), json!(why.code()));
+                        m.insert("detail".into(), json!(why.to_string()));
+                    }
+                }
+                m
+            }
+            Activity::Acknowledged {
+                peer,
+                up_to,
+                attestation: att,
+                refused,
+                unlisted,
+            } => {
+                let mut m = base(at, run, node, "acknowledged");
+                m.insert("from".into(), json!(peer));
+                m.insert("to".into(), json!(node));
+                m.insert("seq".into(), json!(up_to));
+                m.insert("attestation".into(), json!(attestation(att)));
+                if !refused.is_empty() || *unlisted > 0 {
+                    let listed: Vec<String> = refused
+                        .iter()
+                        .map(|r| format!("#{} {}", r.seq, r.code.as_str()))
+                        .collect();
+                    m.insert(
+                        "detail".into(),
+                        json!(format!(
+                            "refused: {}{}",
+                            listed.join(", "),
+                            if *unlisted > 0 {
+                                format!(" and {unlisted} unlisted")
+                            } else {
+                                String::new()
+                            }
+                        )),
+                    );
+                }
+                m
+            }
+            Activity::Unacknowledged { peer, seq } => {
+                let mut m = base(at, run, node, "no-receipt");
+                m.insert("from".into(), json!(node));
+                m.insert("to".into(), json!(peer));
+                m.insert("seq".into(), json!(seq));
+                m
+            }
+            Activity::Notice(n) => {
+                let mut m = base(at, run, node, "notice");
+                m.insert("from".into(), json!("broker"));
+                m.insert("to".into(), json!(node));
+                m.insert("seq".into(), json!(n.seq));
+                m.insert("reason".into(), json!(n.code));
+                m.insert("detail".into(), json!(n.message));
+                m
+            }
+            Activity::ClockAhead { peer, ahead } => {
+                let mut m = base(at, run, node, "clock-ahead");
+                m.insert("to".into(), json!(peer));
+                m.insert(
+                    "detail".into(),
+                    json!(format!("{} s ahead", ahead.as_secs())),
+                );
+                m
+            }
+        };
+        self.events.push((at, Value::Object(m)));
+    }
+
+    /// What the broker did.
+    pub fn broker(&mut self, at: Timestamp, run: &str, e: &BrokerEvent) {
+        if let BrokerEvent::Read {
+            line,
+            envelope,
+            attested,
+        } = e
+        {
+            let mut m = base(at, run, "broker", "read");
+            envelope_fields(&mut m, envelope);
+            m.insert(
+                "attestation".into(),
+                json!(if *attested { "signed" } else { "unattested" }),
+            );
+            m.insert("detail".into(), json!(line));
+            self.events.push((at, Value::Object(m)));
+            return;
+        }
+        let (event, from, detail) = match e {
+            BrokerEvent::LoggedIn { party, queued } => (
+                "logged-in",
+                Some(party.as_str()),
+                format!("{queued} waiting"),
+            ),
+            BrokerEvent::LoginRefused { reason } => ("login-refused", None, reason.clone()),
+            BrokerEvent::Read { line, .. } => ("read", None, line.clone()),
+            BrokerEvent::Refused { from, reason } => {
+                ("refused", Some(from.as_str()), reason.clone())
+            }
+            BrokerEvent::Strategy { note } => ("move", None, note.clone()),
+        };
+        let mut m = base(at, run, "broker", event);
+        if let Some(from) = from {
+            m.insert("from".into(), json!(from));
+        }
+        m.insert("detail".into(), json!(detail));
+        self.events.push((at, Value::Object(m)));
+    }
+
+    /// Writes the events as JSON lines to `path`, in time order (events of one time
+    /// in the order they were recorded).
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let mut events: Vec<&(Timestamp, Value)> = self.events.iter().collect();
+        events.sort_by_key(|(at, _)| *at);
+        let mut text = String::new();
+        for (_, e) in events {
+            text.push_str(&e.to_string());
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+    }
+}
