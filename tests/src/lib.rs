@@ -165,27 +165,28 @@ impl Drop for Hosts {
 }
 
 /// The `backchannel` binary beside this package's `fault-proxy` (cargo builds both
-/// into one directory), built first if a lone `cargo test -p` did not.
+/// into one directory), brought up to date first: `cargo test` builds a package's own
+/// binaries for its tests, not another package's, so this asks cargo (a no-op when
+/// nothing changed).
 pub fn backchannel_binary(fault_proxy: &Path) -> Result<PathBuf, String> {
     let dir = fault_proxy
         .parent()
         .ok_or_else(|| "no directory for the binaries".to_owned())?;
     let bin = dir.join("backchannel");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--locked",
-                "-p",
-                "backchannel-cli",
-                "--bin",
-                "backchannel",
-            ])
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !status.success() || !bin.exists() {
-            return Err(format!("could not build {}", bin.display()));
-        }
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "-p",
+            "backchannel-cli",
+            "--bin",
+            "backchannel",
+        ])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() || !bin.exists() {
+        return Err(format!("could not build {}", bin.display()));
     }
     Ok(bin)
 }

@@ -81,7 +81,9 @@ pub(crate) async fn run(
                 extra.clear();
                 let forward = strategy.relay(now(), &inspected, &mut extra);
                 drop(inspected);
-                if forward == Forward::Withhold {
+                if forward == Forward::Withhold && !strategy.last_was_a_move() {
+                    tracing::debug!(target: "broker", "{} re-presented {from}'s #{seq} to {recipient} to fit what the recipient saw", strategy.name());
+                } else if forward == Forward::Withhold {
                     let instead = match extra.len() {
                         0 => "delivers nothing in its place".to_owned(),
                         n => format!("delivers {n} frame(s) of its own instead"),
@@ -112,7 +114,7 @@ pub(crate) async fn run(
                     }
                 }
                 for d in extra.drain(..) {
-                    if forward == Forward::Original {
+                    if forward == Forward::Original && strategy.last_was_a_move() {
                         note(
                             &events,
                             format!("{} delivers an extra frame to {}", strategy.name(), d.to),

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use backchannel_broker::{BrokerEvent, Honest};
 use backchannel_party::{Activity, Control, Party, PartySettings};
 use backchannel_proto::judge::{Finding, JudgeReport};
@@ -47,6 +49,11 @@ pub struct Args {
     /// docs/events.md: what each node sent, saw and decided, in time order.
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
+    /// Also draw the run(s) as one self-contained HTML page: a lane per node, an arrow
+    /// per envelope with its verdict, said vs heard, what each side believes, and what
+    /// a judge can prove.
+    #[arg(long, value_name = "FILE.html")]
+    timeline: Option<PathBuf>,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -54,11 +61,23 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut log = EventLog::default();
+    let mut judged: Vec<(String, String)> = Vec::new();
     if let Some(name) = &args.adversary {
-        let result = under_attack(name, args.mode, args.json, args.verbose, &mut log).await;
-        if let Some(path) = &args.events {
-            log.write(path)?;
-        }
+        let result = under_attack(
+            name,
+            args.mode,
+            args.json,
+            args.verbose,
+            &mut log,
+            &mut judged,
+        )
+        .await;
+        save(
+            &args,
+            &log,
+            &judged,
+            &format!("backchannel demo --adversary {name}"),
+        )?;
         return result;
     }
     let modes = args.mode.modes();
@@ -74,10 +93,14 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             print!("{}", account.text());
         }
         failures.extend(account.failures.iter().map(|f| format!("{mode}: {f}")));
+        if let Some((_, report)) = account.judged.iter().find(|(o, _)| o == "bravo") {
+            judged.push((
+                format!("demo {mode}"),
+                crate::lab_run::judge_summary(report),
+            ));
+        }
     }
-    if let Some(path) = &args.events {
-        log.write(path)?;
-    }
+    save(&args, &log, &judged, "backchannel demo")?;
     if failures.is_empty() {
         Ok(Outcome::Ok)
     } else {
@@ -86,6 +109,23 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             failures.join("; ")
         )
     }
+}
+
+/// Writes the event stream and the timeline, if asked for.
+fn save(
+    args: &Args,
+    log: &EventLog,
+    judged: &[(String, String)],
+    title: &str,
+) -> anyhow::Result<()> {
+    if let Some(path) = &args.events {
+        log.write(path)?;
+    }
+    if let Some(path) = &args.timeline {
+        let html = crate::timeline::page(title, &log.in_order(), judged);
+        std::fs::write(path, html).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(())
 }
 
 /// What happened in one mode.
@@ -397,6 +437,7 @@ async fn under_attack(
     json_out: bool,
     verbose: bool,
     log: &mut EventLog,
+    judged: &mut Vec<(String, String)>,
 ) -> anyhow::Result<Outcome> {
     let attacks = crate::attacks::select(Some(name))?;
     let modes = which.modes();
@@ -405,6 +446,7 @@ async fn under_attack(
         for mode in &modes {
             let run = crate::lab_run::run_one(attack, *mode).await?;
             let label = format!("{} {mode}", attack.name);
+            judged.push((label.clone(), run.judge.clone()));
             for (at, h) in &run.timeline {
                 let at = *at;
                 match h {

@@ -230,13 +230,17 @@ impl EventLog {
         self.events.push((at, Value::Object(m)));
     }
 
-    /// Writes the events as JSON lines to `path`, in time order (events of one time
-    /// in the order they were recorded).
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+    /// The events in time order (events of one time in the order they were recorded).
+    pub fn in_order(&self) -> Vec<Value> {
         let mut events: Vec<&(Timestamp, Value)> = self.events.iter().collect();
         events.sort_by_key(|(at, _)| *at);
+        events.into_iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// Writes the events as JSON lines to `path`, in time order.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let mut text = String::new();
-        for (_, e) in events {
+        for e in self.in_order() {
             text.push_str(&e.to_string());
             text.push('\n');
         }

@@ -25,6 +25,7 @@ mod receive;
 mod scratch;
 mod send;
 mod session;
+mod timeline;
 mod verify;
 
 use std::process::ExitCode;

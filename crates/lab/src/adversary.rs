@@ -9,7 +9,7 @@ use crate::observed::Observed;
 use crate::rewriter::Rewriter;
 
 /// What a move wants delivered.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Out {
     /// Deliver this envelope to its recipient. In signed mode it is framed with
     /// `authenticator` as is (any change to the fields breaks the signature); in
@@ -63,6 +63,8 @@ pub struct Adversary {
     mv: Box<dyn Move>,
     rewriter: Rewriter,
     out: Vec<Out>,
+    /// Whether the move did anything but pass the last envelope on as it came.
+    moved: bool,
 }
 
 impl std::fmt::Debug for Adversary {
@@ -80,6 +82,7 @@ impl Adversary {
             mv,
             rewriter: Rewriter::new(registered),
             out: Vec::new(),
+            moved: false,
         }
     }
 }
@@ -87,6 +90,10 @@ impl Adversary {
 impl RelayStrategy for Adversary {
     fn name(&self) -> &'static str {
         self.mv.name()
+    }
+
+    fn last_was_a_move(&self) -> bool {
+        self.moved
     }
 
     fn relay(
@@ -101,6 +108,7 @@ impl RelayStrategy for Adversary {
         }
         self.out.clear();
         self.mv.on_envelope(now, &seen, &mut self.out);
+        self.moved = self.out.as_slice() != [Out::forward(&seen)];
         for out in self.out.drain(..) {
             let delivery = match out {
                 Out::Frame { to, frame } => Some(Delivery { to, frame }),

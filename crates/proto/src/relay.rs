@@ -229,6 +229,13 @@ pub trait RelayStrategy: Send {
         envelope: &Inspected<'_>,
         extra: &mut Vec<Delivery>,
     ) -> Forward;
+
+    /// Whether the last [`RelayStrategy::relay`] was a deliberate move (the broker logs
+    /// it), as opposed to passing the envelope on, possibly re-presented so that it
+    /// fits what the recipient saw before (renumbered after an earlier move, say).
+    fn last_was_a_move(&self) -> bool {
+        true
+    }
 }
 
 /// The honest broker: forwards every envelope, unchanged, to its recipient.

@@ -1,0 +1,439 @@
+//! A picture of a run: one self-contained HTML page (inline SVG and CSS, nothing
+//! fetched) drawn from the event stream (`events.rs`, docs/events.md).
+//!
+//! Per run: one lane per node (the parties, the broker in the middle), an arrow per
+//! envelope in time order (sender to broker, broker to recipient) with its verdict in
+//! plain words, marks where what arrived differs from what was sent (altered), was
+//! never sent (forged), or never arrived (lost); a **said vs heard** table with the
+//! differing words highlighted; a **what each side believes** box (the assurances each
+//! party accepted or gave, and their status); and what a judge can prove. Every text
+//! from a run is escaped for HTML.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// Escapes text for HTML element content and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Controls (ESC, bidi overrides, ...) are shown, not obeyed.
+            c if c.is_control()
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c) =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+fn seq(v: &Value) -> Option<u64> {
+    v.get("seq").and_then(Value::as_u64)
+}
+
+/// The words of an envelope event, with its condition if any.
+fn words(v: &Value) -> String {
+    let body = text(v, "body");
+    let condition = text(v, "condition");
+    match text(v, "kind").as_str() {
+        "assurance" if condition.is_empty() => {
+            format!("{} ({}): {body}", text(v, "kind"), text(v, "id"))
+        }
+        "assurance" => format!(
+            "{} ({}): {body}, if {condition}",
+            text(v, "kind"),
+            text(v, "id")
+        ),
+        "revocation" => format!("revocation of {}: {body}", text(v, "id")),
+        _ => body,
+    }
+}
+
+/// `heard` with the words that are not in `said` marked.
+fn mark_differences(said: &str, heard: &str) -> String {
+    let said_words: Vec<&str> = said.split_whitespace().collect();
+    heard
+        .split_whitespace()
+        .map(|w| {
+            if said_words.contains(&w) {
+                esc(w)
+            } else {
+                format!("<mark>{}</mark>", esc(w))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}\
+.lane{stroke:#bbb;stroke-width:2}.lanelabel{font-weight:bold;font-size:14px}\
+.ok{stroke:#2a7;fill:#2a7}.bad{stroke:#c33;fill:#c33}.send{stroke:#557;fill:#557}\
+.move{fill:#e80}.lost{fill:#c33}.label{font-size:11px;fill:#222}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
+mark{background:#fd6}.flag{color:#c33;font-weight:bold}.box{border:1px solid #999;padding:.5em 1em;margin:.5em 0;background:#f7f7f7}";
+
+/// The page for `events` (grouped by run, in the order runs first appear), with what
+/// a judge can prove per run.
+pub fn page(title: &str, events: &[Value], judge: &[(String, String)]) -> String {
+    let mut runs: Vec<(String, Vec<&Value>)> = Vec::new();
+    for e in events {
+        let run = text(e, "run");
+        match runs.iter_mut().find(|(r, _)| *r == run) {
+            Some((_, list)) => list.push(e),
+            None => runs.push((run, vec![e])),
+        }
+    }
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body><h1>{t}</h1>",
+        t = esc(title)
+    );
+    for (run, list) in &runs {
+        let _ = write!(
+            out,
+            "<section class=\"run\" data-run=\"{r}\"><h2>{r}</h2>",
+            r = esc(run)
+        );
+        out.push_str(&lanes(list));
+        out.push_str(&said_vs_heard(list));
+        out.push_str(&beliefs(list));
+        if let Some((_, verdict)) = judge.iter().find(|(r, _)| r == run) {
+            let _ = write!(
+                out,
+                "<div class=\"box judge\"><b>What a judge can prove</b> (from the recipient's transcript, with public keys only): {}</div>",
+                esc(verdict)
+            );
+        }
+        out.push_str("</section>");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The swim lanes: one row per envelope event, in time order.
+fn lanes(list: &[&Value]) -> String {
+    let mut nodes: Vec<String> = Vec::new();
+    for e in list {
+        let n = text(e, "node");
+        if n != "broker" && !n.is_empty() && !nodes.contains(&n) {
+            nodes.push(n);
+        }
+    }
+    nodes.sort();
+    // The broker between the first party and the others.
+    let split = nodes.len().min(1);
+    nodes.insert(split, "broker".to_owned());
+    let x = |node: &str| -> i64 {
+        let i = nodes.iter().position(|n| n == node).unwrap_or(0);
+        120 + 260 * i64::try_from(i).unwrap_or(0)
+    };
+    let rows: Vec<&&Value> = list
+        .iter()
+        .filter(|e| {
+            matches!(
+                text(e, "event").as_str(),
+                "sent" | "received" | "move" | "no-receipt" | "notice"
+            ) && !(text(e, "event") == "received" && text(e, "kind") == "heartbeat")
+        })
+        .collect();
+    let width = 120 + 260 * i64::try_from(nodes.len()).unwrap_or(1);
+    let height = 60 + 26 * i64::try_from(rows.len()).unwrap_or(0);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\
+         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>"
+    );
+    for n in &nodes {
+        let _ = write!(
+            svg,
+            "<line class=\"lane\" x1=\"{x}\" y1=\"30\" x2=\"{x}\" y2=\"{height}\"/><text class=\"lanelabel\" x=\"{x}\" y=\"20\" text-anchor=\"middle\">{n}</text>",
+            x = x(n),
+            n = esc(n)
+        );
+    }
+    let sent: Vec<&&Value> = list.iter().filter(|e| text(e, "event") == "sent").collect();
+    for (i, e) in rows.iter().enumerate() {
+        let y = 50 + 26 * i64::try_from(i).unwrap_or(0);
+        let event = text(e, "event");
+        let node = text(e, "node");
+        match event.as_str() {
+            "sent" => {
+                let label = format!("#{} {}", seq(e).unwrap_or(0), words(e));
+                let _ = write!(
+                    svg,
+                    "<line class=\"send\" data-event=\"sent\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} says {}</text>",
+                    x(&node),
+                    x("broker"),
+                    x(&node).min(x("broker")) + 6,
+                    y - 4,
+                    esc(&node),
+                    esc(&label)
+                );
+            }
+            "received" => {
+                let accepted = text(e, "verdict") == "accepted";
+                let original = sent.iter().find(|s| {
+                    text(s, "from") == text(e, "from")
+                        && text(s, "to") == text(e, "to")
+                        && seq(s) == seq(e)
+                });
+                let mark = match original {
+                    None if text(e, "kind") == "receipt" => String::new(),
+                    None => " [NEVER SENT by its named sender: forged or renumbered]".to_owned(),
+                    Some(s) if words(s) != words(e) => " [ALTERED on the way]".to_owned(),
+                    Some(_) => String::new(),
+                };
+                if text(e, "kind") == "receipt" {
+                    let _ = write!(
+                        svg,
+                        "<line class=\"{}\" data-event=\"receipt\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} gets a receipt from {}{}</text>",
+                        if accepted { "ok" } else { "bad" },
+                        x("broker"),
+                        x(&node),
+                        x(&node).min(x("broker")) + 6,
+                        y - 4,
+                        esc(&node),
+                        esc(&text(e, "from")),
+                        if accepted {
+                            String::new()
+                        } else {
+                            format!(": REJECTED ({})", esc(&text(e, "reason")))
+                        },
+                    );
+                    continue;
+                }
+                let verdict = if accepted {
+                    "accepted".to_owned()
+                } else {
+                    format!("REJECTED ({})", text(e, "reason"))
+                };
+                let class = if accepted { "ok" } else { "bad" };
+                let _ = write!(
+                    svg,
+                    "<line class=\"{class}\" data-event=\"received\" data-mark=\"{m}\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} hears #{} {}: {}{}</text>",
+                    x("broker"),
+                    x(&node),
+                    x(&node).min(x("broker")) + 6,
+                    y - 4,
+                    esc(&node),
+                    seq(e).unwrap_or(0),
+                    esc(&words(e)),
+                    esc(&verdict),
+                    esc(&mark),
+                    m = if mark.is_empty() {
+                        ""
+                    } else if mark.contains("ALTERED") {
+                        "altered"
+                    } else {
+                        "forged"
+                    },
+                );
+            }
+            "move" => {
+                let _ = write!(
+                    svg,
+                    "<circle class=\"move\" data-event=\"move\" cx=\"{}\" cy=\"{y}\" r=\"6\"/><text class=\"label\" x=\"{}\" y=\"{}\">broker's move: {}</text>",
+                    x("broker"),
+                    x("broker") + 10,
+                    y + 4,
+                    esc(&text(e, "detail"))
+                );
+            }
+            "no-receipt" => {
+                let _ = write!(
+                    svg,
+                    "<circle class=\"lost\" data-event=\"no-receipt\" cx=\"{}\" cy=\"{y}\" r=\"6\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} got no receipt for #{}: dropped or delayed?</text>",
+                    x(&node),
+                    x(&node) + 10,
+                    y + 4,
+                    esc(&node),
+                    seq(e).unwrap_or(0)
+                );
+            }
+            _ => {
+                let _ = write!(
+                    svg,
+                    "<circle class=\"lost\" data-event=\"notice\" cx=\"{}\" cy=\"{y}\" r=\"5\"/><text class=\"label\" x=\"{}\" y=\"{}\">the broker refused {}'s #{}: {}</text>",
+                    x(&node),
+                    x(&node) + 10,
+                    y + 4,
+                    esc(&node),
+                    seq(e).unwrap_or(0),
+                    esc(&text(e, "detail"))
+                );
+            }
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// What each sender said against what its recipient accepted, message by message.
+fn said_vs_heard(list: &[&Value]) -> String {
+    let mut out = String::from(
+        "<table class=\"said-heard\"><caption><b>Said vs heard</b></caption><tr><th>message</th><th>said</th><th>heard</th></tr>",
+    );
+    let content = |e: &&&Value| !matches!(text(e, "kind").as_str(), "receipt" | "heartbeat");
+    for s in list
+        .iter()
+        .filter(|e| text(e, "event") == "sent")
+        .filter(content)
+    {
+        let heard: Vec<&&Value> = list
+            .iter()
+            .filter(|e| {
+                text(e, "event") == "received"
+                    && text(e, "from") == text(s, "from")
+                    && text(e, "to") == text(s, "to")
+                    && seq(e) == seq(s)
+            })
+            .collect();
+        let accepted = heard.iter().find(|e| text(e, "verdict") == "accepted");
+        let cell = match (accepted, heard.first()) {
+            (Some(h), _) if words(h) == words(s) => esc(&words(h)),
+            (Some(h), _) => format!(
+                "<span class=\"flag\">ALTERED:</span> {}",
+                mark_differences(&words(s), &words(h))
+            ),
+            (None, Some(h)) => format!(
+                "<span class=\"flag\">refused</span> ({})",
+                esc(&text(h, "reason"))
+            ),
+            (None, None) => "<span class=\"flag\">never arrived</span>".to_owned(),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{} &rarr; {} #{}</td><td>{}</td><td>{cell}</td></tr>",
+            esc(&text(s, "from")),
+            esc(&text(s, "to")),
+            seq(s).unwrap_or(0),
+            esc(&words(s))
+        );
+    }
+    // Heard but never said: words the named sender never sent.
+    for h in list
+        .iter()
+        .filter(|e| text(e, "event") == "received" && text(e, "verdict") == "accepted")
+        .filter(content)
+    {
+        let said = list.iter().any(|s| {
+            text(s, "event") == "sent"
+                && text(s, "from") == text(h, "from")
+                && text(s, "to") == text(h, "to")
+                && seq(s) == seq(h)
+        });
+        if !said
+            && list
+                .iter()
+                .any(|s| text(s, "event") == "sent" && text(s, "from") == text(h, "from"))
+        {
+            let _ = write!(
+                out,
+                "<tr><td>{} &rarr; {} #{}</td><td><span class=\"flag\">never said</span></td><td>{}</td></tr>",
+                esc(&text(h, "from")),
+                esc(&text(h, "to")),
+                seq(h).unwrap_or(0),
+                esc(&words(h))
+            );
+        }
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// The assurances each party gave or accepted by the end of the run, with status.
+fn beliefs(list: &[&Value]) -> String {
+    // (holder, giver, id) -> (words, status)
+    let mut book: BTreeMap<(String, String, String), (String, String)> = BTreeMap::new();
+    for e in list {
+        let event = text(e, "event");
+        let holder = text(e, "node");
+        let counts = event == "sent" || (event == "received" && text(e, "verdict") == "accepted");
+        if !counts {
+            continue;
+        }
+        let key = (holder, text(e, "from"), text(e, "id"));
+        match text(e, "kind").as_str() {
+            "assurance" => {
+                book.entry(key).or_insert((words(e), "in force".to_owned()));
+            }
+            "revocation" => {
+                if let Some(entry) = book.get_mut(&key) {
+                    entry.1 = "withdrawn".to_owned();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = String::from("<div class=\"box beliefs\"><b>What each side believes</b><ul>");
+    if book.is_empty() {
+        out.push_str("<li>no assurance was given or accepted</li>");
+    }
+    for ((holder, giver, _), (words, status)) in &book {
+        let whose = if holder == giver {
+            format!("{} gave", esc(holder))
+        } else {
+            format!("{} holds, from {}", esc(holder), esc(giver))
+        };
+        let _ = write!(
+            out,
+            "<li>{whose}: {} &mdash; <b>{}</b></li>",
+            esc(words),
+            esc(status)
+        );
+    }
+    out.push_str("</ul></div>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn text_from_a_run_cannot_become_markup() {
+        let events = vec![json!({
+            "time": "t", "run": "r", "node": "alpha", "event": "sent", "from": "alpha",
+            "to": "bravo", "seq": 1, "kind": "text",
+            "body": "<script>alert(1)</script> \u{1b}[8m \u{202e}evil", "id": null,
+            "condition": null, "verdict": null, "reason": null, "attestation": null, "detail": null
+        })];
+        let html = page("t", &events, &[]);
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains('\u{1b}'));
+        assert!(!html.contains('\u{202e}'));
+    }
+
+    #[test]
+    fn altered_words_are_marked() {
+        assert_eq!(
+            mark_differences("no strike, if absent provocation", "no strike, if for now"),
+            "no strike, if <mark>for</mark> <mark>now</mark>"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! The picture of a run (`demo --timeline`), checked as HTML and in a real headless
+//! Chromium (Debian's `chromium`; CI installs it; without it the browser part says so
+//! and is skipped).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+fn browser(bin: &str, args: &[&str], page: &Path) -> std::process::Output {
+    Command::new(bin)
+        .args(["--headless", "--no-sandbox", "--disable-gpu"])
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_altered_deniable_run_is_drawn_self_contained_and_renders_in_chromium() {
+    let _serial = serial();
+    let dir = scratch("timeline");
+    let page = dir.join("alter.html");
+    let out = run(&[
+        "demo",
+        "--adversary",
+        "alter",
+        "--timeline",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    for part in [
+        "<svg",
+        "Said vs heard",
+        "What each side believes",
+        "What a judge can prove",
+        "data-mark=\"altered\"",
+        "<mark>for</mark> <mark>now</mark>",
+        "alter signed",
+        "alter deniable",
+        "REJECTED (bad-signature)",
+    ] {
+        assert!(html.contains(part), "{part} missing");
+    }
+    // Nothing is fetched: no scripts, styles or images from anywhere.
+    for outside in ["src=", "<link", "@import", "https://"] {
+        assert!(!html.contains(outside), "{outside} in the page");
+    }
+
+    let Some(bin) = chromium() else {
+        eprintln!("SKIPPED (browser part): no chromium here; CI installs it");
+        return;
+    };
+    let dom = browser(bin, &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("data-event=\"received\""), "{dom}");
+    assert!(dom.contains("data-mark=\"altered\""), "{dom}");
+    assert!(dom.contains("Said vs heard"), "{dom}");
+    let shot = dir.join("alter.png");
+    let out = browser(
+        bin,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,1600",
+        ],
+        &page,
+    );
+    assert!(shot.exists(), "{}", text(&out));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    // A blank page compresses to a few KB; lanes, arrows and text do not.
+    assert!(
+        png.len() > 30_000,
+        "screenshot of {} bytes: blank?",
+        png.len()
+    );
+}
