@@ -47,9 +47,14 @@ fn envelope_fields(m: &mut Map<String, Value>, e: &Envelope<'_>) {
     m.insert("from".into(), json!(e.sender));
     m.insert("to".into(), json!(e.recipient));
     m.insert("seq".into(), json!(e.seq));
-    m.insert("kind".into(), json!(e.body.kind().as_str()));
-    m.insert("body".into(), json!(raw_body(&e.body)));
-    match &e.body {
+    body_fields(m, &e.body);
+}
+
+/// `kind`, `body` and, for assurances and revocations, `id` and `condition`.
+fn body_fields(m: &mut Map<String, Value>, body: &Body<'_>) {
+    m.insert("kind".into(), json!(body.kind().as_str()));
+    m.insert("body".into(), json!(raw_body(body)));
+    match body {
         Body::Assurance(a) => {
             m.insert("id".into(), json!(a.id));
             m.insert("condition".into(), json!(a.condition));
@@ -84,18 +89,7 @@ impl EventLog {
         m.insert("from".into(), json!(node));
         m.insert("to".into(), json!(to));
         m.insert("seq".into(), json!(seq));
-        m.insert("kind".into(), json!(body.kind().as_str()));
-        m.insert("body".into(), json!(raw_body(body)));
-        match body {
-            Body::Assurance(a) => {
-                m.insert("id".into(), json!(a.id));
-                m.insert("condition".into(), json!(a.condition));
-            }
-            Body::Revocation(r) => {
-                m.insert("id".into(), json!(r.assurance_id));
-            }
-            _ => {}
-        }
+        body_fields(&mut m, body);
         self.events.push((at, Value::Object(m)));
     }
 

@@ -212,18 +212,7 @@ pub fn parse_roster(text: &str, path: &Path) -> Result<Vec<PublicIdentity>, KeyF
 
 /// Reads a roster file ([`parse_roster`]).
 pub fn read_roster(path: &Path) -> Result<Vec<PublicIdentity>, KeyFileError> {
-    let file = fs::File::open(path).map_err(io_err(path))?;
-    let mut text = String::new();
-    file.take(MAX_ROSTER_LEN + 1)
-        .read_to_string(&mut text)
-        .map_err(io_err(path))?;
-    if text.len() as u64 > MAX_ROSTER_LEN {
-        return Err(KeyFileError::MalformedPublicKey {
-            path: path.to_owned(),
-            reason: "larger than any roster".into(),
-        });
-    }
-    parse_roster(&text, path)
+    parse_roster(&read_limited(path, MAX_ROSTER_LEN, "roster")?, path)
 }
 
 /// The public keys at `path`: every `*.pub` file if it is a directory, else the
@@ -272,15 +261,20 @@ fn create_new(path: &Path, mode: u32) -> Result<fs::File, KeyFileError> {
 }
 
 fn read_small(path: &Path) -> Result<String, KeyFileError> {
+    read_limited(path, MAX_KEY_FILE_LEN, "key file")
+}
+
+/// Reads at most `limit` bytes of UTF-8 text; a longer file is refused, not truncated.
+fn read_limited(path: &Path, limit: u64, what: &str) -> Result<String, KeyFileError> {
     let file = fs::File::open(path).map_err(io_err(path))?;
     let mut text = String::new();
-    file.take(MAX_KEY_FILE_LEN + 1)
+    file.take(limit + 1)
         .read_to_string(&mut text)
         .map_err(io_err(path))?;
-    if text.len() as u64 > MAX_KEY_FILE_LEN {
+    if text.len() as u64 > limit {
         return Err(KeyFileError::MalformedPublicKey {
             path: path.to_owned(),
-            reason: "larger than any key file".into(),
+            reason: format!("larger than any {what}"),
         });
     }
     Ok(text)
@@ -411,5 +405,23 @@ mod tests {
         fs::write(dir.join("notes.txt"), "ignored").unwrap();
         let keys = read_public_key_dir(&dir).unwrap();
         assert_eq!(keys, vec![alpha().public()]);
+    }
+
+    #[test]
+    fn a_roster_skips_comments_and_refuses_a_name_twice() {
+        let alpha = SigningIdentity::from_secret_bytes(PartyName::new("alpha").unwrap(), &[1; 32]);
+        let bravo = SigningIdentity::from_secret_bytes(PartyName::new("bravo").unwrap(), &[2; 32]);
+        let text = format!(
+            "# the deployment's parties\n{}\n{}",
+            encode_public_key(&alpha.public()),
+            encode_public_key(&bravo.public())
+        );
+        let roster = parse_roster(&text, Path::new("parties.pub")).unwrap();
+        let names: Vec<&str> = roster.iter().map(|p| p.name().as_str()).collect();
+        assert_eq!(names, ["alpha", "bravo"]);
+        let twice = format!("{text}{}", encode_public_key(&alpha.public()));
+        let err = parse_roster(&twice, Path::new("parties.pub")).unwrap_err();
+        assert!(err.to_string().contains("alpha is listed twice"), "{err}");
+        assert!(err.to_string().contains("parties.pub:5"), "{err}");
     }
 }
