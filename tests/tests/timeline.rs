@@ -94,3 +94,41 @@ fn an_altered_deniable_run_is_drawn_self_contained_and_renders_in_chromium() {
         png.len()
     );
 }
+
+#[test]
+fn the_attack_matrix_is_drawn_as_a_coloured_table() {
+    let _serial = serial();
+    let dir = scratch("matrix-html");
+    let page = dir.join("matrix.html");
+    let out = run(&[
+        "attacks",
+        "--only",
+        "forge",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(
+            "data-attack=\"forge\" data-mode=\"signed\" data-outcome=\"caught-by-recipient\""
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-attack=\"forge\" data-mode=\"deniable\" data-outcome=\"undetected\""),
+        "{html}"
+    );
+    assert!(!html.contains("mismatch\""), "a cell differs from the spec");
+    for outside in ["src=", "<link", "@import", "https://"] {
+        assert!(!html.contains(outside), "{outside} in the page");
+    }
+    let Some(bin) = chromium() else {
+        eprintln!("SKIPPED (browser part): no chromium here; CI installs it");
+        return;
+    };
+    let dom = browser(bin, &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("class=\"matrix\""), "{dom}");
+    assert!(dom.contains("We will strike first."), "{dom}");
+}

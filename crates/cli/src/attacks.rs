@@ -30,6 +30,10 @@ pub struct Args {
     /// One JSON array: attack, mode, outcome, reason, expected, judge, ...
     #[arg(long)]
     json: bool,
+    /// Also write the matrix as one self-contained HTML page: a coloured table with the
+    /// narrative and the judge's view per cell.
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<std::path::PathBuf>,
     /// Print the expected outcomes and the per-attack sections as markdown, exactly as
     /// proto-spec/threat-model.md shows them, and exit.
     #[arg(long)]
@@ -115,6 +119,10 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             let _ = std::io::Write::flush(&mut std::io::stdout());
         }
         rows.push((attack, mode, run));
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, crate::matrix_html::page(&rows))
+            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
     }
     let mismatches = rows
         .iter()

@@ -17,6 +17,7 @@ mod init;
 mod keys;
 mod lab_run;
 mod local_broker;
+mod matrix_html;
 mod node;
 mod open;
 mod pending;

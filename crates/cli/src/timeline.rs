@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 /// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
