@@ -145,9 +145,13 @@ fn demo_hides_routine_lines_unless_verbose() {
     assert!(q.contains("line(s) hidden"), "{q}");
     assert!(!v.contains("line(s) hidden"), "{v}");
     assert!(v.lines().count() > q.lines().count(), "{q}\n----\n{v}");
-    // What matters is in both: bravo's refusal of the altered words.
+    // What matters is in both: bravo's refusal of the altered words, and what each side
+    // believes at the end (bravo never accepted A-1; alpha gave it and withdrew it).
     for t in [&q, &v] {
         assert!(t.contains("REJECTED #1 alpha -> bravo"), "{t}");
         assert!(t.contains("bad-signature"), "{t}");
+        assert!(t.contains("what each side believes:"), "{t}");
+        assert!(t.contains("[alpha] alpha -> bravo \"A-1\" (#1)"), "{t}");
+        assert!(t.contains("[bravo] no assurances given or accepted"), "{t}");
     }
 }

@@ -307,6 +307,20 @@ fn the_demo_plays_both_modes_as_the_spec_says() {
                 .any(|l| l.as_str().unwrap().contains("No preemptive strike"))
         );
         assert_eq!(m["judge"]["bravo"]["clean"], true);
+        // What each side believes at the end: A-1 withdrawn, B-1 in force, on both sides.
+        for side in ["alpha", "bravo"] {
+            let status: Vec<(&str, &str)> = m["assurances"][side]["assurances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| (a["id"].as_str().unwrap(), a["status"].as_str().unwrap()))
+                .collect();
+            assert_eq!(
+                status,
+                vec![("A-1", "revoked"), ("B-1", "in force")],
+                "{side}: {m}"
+            );
+        }
     }
     let signed_entries = modes[0]["judge"]["bravo"]["entries"]
         .as_array()

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use backchannel_broker::{BrokerEvent, Honest};
 use backchannel_party::{Activity, Control, Party, PartySettings};
 use backchannel_proto::judge::{Finding, JudgeReport};
+use backchannel_proto::ledger::Ledger;
 use backchannel_proto::{
     Assurance, Body, ChannelConfig, ChannelMode, PeerPolicy, Revocation, SigningIdentity, judge,
 };
@@ -135,6 +136,8 @@ struct Account {
     broker: Vec<String>,
     bravo: Vec<String>,
     judged: Vec<(String, JudgeReport)>,
+    /// What each party believes at the end: its assurance ledger.
+    ledgers: Vec<(String, Ledger)>,
     failures: Vec<String>,
 }
 
@@ -158,6 +161,13 @@ impl Account {
             for l in lines {
                 let _ = writeln!(out, "{l}");
             }
+        }
+        let _ = writeln!(
+            out,
+            "\n--- what each side believes (its assurance ledger) ---"
+        );
+        for (owner, ledger) in &self.ledgers {
+            out.push_str(&crate::assurances::ledger_text(owner, ledger));
         }
         for (owner, report) in &self.judged {
             let _ = writeln!(
@@ -188,6 +198,7 @@ impl Account {
             "broker": self.broker,
             "bravo": self.bravo,
             "judge": self.judged.iter().map(|(o, r)| (o.clone(), verify::report_json(r))).collect::<serde_json::Map<_, _>>(),
+            "assurances": self.ledgers.iter().map(|(o, l)| (o.clone(), crate::assurances::ledger_json(l))).collect::<serde_json::Map<_, _>>(),
         })
     }
 }
@@ -226,6 +237,7 @@ async fn play(mode: ChannelMode, dir: &Path, log: &mut EventLog) -> anyhow::Resu
         broker: Vec::new(),
         bravo: Vec::new(),
         judged: Vec::new(),
+        ledgers: Vec::new(),
         failures: Vec::new(),
     };
 
@@ -272,6 +284,9 @@ async fn play(mode: ChannelMode, dir: &Path, log: &mut EventLog) -> anyhow::Resu
         let report = judge(&bytes, &keys)?;
         check_judgement(&mut account.failures, mode, owner, &report);
         account.judged.push((owner.to_owned(), report));
+        let parsed = backchannel_proto::transcript::parse_transcript(&bytes)?;
+        let ledger = Ledger::build(parsed.entries, backchannel_party::now());
+        account.ledgers.push((owner.to_owned(), ledger));
     }
     Ok(account)
 }
@@ -507,6 +522,10 @@ async fn under_attack(
                     &run.narrative
                 }
             );
+            println!("what each side believes:");
+            for (owner, ledger) in &run.ledgers {
+                print!("{}", crate::assurances::ledger_text(owner, ledger));
+            }
             println!("judge: {}", run.judge);
             println!(
                 "outcome: {}{} (the spec expects {}{})",

@@ -33,6 +33,8 @@ pub struct LiveRun {
     pub account: Vec<AccountLine>,
     /// Everything that happened, in time order, with when (for the event stream).
     pub timeline: Vec<(backchannel_proto::Timestamp, Happening)>,
+    /// What alpha and bravo believe at the end: their assurance ledgers.
+    pub ledgers: Vec<(String, backchannel_proto::ledger::Ledger)>,
 }
 
 /// One thing that happened during a run.
@@ -277,6 +279,13 @@ async fn broker_attack_in(
     let keys: Vec<_> = registered;
     let report = judge(&std::fs::read(dir.join("bravo.transcript"))?, &keys)?;
     let mut run = classify(&seen, last_to_bravo, &report);
+    for owner in ["alpha", "bravo"] {
+        let bytes = std::fs::read(dir.join(format!("{owner}.transcript")))?;
+        let parsed = backchannel_proto::transcript::parse_transcript(&bytes)?;
+        let ledger =
+            backchannel_proto::ledger::Ledger::build(parsed.entries, backchannel_party::now());
+        run.ledgers.push((owner.to_owned(), ledger));
+    }
     // The broker's sender is dropped when it stops; its events end there.
     let from_broker = tokio::time::timeout(Duration::from_secs(5), broker_events)
         .await
@@ -396,6 +405,7 @@ fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun 
         narrative: narrative.join("; "),
         account,
         timeline: Vec::new(),
+        ledgers: Vec::new(),
     }
 }
 
@@ -544,5 +554,6 @@ async fn outsider_attack(attack: &Attack) -> anyhow::Result<LiveRun> {
         narrative: format!("{description}: the broker answered {said}"),
         account: Vec::new(),
         timeline: Vec::new(),
+        ledgers: Vec::new(),
     })
 }
