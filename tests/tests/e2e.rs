@@ -286,17 +286,31 @@ fn a_full_mailbox_refuses_the_sender_instead_of_dropping() {
 }
 
 #[test]
-fn the_demo_plays_both_modes_as_the_spec_says() {
+fn the_demo_plays_all_three_modes_as_the_spec_says() {
     let _serial = serial();
     let out = run(&["demo", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
-    let modes: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let mut modes: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(modes.len(), 2);
+    // The closing side-by-side summary comes last.
+    let summary = modes.pop().unwrap();
+    assert_eq!(modes.len(), 3);
     assert_eq!(modes[0]["mode"], "signed");
     assert_eq!(modes[1]["mode"], "deniable");
+    assert_eq!(modes[2]["mode"], "off-record");
+    let columns = summary["summary"].as_array().unwrap();
+    let column = |mode: &str| columns.iter().find(|c| c["mode"] == mode).unwrap();
+    assert_eq!(column("signed")["recipient_convinced"], true);
+    assert_eq!(column("signed")["contact_deniable"], false);
+    assert!(column("signed")["provable_entries"].as_u64().unwrap() > 0);
+    assert_eq!(column("deniable")["recipient_convinced"], false);
+    assert_eq!(column("deniable")["contact_deniable"], true);
+    assert_eq!(column("off-record")["recipient_convinced"], true);
+    assert_eq!(column("off-record")["provable_entries"], 0);
+    assert_eq!(column("off-record")["contact_deniable"], true);
+    assert_eq!(column("off-record")["login"], "mac");
     for m in &modes {
         assert_eq!(m["as_expected"], true, "{m}");
         assert!(
@@ -340,6 +354,15 @@ fn the_demo_plays_both_modes_as_the_spec_says() {
             .iter()
             .all(|e| e["finding"] == "unattributable")
     );
+    // Off-record: nothing provable; what was acknowledged before the last envelopes is
+    // under a published key, so anyone could have written it.
+    let off_record = modes[2]["judge"]["bravo"]["entries"].as_array().unwrap();
+    assert!(
+        off_record
+            .iter()
+            .all(|e| e["finding"] == "either-party" || e["finding"] == "anyone")
+    );
+    assert!(off_record.iter().any(|e| e["finding"] == "anyone"));
 }
 
 #[test]

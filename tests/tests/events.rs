@@ -72,7 +72,7 @@ fn the_honest_demo_shows_what_was_sent_read_and_received_with_raw_words() {
     assert_eq!(sent["condition"], "absent provocation");
     let read = find(&ev, |e| e["event"] == "read" && e["id"] == "A-1");
     assert_eq!(read["node"], "broker");
-    assert_eq!(read["attestation"], "signed");
+    assert_eq!(read["attestation"], "signature");
     let heard = find(&ev, |e| e["event"] == "received" && e["id"] == "A-1");
     assert_eq!(heard["node"], "bravo");
     assert_eq!(heard["verdict"], "accepted");
@@ -97,7 +97,7 @@ fn said_and_heard_differ_when_the_broker_alters_a_deniable_message() {
     });
     assert_eq!(said["condition"], "absent provocation");
     assert_eq!(heard["condition"], "for now");
-    assert_eq!(heard["attestation"], "unattested");
+    assert_eq!(heard["attestation"], "none");
     assert!(
         ev.iter()
             .any(|e| e["event"] == "move" && e["node"] == "broker")

@@ -245,6 +245,9 @@ pub struct BrokerSettings {
     pub quotas: Quotas,
     /// The durable store, if any.
     pub store: Option<StorePaths>,
+    /// The broker's certificate key, to check deniable (MAC) logins with (`nodes.md`
+    /// §2); without it only signed logins are accepted.
+    pub login_key: Option<ed25519_dalek::SigningKey>,
 }
 
 impl BrokerSettings {
@@ -260,6 +263,7 @@ impl BrokerSettings {
             admission: AdmissionLimits::default(),
             quotas: Quotas::default(),
             store: None,
+            login_key: None,
         }
     }
 }
@@ -305,10 +309,9 @@ impl BrokerConfig {
         // The TLS key is the broker's identity to every party: same rule as theirs.
         keyfile::check_private_permissions(&base.join(&self.private_key))?;
         let read = |p: &Path| read_named(&base.join(p));
-        let tls = backchannel_net::tls::server_config(
-            &read(&self.certificate)?,
-            &read(&self.private_key)?,
-        )?;
+        let key_pem = read(&self.private_key)?;
+        let tls = backchannel_net::tls::server_config(&read(&self.certificate)?, &key_pem)?;
+        let login_key = Some(backchannel_net::tls::broker_login_key(&key_pem)?);
         let mut registered: Vec<PublicIdentity> = match &self.roster {
             Some(roster) => keyfile::read_roster(&base.join(roster))?,
             None => Vec::new(),
@@ -330,6 +333,7 @@ impl BrokerConfig {
         }
         Ok(BrokerSettings {
             tls,
+            login_key,
             registered: Arc::new(registered),
             admission: self.admission.limits()?,
             quotas: self.quotas()?,

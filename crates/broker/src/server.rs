@@ -56,6 +56,7 @@ pub async fn run(
         router: router_tx,
         events,
         admission: settings.admission,
+        login_key: settings.login_key.clone(),
         read: std::sync::atomic::AtomicU64::new(0),
     });
     let summary = tokio::spawn(read_summary(Arc::downgrade(&shared)));

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) router: mpsc::Sender<Batch>,
     pub(crate) events: Option<mpsc::Sender<BrokerEvent>>,
     pub(crate) admission: crate::admission::AdmissionLimits,
+    /// The broker's certificate key, for deniable logins.
+    pub(crate) login_key: Option<ed25519_dalek::SigningKey>,
     /// Envelopes read (passed inspection) since the start, for the per-second summary.
     pub(crate) read: std::sync::atomic::AtomicU64,
 }
@@ -88,7 +90,8 @@ pub(crate) async fn serve(
             Err(e) => return Err(e.to_string()),
         }
         let frame = first.pop().unwrap_or_default();
-        let mut session = BrokerSession::new(exporter);
+        let mut session =
+            BrokerSession::new(exporter).accepting_mac_logins(shared.login_key.clone());
         match session.handle_frames(&[&frame], &shared.registered) {
             SessionStep::LoggedIn(party) => Ok((party, session, reader, write)),
             SessionStep::Close(notice) => {

@@ -22,7 +22,7 @@ use crate::lab_run::{LiveRun, run_one};
 )]
 pub struct Args {
     /// Which modes to attack.
-    #[arg(long, value_enum, default_value_t = Which::Both)]
+    #[arg(long, value_enum, default_value_t = Which::All)]
     mode: Which,
     /// Run only this attack (see proto-spec/attacks.toml for the names).
     #[arg(long)]
@@ -40,11 +40,13 @@ pub struct Args {
     table: bool,
 }
 
+/// One mode or all three.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Which {
     Signed,
     Deniable,
-    Both,
+    OffRecord,
+    All,
 }
 
 impl Which {
@@ -52,7 +54,8 @@ impl Which {
         match self {
             Which::Signed => vec![ChannelMode::Signed],
             Which::Deniable => vec![ChannelMode::Deniable],
-            Which::Both => vec![ChannelMode::Signed, ChannelMode::Deniable],
+            Which::OffRecord => vec![ChannelMode::OffRecord],
+            Which::All => ChannelMode::ALL.to_vec(),
         }
     }
 }
@@ -79,6 +82,7 @@ pub fn select(only: Option<&str>) -> anyhow::Result<Vec<Attack>> {
 pub fn expectation(attack: &Attack, mode: ChannelMode) -> &expected::Expectation {
     match mode {
         ChannelMode::Signed => &attack.signed,
+        ChannelMode::OffRecord => &attack.off_record,
         _ => &attack.deniable,
     }
 }
@@ -168,7 +172,7 @@ fn cell(outcome: Expected, reason: &str) -> String {
 
 fn header() -> String {
     format!(
-        "{:<22} {:<9} {:<40} as the spec expects?",
+        "{:<22} {:<10} {:<40} as the spec expects?",
         "attack", "mode", "live outcome"
     )
 }
@@ -181,7 +185,7 @@ fn row_line(a: &Attack, m: ChannelMode, r: &LiveRun) -> String {
         format!("!! expected {}", cell(want.outcome, &want.reason))
     };
     format!(
-        "{:<22} {:<9} {:<40} {ok}",
+        "{:<22} {:<10} {:<40} {ok}",
         a.name,
         m.to_string(),
         cell(r.outcome, &r.reason)

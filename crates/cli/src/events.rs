@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use backchannel_broker::BrokerEvent;
 use backchannel_party::Activity;
-use backchannel_proto::{Attestation, Body, Envelope, Timestamp};
+use backchannel_proto::{Attestation, Body, ChannelMode, Envelope, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::print::raw_body;
@@ -67,11 +67,7 @@ fn body_fields(m: &mut Map<String, Value>, body: &Body<'_>) {
 }
 
 fn attestation(a: &Attestation) -> &'static str {
-    if a.is_attested() {
-        "signed"
-    } else {
-        "unattested"
-    }
+    a.kind()
 }
 
 impl EventLog {
@@ -195,10 +191,14 @@ impl EventLog {
         {
             let mut m = base(at, run, "broker", "read");
             envelope_fields(&mut m, envelope);
-            m.insert(
-                "attestation".into(),
-                json!(if *attested { "signed" } else { "unattested" }),
-            );
+            let seen = if *attested {
+                "signature"
+            } else if envelope.mode == ChannelMode::OffRecord {
+                "unchecked-mac"
+            } else {
+                "none"
+            };
+            m.insert("attestation".into(), json!(seen));
             m.insert("detail".into(), json!(line));
             self.events.push((at, Value::Object(m)));
             return;

@@ -413,6 +413,7 @@ fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun 
 pub fn judge_summary(report: &JudgeReport) -> String {
     let mut provable: Vec<(String, usize)> = Vec::new();
     let (mut unattributable, mut invalid) = (0, Vec::new());
+    let (mut either_party, mut anyone) = (0, 0);
     for e in &report.entries {
         match &e.finding {
             Finding::ProvablyWrittenBy { name, .. } => {
@@ -422,6 +423,8 @@ pub fn judge_summary(report: &JudgeReport) -> String {
                 }
             }
             Finding::Unattributable => unattributable += 1,
+            Finding::EitherPartyCouldHaveWritten { .. } => either_party += 1,
+            Finding::AnyoneCouldHaveWritten { .. } => anyone += 1,
             Finding::Invalid(why) => invalid.push(why.code()),
             // The owner's count of rejections it did not keep: no envelope to judge.
             Finding::Omitted => {}
@@ -434,6 +437,16 @@ pub fn judge_summary(report: &JudgeReport) -> String {
     if unattributable > 0 {
         parts.push(format!(
             "{unattributable} unattributable (nothing provable)"
+        ));
+    }
+    if either_party > 0 {
+        parts.push(format!(
+            "{either_party} MAC'd: either party could have written them (nothing provable)"
+        ));
+    }
+    if anyone > 0 {
+        parts.push(format!(
+            "{anyone} under published keys: anyone could have written them"
         ));
     }
     if !invalid.is_empty() {

@@ -37,6 +37,7 @@ impl LocalBroker {
             Arc::new(registered),
         );
         settings.quotas.frames = 1000;
+        settings.login_key = Some(backchannel_net::tls::broker_login_key(&cert.key_pem)?);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(backchannel_broker::run(
             settings,

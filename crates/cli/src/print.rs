@@ -31,6 +31,10 @@ pub fn received_line(me: &str, r: &Received) -> String {
 pub fn grounds(a: Attestation) -> String {
     match a {
         Attestation::Signed(fp) => format!("attested: the sender's signature verified (key {fp})"),
+        Attestation::Mac(fp) => format!(
+            "attested to us only: the MAC under the key we share with the sender verified (key {fp}); off-record, provable to nobody"
+        ),
+        Attestation::MacUnchecked => "off-record: a MAC only the two parties can check".to_owned(),
         Attestation::Unattested => {
             "UNATTESTED: deniable mode, attribution rests on the broker's word".to_owned()
         }
@@ -99,6 +103,14 @@ pub fn received_json(r: &Received) -> Value {
     v.insert("verdict".into(), json!(verdict));
     let attested = matches!(r.verdict, Ok(a) if a.is_attested());
     v.insert("attested".into(), json!(attested));
+    // What authenticated it, and whether a third party could be convinced too: a
+    // signature only. Rejected envelopes were authenticated by nothing.
+    let (attestation, provable) = match r.verdict {
+        Ok(a) => (a.kind(), a.is_provable()),
+        Err(_) => ("none", false),
+    };
+    v.insert("attestation".into(), json!(attestation));
+    v.insert("provable".into(), json!(provable));
     // Always present: null when accepted.
     match &r.verdict {
         Err(why) => {

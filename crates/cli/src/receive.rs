@@ -36,7 +36,8 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long)]
     timeout: Option<u64>,
-    /// One JSON object per message: from, to, seq, kind, body, verdict, reason, attested.
+    /// One JSON object per message: from, to, seq, kind, body, verdict, reason, attested,
+    /// attestation (signature, mac or none) and provable.
     #[arg(long)]
     json: bool,
 }

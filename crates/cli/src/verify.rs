@@ -4,14 +4,15 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use backchannel_proto::judge::{Finding, JudgeReport};
-use backchannel_proto::{BodyKind, ChannelMode, Rejection, judge, keyfile};
+use backchannel_proto::{BodyKind, ChannelMode, Rejection, judge_with_secrets, keyfile};
 use clap::Parser;
 use serde_json::{Value, json};
 
 use crate::Outcome;
 
 /// Check a transcript as an outsider holding only public keys: for each entry, is it
-/// provably written by its sender, unattributable (deniable mode) or invalid; is each
+/// provably written by its sender, unattributable (deniable mode), attributable to
+/// either party but provable against neither (off-record mode), or invalid; is each
 /// chain complete. Exit 0 only if every entry is valid and every chain complete, 4
 /// otherwise (each failing entry is listed), 1 if the file is not a transcript.
 #[derive(Parser)]
@@ -26,6 +27,11 @@ pub struct Args {
     /// file, or a directory of *.pub files.
     #[arg(long)]
     keys: PathBuf,
+    /// A party's own private key, handed to the judge (the "leak" test): with it the
+    /// judge can check off-record MACs, which still proves nothing, since that party
+    /// could have made every one. Signed entries are judged the same with or without.
+    #[arg(long, value_name = "NAME.key")]
+    leaked_key: Option<PathBuf>,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -35,7 +41,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let bytes = std::fs::read(&args.transcript)
         .with_context(|| format!("{}: cannot read", args.transcript.display()))?;
     let keys = keyfile::read_public_keys(&args.keys)?;
-    let report = judge(&bytes, &keys).with_context(|| format!("{}", args.transcript.display()))?;
+    let secrets = match &args.leaked_key {
+        Some(path) => vec![leaked_identity(path)?],
+        None => Vec::new(),
+    };
+    let report = judge_with_secrets(&bytes, &keys, &secrets)
+        .with_context(|| format!("{}", args.transcript.display()))?;
     if args.json {
         println!("{}", report_json(&report));
     } else {
@@ -46,6 +57,21 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         Outcome::NotClean
     })
+}
+
+/// The party whose private key is in `path` (`NAME.key`, as `init` writes it).
+fn leaked_identity(path: &std::path::Path) -> anyhow::Result<backchannel_proto::SigningIdentity> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let name = backchannel_proto::PartyName::new(stem).with_context(|| {
+        format!(
+            "{}: --leaked-key takes a party's NAME.key file, named after the party",
+            path.display()
+        )
+    })?;
+    Ok(keyfile::read_signing_key(path, name)?)
 }
 
 /// The report as text.
@@ -205,6 +231,16 @@ pub fn report_json(report: &JudgeReport) -> Value {
                     json!({"name": name, "fingerprint": fingerprint.to_string()}),
                 ),
                 Finding::Unattributable => ("unattributable", Value::Null, Value::Null),
+                Finding::EitherPartyCouldHaveWritten { checked } => (
+                    "either-party",
+                    json!({ "tag_checked": checked }),
+                    Value::Null,
+                ),
+                Finding::AnyoneCouldHaveWritten { revealed_in } => (
+                    "anyone",
+                    json!({ "key_published_in_entry": revealed_in }),
+                    Value::Null,
+                ),
                 Finding::Invalid(why) => ("invalid", json!(why.to_string()), Value::Null),
                 Finding::Omitted => ("omitted", Value::Null, Value::Null),
             };

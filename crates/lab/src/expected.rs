@@ -72,6 +72,9 @@ pub struct Attack {
     pub signed: Expectation,
     /// Expected in deniable mode.
     pub deniable: Expectation,
+    /// Expected in off-record mode.
+    #[serde(rename = "off-record")]
+    pub off_record: Expectation,
 }
 
 #[derive(Deserialize)]
@@ -99,7 +102,7 @@ pub fn markdown(attacks: &[Attack]) -> String {
     for a in attacks {
         let _ = write!(
             out,
-            "\n### `{}`\n\n**The move.** The {} {}.\n\n**The analogy.** {}\n\n**What catches it.** {}\n\n**Expected.** Signed: {}. Deniable: {}.\n",
+            "\n### `{}`\n\n**The move.** The {} {}.\n\n**The analogy.** {}\n\n**What catches it.** {}\n\n**Expected.** Signed: {}. Deniable: {}. Off-record: {}.\n",
             a.name,
             match a.actor {
                 Actor::Broker => "broker",
@@ -109,7 +112,8 @@ pub fn markdown(attacks: &[Attack]) -> String {
             a.analogy,
             a.mechanism,
             cell(&a.signed),
-            cell(&a.deniable)
+            cell(&a.deniable),
+            cell(&a.off_record)
         );
     }
     out
@@ -126,7 +130,7 @@ fn cell(e: &Expectation) -> String {
 /// The markdown table of expected outcomes alone.
 pub fn markdown_table(attacks: &[Attack]) -> String {
     let mut out = String::from(
-        "| attack | by | what it does | signed | deniable |\n| --- | --- | --- | --- | --- |\n",
+        "| attack | by | what it does | signed | deniable | off-record |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     for a in attacks {
         let by = match a.actor {
@@ -135,11 +139,12 @@ pub fn markdown_table(attacks: &[Attack]) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {by} | {} | {} | {} |",
+            "| `{}` | {by} | {} | {} | {} | {} |",
             a.name,
             a.what,
             cell(&a.signed),
-            cell(&a.deniable)
+            cell(&a.deniable),
+            cell(&a.off_record)
         );
     }
     out

@@ -373,10 +373,10 @@ fn deliver(
                     accepted.envelope.mode
                 )));
             }
-            if mode == ChannelMode::Signed && !peer_produced.contains(&accepted.digest) {
-                return Err(fail(
-                    "accepted, in signed mode, an envelope its sender never produced".into(),
-                ));
+            if mode.recipient_authenticates() && !peer_produced.contains(&accepted.digest) {
+                return Err(fail(format!(
+                    "accepted, in {mode} mode, an envelope its sender never produced"
+                )));
             }
             let env = EnvelopeIn::decode(frame)
                 .map_err(|e| fail(format!("accepted but undecodable: {e}")))?;

@@ -117,3 +117,57 @@ pub fn broker_server_name() -> Result<ServerName<'static>, TlsError> {
 pub fn exporter<D>(conn: &rustls::ConnectionCommon<D>) -> Result<[u8; EXPORTER_LEN], TlsError> {
     Ok(conn.export_keying_material([0u8; EXPORTER_LEN], domain::TLS_EXPORTER_LABEL, None)?)
 }
+
+/// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE, the
+/// algorithm `id-Ed25519` (1.3.101.112), then a BIT STRING of 32 bytes follows.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// The broker's Ed25519 public key from its certificate (DER), the key a party derives
+/// its deniable-login MAC key with (`nodes.md` §2). `None` if the certificate does not
+/// hold an Ed25519 key.
+///
+/// Called on the certificate the TLS handshake verified against the pin, so the key is
+/// the pinned broker's.
+pub fn broker_public_key(cert_der: &[u8]) -> Option<ed25519_dalek::VerifyingKey> {
+    let at = cert_der
+        .windows(ED25519_SPKI_PREFIX.len())
+        .position(|w| w == ED25519_SPKI_PREFIX)?;
+    let key: [u8; 32] = cert_der
+        .get(at + ED25519_SPKI_PREFIX.len()..at + ED25519_SPKI_PREFIX.len() + 32)?
+        .try_into()
+        .ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&key).ok()
+}
+
+/// The broker's Ed25519 private key from its key PEM (PKCS#8), to check deniable
+/// logins with.
+pub fn broker_login_key(key_pem: &str) -> Result<ed25519_dalek::SigningKey, TlsError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    ed25519_dalek::SigningKey::from_pkcs8_pem(key_pem).map_err(|e| TlsError::Key(e.to_string()))
+}
+
+/// The broker's public key from its certificate PEM (the first certificate).
+pub fn broker_public_key_from_pem(cert_pem: &str) -> Result<ed25519_dalek::VerifyingKey, TlsError> {
+    let certs = certificates(cert_pem)?;
+    certs
+        .first()
+        .and_then(|c| broker_public_key(c.as_ref()))
+        .ok_or_else(|| TlsError::Certificate("the certificate holds no Ed25519 key".into()))
+}
+
+#[cfg(test)]
+mod key_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_certificate_key_matches_the_private_key() {
+        let cert = generate_broker_certificate().unwrap();
+        let secret = broker_login_key(&cert.key_pem).unwrap();
+        let public = broker_public_key_from_pem(&cert.cert_pem).unwrap();
+        assert_eq!(secret.verifying_key(), public);
+        assert!(broker_public_key(b"not a certificate").is_none());
+    }
+}

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use backchannel_net::{FrameIoError, FrameReader, tls};
-use backchannel_proto::node::{NodeFrame, Notice, login_frame, parse_node_frame};
+use backchannel_proto::node::{
+    LoginKind, NodeFrame, Notice, login_frame, mac_login_frame, parse_node_frame,
+};
 use tokio::io::{AsyncWriteExt as _, BufWriter, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -88,8 +90,23 @@ async fn connect_inner(settings: &PartySettings) -> Result<Connection, ConnectEr
         })?;
     let exporter =
         tls::exporter(stream.get_ref().1).map_err(|e| ConnectError::Tls(e.to_string()))?;
-    let login =
-        login_frame(&settings.me, &exporter).map_err(|e| ConnectError::Protocol(e.to_string()))?;
+    let login = match LoginKind::for_modes(settings.peers.iter().map(|p| p.mode)) {
+        LoginKind::Signature => login_frame(&settings.me, &exporter),
+        LoginKind::Mac => {
+            // The key of the certificate the handshake just checked against the pin.
+            let broker = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| tls::broker_public_key(c.as_ref()))
+                .ok_or_else(|| {
+                    ConnectError::Tls("the broker's certificate holds no Ed25519 key".into())
+                })?;
+            mac_login_frame(&settings.me, &broker, &exporter)
+        }
+    }
+    .map_err(|e| ConnectError::Protocol(e.to_string()))?;
     let (read, write) = tokio::io::split(stream);
     let mut writer = BufWriter::new(write);
     let mut reader = FrameReader::new(read);

@@ -5,6 +5,8 @@
 //! and what to relay) is made here, so fuzzers and tests drive exactly what the broker
 //! runs.
 
+use ed25519_dalek::SigningKey;
+
 use crate::frame::{FrameHeader, FrameKind};
 use crate::identity::PublicIdentity;
 use crate::node::{EXPORTER_LEN, LoginError, Notice, verify_login};
@@ -32,21 +34,41 @@ pub enum SessionStep<'a> {
 }
 
 /// A broker connection's protocol state.
-#[derive(Debug)]
 pub struct BrokerSession {
     exporter: [u8; EXPORTER_LEN],
     party: Option<PublicIdentity>,
     closed: bool,
+    /// The broker's certificate key, to check deniable (MAC) logins with.
+    login_key: Option<SigningKey>,
+}
+
+impl std::fmt::Debug for BrokerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerSession")
+            .field("party", &self.party)
+            .field("closed", &self.closed)
+            .field("accepts_mac_logins", &self.login_key.is_some())
+            .finish()
+    }
 }
 
 impl BrokerSession {
-    /// A new connection whose TLS session has exporter value `exporter`.
+    /// A new connection whose TLS session has exporter value `exporter`. It accepts
+    /// signed logins only; see [`BrokerSession::accepting_mac_logins`].
     pub fn new(exporter: [u8; EXPORTER_LEN]) -> Self {
         BrokerSession {
             exporter,
             party: None,
             closed: false,
+            login_key: None,
         }
+    }
+
+    /// Also accepts deniable (MAC) logins, checked with the broker's certificate key
+    /// `key` (`nodes.md` §2).
+    pub fn accepting_mac_logins(mut self, key: Option<SigningKey>) -> Self {
+        self.login_key = key;
+        self
     }
 
     /// The party logged in on this connection, once there is one.
@@ -68,7 +90,7 @@ impl BrokerSession {
         }
         let Some(party) = &self.party else {
             let first = frames.first().copied().unwrap_or_default();
-            return match verify_login(first, &self.exporter, registered) {
+            return match verify_login(first, &self.exporter, registered, self.login_key.as_ref()) {
                 Ok(party) => {
                     self.party = Some(party.clone());
                     SessionStep::LoggedIn(party)

@@ -39,11 +39,18 @@ use crate::envelope::{Ack, Envelope, RefusalCode, Refusals};
 use crate::event::Event;
 use crate::identity::{PartyName, SigningIdentity};
 use crate::mode::ChannelMode;
+use crate::off_record::{self, ChannelKeys};
 use crate::rejection::{ChainFault, Rejection};
-use crate::seal::{SealError, seal_deniable, seal_signed};
+use crate::seal::{SealError, seal_deniable, seal_off_record, seal_signed};
 use crate::time::Timestamp;
-use crate::verify::{Attestation, PeerPolicy, VerifiedEnvelope};
+use crate::verify::{Attestation, EnvelopeIn, PeerPolicy, VerifiedEnvelope};
 use crate::version::ProtocolVersion;
+
+/// What an off-record envelope is sealed with: its epoch's MAC key and what it reveals.
+struct MacMaterial {
+    key: off_record::Secret32,
+    reveal: Option<(u64, off_record::Secret32)>,
+}
 
 /// The most times the retransmission wait doubles: 2^3 = 8 acknowledgement timeouts.
 const MAX_BACKOFF_DOUBLINGS: u32 = 3;
@@ -117,6 +124,9 @@ pub struct Channel {
     receipt_owed: bool,
     heartbeat_due: bool,
     events: VecDeque<Event>,
+    /// Off-record mode: the pair's key chains, derived from the local identity key
+    /// at first use (never persisted: they follow from the keys and the state).
+    keys: Option<ChannelKeys>,
 }
 
 impl Channel {
@@ -144,6 +154,7 @@ impl Channel {
             receipt_owed: false,
             heartbeat_due: false,
             events: VecDeque::new(),
+            keys: None,
         }
     }
 
@@ -204,9 +215,10 @@ impl Channel {
             .ok_or(SendError::SequenceExhausted)?;
         // A sender's chain never goes back in time, even if its clock does.
         let sent_at = now.max(self.state.last_sent_at);
+        let mac = self.mac_material(signer, (seq - 1) / off_record::EPOCH_LEN)?;
         let env = self.envelope(seq, self.state.sent.head, sent_at, ttl, body);
         let mut frame = Vec::with_capacity(256);
-        let digest = self.seal(&env, signer, &mut frame)?;
+        let digest = self.seal(&env, signer, mac.as_ref(), &mut frame)?;
         self.state.sent = Ack { seq, head: digest };
         self.state.last_sent_at = sent_at;
         self.state.unacked.push_back(Outstanding {
@@ -252,6 +264,7 @@ impl Channel {
         &self,
         env: &Envelope<'_>,
         signer: &SigningIdentity,
+        mac: Option<&MacMaterial>,
         out: &mut Vec<u8>,
     ) -> Result<Digest, SendError> {
         if signer.name() != &self.me {
@@ -260,11 +273,100 @@ impl Channel {
                 me: self.me.to_string(),
             });
         }
-        Ok(match self.peer.mode {
-            ChannelMode::Signed => seal_signed(env, signer, out)?,
-            ChannelMode::Deniable => seal_deniable(env, out)?,
-            other @ ChannelMode::Other(_) => return Err(SendError::UnsupportedMode(other)),
+        Ok(match (self.peer.mode, mac) {
+            (ChannelMode::Signed, _) => seal_signed(env, signer, out)?,
+            (ChannelMode::Deniable, _) => seal_deniable(env, out)?,
+            (ChannelMode::OffRecord, Some(m)) => {
+                seal_off_record(env, &m.key, m.reveal.as_ref().map(|(e, k)| (*e, k)), out)?
+            }
+            (other, _) => return Err(SendError::UnsupportedMode(other)),
         })
+    }
+
+    /// The pair's key chains, derived at first use from the local identity key.
+    fn keys(&mut self, me: &SigningIdentity) -> Result<&mut ChannelKeys, Rejection> {
+        let keys = match self.keys.take() {
+            Some(k) => k,
+            None => ChannelKeys::derive(
+                me.signing_key(),
+                self.me.as_str(),
+                self.peer.identity.key(),
+                self.peer.identity.name().as_str(),
+                self.peer.channel,
+                ProtocolVersion::CURRENT,
+                self.state.acked.seq,
+                self.state.received.seq,
+            )?,
+        };
+        Ok(self.keys.insert(keys))
+    }
+
+    /// Off-record mode: the MAC key of `epoch` and the newest fully acknowledged epoch
+    /// to reveal with its key (`protocol.md` §6.3); `None` in the other modes.
+    fn mac_material(
+        &mut self,
+        signer: &SigningIdentity,
+        epoch: u64,
+    ) -> Result<Option<MacMaterial>, SendError> {
+        if self.peer.mode != ChannelMode::OffRecord {
+            return Ok(None);
+        }
+        if signer.name() != &self.me {
+            return Err(SendError::WrongSigner {
+                signer: signer.name().to_string(),
+                me: self.me.to_string(),
+            });
+        }
+        let revealable = off_record::revealable_epoch(self.state.acked.seq);
+        let unsupported = |_| SendError::UnsupportedMode(ChannelMode::OffRecord);
+        let keys = self.keys(signer).map_err(unsupported)?;
+        let key = keys.send.key_moving(epoch).map_err(unsupported)?;
+        let reveal = match revealable {
+            Some(e) => Some((e, keys.reveal.key_moving(e).map_err(unsupported)?)),
+            None => None,
+        };
+        Ok(Some(MacMaterial { key, reveal }))
+    }
+
+    /// Off-record mode: checks an envelope's tag with the key this party shares with
+    /// the peer, and takes note of the key it reveals (`protocol.md` §6.3). Refuses
+    /// what is under a revealed, stale or far-off epoch, a bad tag ([`Rejection::BadMac`])
+    /// and a reveal that is not the channel's key ([`Rejection::BadReveal`]).
+    pub fn authenticate_off_record(
+        &mut self,
+        me: &SigningIdentity,
+        env: &EnvelopeIn<'_>,
+    ) -> Result<Attestation, Rejection> {
+        let fields = env.envelope();
+        if fields.mode != ChannelMode::OffRecord || self.peer.mode != ChannelMode::OffRecord {
+            return Err(Rejection::ModeMismatch {
+                expected: self.peer.mode,
+                got: fields.mode,
+            });
+        }
+        let auth = off_record::OffRecordAuth::parse(env.authenticator())?;
+        let epoch = off_record::epoch_of(fields);
+        let fingerprint = self.peer.identity.fingerprint();
+        let keys = self.keys(me)?;
+        let (key, advance) = keys.receive.look_up(epoch)?;
+        off_record::check_tag(fields, env.content(), &auth, &key)?;
+        if let Some(a) = advance {
+            keys.receive.advance(a);
+        }
+        if let Some((revealed, published)) = &auth.reveal {
+            if *revealed >= epoch {
+                return Err(Rejection::BadReveal { epoch: *revealed });
+            }
+            // An epoch older than the keys kept cannot be compared: its reveal is
+            // ignored (the envelope itself authenticated).
+            if let Some(expected) = keys.receive.kept_key(*revealed) {
+                if expected != published {
+                    return Err(Rejection::BadReveal { epoch: *revealed });
+                }
+                keys.receive.mark_revealed(*revealed);
+            }
+        }
+        Ok(Attestation::Mac(fingerprint))
     }
 
     /// Decides whether a verified envelope from the peer fits this channel, in the
@@ -500,6 +602,7 @@ impl Channel {
                 .last_sent_at
                 .saturating_add(Duration::from_millis(1)),
         );
+        let mac = self.mac_material(signer, self.state.sent.seq / off_record::EPOCH_LEN)?;
         let env = self.envelope(
             self.state.sent.seq,
             self.state.sent.head,
@@ -507,7 +610,7 @@ impl Channel {
             self.config.control_ttl,
             body,
         );
-        self.seal(&env, signer, out)?;
+        self.seal(&env, signer, mac.as_ref(), out)?;
         self.state.last_sent_at = sent_at;
         self.receipt_owed = false;
         self.heartbeat_due = false;

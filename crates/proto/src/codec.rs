@@ -324,6 +324,13 @@ struct WireLogin<'a> {
     signature: [u8; 64],
 }
 
+/// The body of a MAC login frame.
+#[derive(Encode, BorrowDecode)]
+struct WireMacLogin<'a> {
+    name: &'a str,
+    tag: [u8; 32],
+}
+
 /// The body of a welcome frame.
 #[derive(Encode, BorrowDecode)]
 struct WireWelcome<'a> {
@@ -359,6 +366,21 @@ pub(crate) fn encode_login(
 pub(crate) fn decode_login(body: &[u8]) -> Result<(&str, [u8; 64]), Rejection> {
     let w: WireLogin<'_> = decode_exact(body)?;
     Ok((w.name, w.signature))
+}
+
+/// Appends a MAC login body.
+pub(crate) fn encode_mac_login(
+    name: &str,
+    tag: &[u8; 32],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode(WireMacLogin { name, tag: *tag }, out)
+}
+
+/// Decodes a MAC login body: (name, tag).
+pub(crate) fn decode_mac_login(body: &[u8]) -> Result<(&str, [u8; 32]), Rejection> {
+    let w: WireMacLogin<'_> = decode_exact(body)?;
+    Ok((w.name, w.tag))
 }
 
 /// Appends a welcome body.

@@ -7,6 +7,7 @@ use crate::channel::{Accepted, Channel, SendError};
 use crate::config::ChannelConfig;
 use crate::event::Event;
 use crate::identity::{PartyName, SigningIdentity};
+use crate::mode::ChannelMode;
 use crate::rejection::Rejection;
 use crate::time::Timestamp;
 use crate::verify::{EnvelopeIn, PeerPolicy, authenticate_batch};
@@ -104,7 +105,13 @@ impl Endpoint {
             .ok_or_else(|| Rejection::UnknownSender {
                 sender: sender.to_owned(),
             })?;
-        let verified = env.verify(self.me.name(), channel.peer())?;
+        let verified = if env.envelope().mode == ChannelMode::OffRecord {
+            env.check_policy(self.me.name(), channel.peer())?;
+            let attestation = channel.authenticate_off_record(&self.me, &env)?;
+            env.into_verified(attestation)
+        } else {
+            env.verify(self.me.name(), channel.peer())?
+        };
         channel.handle_verified(now, verified)
     }
 
@@ -166,6 +173,12 @@ impl Endpoint {
                         .ok_or_else(|| Rejection::UnknownSender {
                             sender: env.envelope().sender.to_string(),
                         })?;
+                // Off-record tags need the pair's keys, which only the channel holds.
+                let attestation = if env.envelope().mode == ChannelMode::OffRecord {
+                    channel.authenticate_off_record(&self.me, &env)?
+                } else {
+                    attestation
+                };
                 channel.handle_verified(now, env.into_verified(attestation))
             })
             .collect()

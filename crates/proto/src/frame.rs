@@ -36,6 +36,9 @@ pub enum FrameKind {
     Welcome,
     /// The broker tells a party it refused something, and why.
     Notice,
+    /// A party's login proved by a MAC under a key it shares with the broker
+    /// (deniable contact, `nodes.md` §2).
+    MacLogin,
     /// Unknown.
     Other(u8),
 }
@@ -48,6 +51,7 @@ impl FrameKind {
             FrameKind::Login => 2,
             FrameKind::Welcome => 3,
             FrameKind::Notice => 4,
+            FrameKind::MacLogin => 5,
             FrameKind::Other(v) => v,
         }
     }
@@ -59,6 +63,7 @@ impl FrameKind {
             2 => FrameKind::Login,
             3 => FrameKind::Welcome,
             4 => FrameKind::Notice,
+            5 => FrameKind::MacLogin,
             other => FrameKind::Other(other),
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! The judge trusts nothing in the transcript but the bytes of the frames: not the
 //! owner's verdicts, not its clock. For each entry it says whether the envelope is
-//! provably written by its named sender, unattributable (deniable mode), or invalid;
-//! and for each chain the owner took part in, whether it is complete.
+//! provably written by its named sender, unattributable (deniable mode), attributable
+//! to either party but provable against neither (off-record mode), or invalid; and for
+//! each chain the owner took part in, whether it is complete.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,8 +14,9 @@ use crate::body::BodyKind;
 use crate::channel_id::ChannelId;
 use crate::digest::Digest;
 use crate::envelope::{Ack, Refusal, Refusals};
-use crate::identity::{Fingerprint, PublicIdentity};
+use crate::identity::{Fingerprint, PublicIdentity, SigningIdentity};
 use crate::mode::ChannelMode;
+use crate::off_record::{self, OffRecordAuth, Secret32};
 use crate::rejection::Rejection;
 use crate::transcript::{Direction, RecordedVerdict, TranscriptError, parse_transcript};
 use crate::verify::{Attestation, EnvelopeIn};
@@ -32,6 +34,21 @@ pub enum Finding {
     /// Deniable mode: nothing in the bytes says who wrote them. The owner, the broker
     /// or anyone else could have produced this entry.
     Unattributable,
+    /// Off-record mode: a MAC under a key both parties hold. It convinced the
+    /// recipient (the broker lacks the key), but either party could have made it, so
+    /// it proves nothing. `checked`: the judge was handed a party's private key and
+    /// the tag verifies under the pair's key (still proving nothing).
+    EitherPartyCouldHaveWritten {
+        /// Whether the judge could check the tag (with a party's private key).
+        checked: bool,
+    },
+    /// Off-record mode, after a reveal: the tag verifies under a MAC key published in
+    /// entry `revealed_in` of this transcript, so anyone who saw that entry (the broker
+    /// included) could have made this one.
+    AnyoneCouldHaveWritten {
+        /// The entry whose envelope published the key.
+        revealed_in: usize,
+    },
     /// Not a valid envelope, or a signature that does not verify.
     Invalid(Rejection),
     /// Not an envelope: the owner's count of rejected envelopes it did not keep
@@ -49,6 +66,16 @@ impl fmt::Display for Finding {
             Finding::Unattributable => {
                 f.write_str("unattributable: deniable mode, nothing proves who wrote it")
             }
+            Finding::EitherPartyCouldHaveWritten { checked: false } => f.write_str(
+                "authenticated to the recipient; unattributable to a judge: either party could have written it (off-record)",
+            ),
+            Finding::EitherPartyCouldHaveWritten { checked: true } => f.write_str(
+                "its MAC verifies under the key both parties hold: either party could have written it, so it proves nothing (off-record)",
+            ),
+            Finding::AnyoneCouldHaveWritten { revealed_in } => write!(
+                f,
+                "anyone could have written it: its key was published in entry {revealed_in} (off-record)"
+            ),
             Finding::Invalid(why) => write!(f, "invalid: {why}"),
             Finding::Omitted => f.write_str(
                 "a count, not an envelope: rejected envelopes the owner did not keep (its word only)",
@@ -205,7 +232,22 @@ type ChainKey = (ChannelId, String, String, u8);
 
 /// Judges a transcript with only the public keys in `keys`.
 pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, TranscriptError> {
+    judge_with_secrets(bytes, keys, &[])
+}
+
+/// Judges a transcript with the public keys in `keys` and the private keys in
+/// `secrets` (a party handing over its own key, the "leak" test): with them the judge
+/// can check off-record tags, which still proves nothing, because the holder of the
+/// secret could have made every one. Signed entries are judged exactly as by
+/// [`judge`].
+pub fn judge_with_secrets(
+    bytes: &[u8],
+    keys: &[PublicIdentity],
+    secrets: &[SigningIdentity],
+) -> Result<JudgeReport, TranscriptError> {
     let parsed = parse_transcript(bytes)?;
+    let reveals = collect_reveals(&parsed.entries);
+    let mut pair_keys = PairKeys::default();
     let owner = parsed.owner;
     let mut entries = Vec::with_capacity(parsed.entries.len());
     let mut chains: BTreeMap<ChainKey, ChainData> = BTreeMap::new();
@@ -221,7 +263,12 @@ pub fn judge(bytes: &[u8], keys: &[PublicIdentity]) -> Result<JudgeReport, Trans
             Err(Some(why)) => (None, Finding::Invalid(why)),
             Ok(env) => {
                 let e = env.envelope();
-                let finding = judge_authorship(&env, keys);
+                let finding = match e.mode {
+                    ChannelMode::OffRecord => {
+                        judge_off_record(&env, keys, secrets, &reveals, &mut pair_keys)
+                    }
+                    _ => judge_authorship(&env, keys),
+                };
                 let involves_owner = e.sender == owner || e.recipient == owner;
                 if involves_owner && !matches!(finding, Finding::Invalid(_)) {
                     let key = (
@@ -316,11 +363,144 @@ fn judge_authorship(env: &EnvelopeIn<'_>, keys: &[PublicIdentity]) -> Finding {
                     name: e.sender.to_string(),
                     fingerprint,
                 },
-                Ok(Attestation::Unattested) => Finding::Unattributable,
+                Ok(Attestation::Unattested | Attestation::Mac(_) | Attestation::MacUnchecked) => {
+                    Finding::Unattributable
+                }
                 Err(why) => Finding::Invalid(why),
             }
         }
+        ChannelMode::OffRecord => Finding::EitherPartyCouldHaveWritten { checked: false },
         ChannelMode::Other(_) => Finding::Invalid(Rejection::Malformed("unknown channel mode")),
+    }
+}
+
+/// (channel, sender, recipient, epoch): one direction's epoch.
+type EpochKey = (ChannelId, String, String, u64);
+
+/// Every MAC key published in the transcript, with the entry that published it.
+fn collect_reveals(
+    entries: &[crate::transcript::Entry<'_>],
+) -> BTreeMap<EpochKey, Vec<(usize, Secret32)>> {
+    let mut reveals: BTreeMap<EpochKey, Vec<(usize, Secret32)>> = BTreeMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let Ok(env) = EnvelopeIn::decode(entry.frame) else {
+            continue;
+        };
+        let e = env.envelope();
+        if e.mode != ChannelMode::OffRecord {
+            continue;
+        }
+        if let Ok(OffRecordAuth {
+            reveal: Some((epoch, key)),
+            ..
+        }) = OffRecordAuth::parse(env.authenticator())
+        {
+            let at = reveals
+                .entry((
+                    e.channel,
+                    e.sender.to_string(),
+                    e.recipient.to_string(),
+                    epoch,
+                ))
+                .or_default();
+            if at.len() < 4 && !at.iter().any(|(_, k)| *k == key) {
+                at.push((index, key));
+            }
+        }
+    }
+    reveals
+}
+
+/// The most epoch keys the judge derives in all (each costs two HKDF-Expands): beyond,
+/// a tag stays unchecked rather than let a hostile transcript stall the judge.
+const JUDGE_EPOCH_BUDGET: usize = 1 << 16;
+
+/// MAC keys the judge derived from a party's private key, per direction.
+#[derive(Default)]
+struct PairKeys {
+    chains: BTreeMap<(ChannelId, String, String), (Secret32, Vec<Secret32>)>,
+    spent: usize,
+}
+
+impl PairKeys {
+    /// The MAC key of `epoch` of the direction `e.sender -> e.recipient`, if a secret
+    /// of either party and the other's public key are at hand and the budget allows.
+    fn mac_key(
+        &mut self,
+        e: &crate::envelope::Envelope<'_>,
+        epoch: u64,
+        keys: &[PublicIdentity],
+        secrets: &[SigningIdentity],
+    ) -> Option<Secret32> {
+        let id = (e.channel, e.sender.to_string(), e.recipient.to_string());
+        if !self.chains.contains_key(&id) {
+            let (mine, other) = secrets.iter().find_map(|s| {
+                let other = if s.name().as_str() == e.sender {
+                    &e.recipient
+                } else if s.name().as_str() == e.recipient {
+                    &e.sender
+                } else {
+                    return None;
+                };
+                keys.iter()
+                    .find(|k| k.name().as_str() == other.as_ref())
+                    .map(|k| (s, k))
+            })?;
+            let secret = off_record::pair_secret(mine.signing_key(), other.key()).ok()?;
+            let root =
+                off_record::chain_root(&secret, e.version, e.channel, &e.sender, &e.recipient);
+            let first = off_record::mac_key(&root);
+            self.chains.insert(id.clone(), (root, vec![first]));
+        }
+        let (chain, macs) = self.chains.get_mut(&id)?;
+        let wanted = usize::try_from(epoch).ok()?;
+        while macs.len() <= wanted {
+            if self.spent >= JUDGE_EPOCH_BUDGET {
+                return None;
+            }
+            self.spent += 1;
+            *chain = off_record::next_chain(chain);
+            macs.push(off_record::mac_key(chain));
+        }
+        macs.get(wanted).cloned()
+    }
+}
+
+fn judge_off_record(
+    env: &EnvelopeIn<'_>,
+    keys: &[PublicIdentity],
+    secrets: &[SigningIdentity],
+    reveals: &BTreeMap<EpochKey, Vec<(usize, Secret32)>>,
+    pair_keys: &mut PairKeys,
+) -> Finding {
+    let e = env.envelope();
+    let auth = match OffRecordAuth::parse(env.authenticator()) {
+        Ok(a) => a,
+        Err(why) => return Finding::Invalid(why),
+    };
+    let epoch = off_record::epoch_of(e);
+    let id = (
+        e.channel,
+        e.sender.to_string(),
+        e.recipient.to_string(),
+        epoch,
+    );
+    let published = reveals
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .find(|(_, key)| off_record::check_tag(e, env.content(), &auth, key).is_ok());
+    if let Some((revealed_in, _)) = published {
+        return Finding::AnyoneCouldHaveWritten {
+            revealed_in: *revealed_in,
+        };
+    }
+    match pair_keys.mac_key(e, epoch, keys, secrets) {
+        Some(key) => match off_record::check_tag(e, env.content(), &auth, &key) {
+            Ok(()) => Finding::EitherPartyCouldHaveWritten { checked: true },
+            Err(why) => Finding::Invalid(why),
+        },
+        None => Finding::EitherPartyCouldHaveWritten { checked: false },
     }
 }
 

@@ -4,7 +4,8 @@
 //! and forwards everything. In **signed** mode the broker cannot forge, alter,
 //! replay, reorder or redirect an envelope without the recipient noticing; in
 //! **deniable** mode attribution rests on the broker's word and nothing is provable
-//! to a third party. `proto-spec/protocol.md` is the normative description; each type
+//! to a third party; in **off-record** mode a MAC only the two parties can make
+//! convinces the recipient, yet proves nothing to a third party ([`off_record`]). `proto-spec/protocol.md` is the normative description; each type
 //! links the section that defines it.
 //!
 //! This crate does no I/O on the network, reads no clock and draws no randomness:
@@ -17,7 +18,8 @@
 //! | frame header, size limits | [`frame`] |
 //! | the one module that uses bincode | `codec` (private) |
 //! | envelope fields, bodies | [`Envelope`], [`Body`] |
-//! | sealing (encode + sign) | [`seal_signed`], [`seal_deniable`] |
+//! | sealing (encode + sign or MAC) | [`seal_signed`], [`seal_deniable`], [`seal_off_record`] |
+//! | off-record key schedule, tags, reveals | [`off_record`] |
 //! | decoding and verification | [`EnvelopeIn`] → [`VerifiedEnvelope`], [`authenticate_batch`] |
 //! | the one escaping function for untrusted text shown to people | [`text`] |
 //! | the one Ed25519 verification rule (single and batch agree) | [`signature_rule`] |
@@ -60,6 +62,7 @@ pub mod keyfile;
 pub mod ledger;
 mod mode;
 pub mod node;
+pub mod off_record;
 pub mod persist;
 mod rejection;
 pub mod rejection_log;
@@ -83,10 +86,12 @@ pub use endpoint::{Endpoint, EndpointSendError, UnknownPeer};
 pub use envelope::{Ack, Envelope, REFUSALS_LISTED, Refusal, RefusalCode, Refusals};
 pub use event::Event;
 pub use identity::{Fingerprint, KeyError, PartyName, PublicIdentity, SigningIdentity};
-pub use judge::judge;
+pub use judge::{judge, judge_with_secrets};
 pub use mode::{ChannelMode, UnknownMode};
 pub use rejection::{ChainFault, Rejection};
-pub use seal::{SealError, seal_deniable, seal_signed, seal_with_foreign_authenticator};
+pub use seal::{
+    SealError, seal_deniable, seal_off_record, seal_signed, seal_with_foreign_authenticator,
+};
 pub use time::Timestamp;
 pub use verify::{Attestation, EnvelopeIn, PeerPolicy, VerifiedEnvelope, authenticate_batch};
 pub use version::ProtocolVersion;

@@ -6,9 +6,8 @@ use std::str::FromStr;
 
 /// How envelopes on a channel are authenticated (`proto-spec/protocol.md` §3).
 ///
-/// The set is open: a third mode (a MAC under a key the broker lacks) is planned, so
-/// unknown wire values decode to [`ChannelMode::Other`] and are refused by policy, not
-/// by the parser.
+/// The set is open: unknown wire values decode to [`ChannelMode::Other`] and are
+/// refused by policy, not by the parser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChannelMode {
     /// Every envelope carries the sender's Ed25519 signature. Models a signed cable:
@@ -18,16 +17,22 @@ pub enum ChannelMode {
     /// passed on by the intermediary: the broker can forge, and nobody can prove
     /// authorship to a third party.
     Deniable,
+    /// A MAC under a key only the two parties share, whose epoch keys are published
+    /// once acknowledged ([`off_record`](crate::off_record)). Models a conversation in
+    /// a closed room: the recipient is sure who spoke and the broker cannot forge, yet
+    /// nobody can prove anything to a third party.
+    OffRecord,
     /// A mode this implementation does not know.
     Other(u8),
 }
 
 impl ChannelMode {
-    /// The wire value: 1 signed, 2 deniable (3 is reserved for the MAC mode).
+    /// The wire value: 1 signed, 2 deniable, 3 off-record.
     pub const fn to_u8(self) -> u8 {
         match self {
             ChannelMode::Signed => 1,
             ChannelMode::Deniable => 2,
+            ChannelMode::OffRecord => 3,
             ChannelMode::Other(v) => v,
         }
     }
@@ -37,17 +42,37 @@ impl ChannelMode {
         match v {
             1 => ChannelMode::Signed,
             2 => ChannelMode::Deniable,
+            3 => ChannelMode::OffRecord,
             other => ChannelMode::Other(other),
         }
     }
 
-    /// Length in bytes of the authenticator that follows the content in this mode, or
-    /// `None` for a mode this implementation cannot check.
-    pub const fn authenticator_len(self) -> Option<usize> {
+    /// Every mode this implementation speaks, in the order tables show them.
+    pub const ALL: [ChannelMode; 3] = [
+        ChannelMode::Signed,
+        ChannelMode::Deniable,
+        ChannelMode::OffRecord,
+    ];
+
+    /// Whether the recipient can tell the sender's envelopes from the broker's: the
+    /// broker cannot forge or alter (signed and off-record).
+    pub const fn recipient_authenticates(self) -> bool {
+        matches!(self, ChannelMode::Signed | ChannelMode::OffRecord)
+    }
+
+    /// Whether a judge holding the transcript can prove who wrote an envelope (signed
+    /// only).
+    pub const fn provable(self) -> bool {
+        matches!(self, ChannelMode::Signed)
+    }
+
+    /// What authenticates an envelope, as `receive --json` names it: `signature`,
+    /// `mac` or `none`.
+    pub const fn attestation_name(self) -> &'static str {
         match self {
-            ChannelMode::Signed => Some(ed25519_dalek::SIGNATURE_LENGTH),
-            ChannelMode::Deniable => Some(0),
-            ChannelMode::Other(_) => None,
+            ChannelMode::Signed => "signature",
+            ChannelMode::OffRecord => "mac",
+            ChannelMode::Deniable | ChannelMode::Other(_) => "none",
         }
     }
 }
@@ -57,14 +82,15 @@ impl fmt::Display for ChannelMode {
         match self {
             ChannelMode::Signed => f.write_str("signed"),
             ChannelMode::Deniable => f.write_str("deniable"),
+            ChannelMode::OffRecord => f.write_str("off-record"),
             ChannelMode::Other(v) => write!(f, "unknown mode {v}"),
         }
     }
 }
 
-/// The text was neither `signed` nor `deniable`.
+/// The text was not `signed`, `deniable` or `off-record`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown channel mode {0:?}: expected `signed` or `deniable`")]
+#[error("unknown channel mode {0:?}: expected `signed`, `deniable` or `off-record`")]
 pub struct UnknownMode(pub String);
 
 impl FromStr for ChannelMode {
@@ -74,6 +100,7 @@ impl FromStr for ChannelMode {
         match s {
             "signed" => Ok(ChannelMode::Signed),
             "deniable" => Ok(ChannelMode::Deniable),
+            "off-record" => Ok(ChannelMode::OffRecord),
             other => Err(UnknownMode(other.to_owned())),
         }
     }
@@ -90,6 +117,10 @@ mod tests {
         }
         assert_eq!("signed".parse(), Ok(ChannelMode::Signed));
         assert_eq!("deniable".parse(), Ok(ChannelMode::Deniable));
+        assert_eq!("off-record".parse(), Ok(ChannelMode::OffRecord));
+        for mode in ChannelMode::ALL {
+            assert_eq!(mode.to_string().parse(), Ok(mode));
+        }
         assert!("mac".parse::<ChannelMode>().is_err());
     }
 }

@@ -5,13 +5,23 @@
 //! session**: the party signs the session's TLS exporter value (RFC 8446 §7.5, label
 //! [`domain::TLS_EXPORTER_LABEL`]), which differs on every session, so a captured login
 //! is worthless on any other connection.
+//!
+//! In deniable and off-record mode the proof is a **MAC** instead ([`LoginKind::Mac`]):
+//! a key from X25519 between the party's identity key and the broker's certificate
+//! key, over the same exporter value. The broker is convinced (only the party and the
+//! broker can compute it), but it could have computed the tag itself, so it holds
+//! nothing that shows a third party the party ever logged in.
 
-use ed25519_dalek::Signature;
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
 
 use crate::codec::{self, EncodeError};
 use crate::domain;
 use crate::frame::{FrameHeader, FrameKind, split_frame};
 use crate::identity::{PartyName, PublicIdentity, SigningIdentity, is_valid_name};
+use crate::mode::ChannelMode;
 use crate::rejection::Rejection;
 
 /// Length of the TLS exporter value a login signs.
@@ -28,6 +38,13 @@ pub enum NodeFrame<'a> {
         name: &'a str,
         /// Its signature over the login signing input.
         signature: [u8; 64],
+    },
+    /// A party's deniable login.
+    MacLogin {
+        /// The name it logs in as.
+        name: &'a str,
+        /// Its MAC over the login input.
+        tag: [u8; 32],
     },
     /// The broker accepted the login.
     Welcome {
@@ -77,6 +94,13 @@ pub fn parse_node_frame(frame: &[u8]) -> Result<NodeFrame<'_>, Rejection> {
             }
             Ok(NodeFrame::Login { name, signature })
         }
+        FrameKind::MacLogin => {
+            let (name, tag) = codec::decode_mac_login(body)?;
+            if !is_valid_name(name) {
+                return Err(Rejection::Malformed("login name is not a valid party name"));
+            }
+            Ok(NodeFrame::MacLogin { name, tag })
+        }
         FrameKind::Welcome => {
             let (name, queued) = codec::decode_welcome(body)?;
             Ok(NodeFrame::Welcome { name, queued })
@@ -119,6 +143,63 @@ pub fn login_frame(
     })
 }
 
+/// How a party proves itself to the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginKind {
+    /// An Ed25519 signature: transferable evidence that the party logged in.
+    Signature,
+    /// A MAC the broker could have made itself: deniable contact.
+    Mac,
+}
+
+impl LoginKind {
+    /// The login a party uses with channels in `modes`: signed if any channel is
+    /// signed (contact is then provable anyway), a MAC otherwise.
+    pub fn for_modes(modes: impl IntoIterator<Item = ChannelMode>) -> Self {
+        if modes.into_iter().any(|m| m == ChannelMode::Signed) {
+            LoginKind::Signature
+        } else {
+            LoginKind::Mac
+        }
+    }
+
+    /// `signature` or `mac`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LoginKind::Signature => "signature",
+            LoginKind::Mac => "mac",
+        }
+    }
+}
+
+/// The 32-byte login MAC of `name` on the session with exporter value `exporter`,
+/// under the X25519 secret the party and the broker share.
+fn login_tag(shared: &[u8; 32], exporter: &[u8; EXPORTER_LEN], name: &str) -> [u8; 32] {
+    let mut info = Vec::with_capacity(EXPORTER_LEN + 1 + name.len());
+    info.extend_from_slice(exporter);
+    info.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+    info.extend_from_slice(name.as_bytes());
+    let mut tag = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's output limit: this cannot fail.
+    let _ = Hkdf::<Sha256>::new(Some(domain::LOGIN_MAC), shared).expand(&info, &mut tag);
+    tag
+}
+
+/// The deniable login frame `me` sends to the broker whose certificate key is `broker`
+/// on a TLS session whose exporter value is `exporter`.
+pub fn mac_login_frame(
+    me: &SigningIdentity,
+    broker: &VerifyingKey,
+    exporter: &[u8; EXPORTER_LEN],
+) -> Result<Vec<u8>, EncodeError> {
+    let shared = crate::off_record::pair_secret(me.signing_key(), broker)
+        .map_err(|_| EncodeError::TooLarge)?;
+    let tag = login_tag(shared.as_bytes(), exporter, me.name().as_str());
+    with_header(FrameKind::MacLogin, |out| {
+        codec::encode_mac_login(me.name().as_str(), &tag, out)
+    })
+}
+
 /// The broker's welcome.
 pub fn welcome_frame(name: &PartyName, queued: u64) -> Result<Vec<u8>, EncodeError> {
     with_header(FrameKind::Welcome, |out| {
@@ -152,10 +233,10 @@ pub enum LoginError {
     /// No party of that name is registered with the broker.
     #[error("{0:?} is not a registered party")]
     UnknownParty(String),
-    /// The signature does not verify under the registered key for this session: an
-    /// impostor, or a login captured on another session and replayed.
+    /// The signature (or MAC) does not verify under the registered key for this
+    /// session: an impostor, or a login captured on another session and replayed.
     #[error(
-        "login signature for {0:?} does not verify for this TLS session (impostor or replayed login)"
+        "login proof for {0:?} does not verify for this TLS session (impostor or replayed login)"
     )]
     BadSignature(String),
     /// The first frame was not a well-formed login.
@@ -175,29 +256,49 @@ impl LoginError {
 }
 
 /// Checks a login frame received on a TLS session whose exporter value is `exporter`
-/// against the broker's registered parties; returns the party it proves.
+/// against the broker's registered parties; returns the party it proves. A MAC login
+/// needs `broker_key`, the broker's certificate key; without it one is refused.
 pub fn verify_login(
     frame: &[u8],
     exporter: &[u8; EXPORTER_LEN],
     registered: &[PublicIdentity],
+    broker_key: Option<&SigningKey>,
 ) -> Result<PublicIdentity, LoginError> {
-    let (name, signature) = match parse_node_frame(frame).map_err(LoginError::NotALogin)? {
-        NodeFrame::Login { name, signature } => (name, signature),
-        _ => {
-            return Err(LoginError::NotALogin(Rejection::Malformed(
-                "the first frame must be a login",
-            )));
-        }
+    let find = |name: &str| {
+        registered
+            .iter()
+            .find(|p| p.name().as_str() == name)
+            .ok_or_else(|| LoginError::UnknownParty(name.to_owned()))
     };
-    let party = registered
-        .iter()
-        .find(|p| p.name().as_str() == name)
-        .ok_or_else(|| LoginError::UnknownParty(name.to_owned()))?;
-    let input = login_signing_input(exporter, name);
-    if !crate::signature_rule::verify(party.key(), &[&input], &Signature::from_bytes(&signature)) {
-        return Err(LoginError::BadSignature(name.to_owned()));
+    match parse_node_frame(frame).map_err(LoginError::NotALogin)? {
+        NodeFrame::Login { name, signature } => {
+            let party = find(name)?;
+            let input = login_signing_input(exporter, name);
+            if !crate::signature_rule::verify(
+                party.key(),
+                &[&input],
+                &Signature::from_bytes(&signature),
+            ) {
+                return Err(LoginError::BadSignature(name.to_owned()));
+            }
+            Ok(party.clone())
+        }
+        NodeFrame::MacLogin { name, tag } => {
+            let party = find(name)?;
+            let refused = || LoginError::BadSignature(name.to_owned());
+            let key = broker_key.ok_or_else(refused)?;
+            let shared = crate::off_record::pair_secret(key, party.key()).map_err(|_| refused())?;
+            let expected = login_tag(shared.as_bytes(), exporter, name);
+            if bool::from(expected.ct_eq(&tag)) {
+                Ok(party.clone())
+            } else {
+                Err(refused())
+            }
+        }
+        _ => Err(LoginError::NotALogin(Rejection::Malformed(
+            "the first frame must be a login",
+        ))),
     }
-    Ok(party.clone())
 }
 
 #[cfg(test)]
@@ -214,12 +315,12 @@ mod tests {
         let frame = login_frame(&alpha(), &session).unwrap();
         let registered = vec![alpha().public()];
         assert_eq!(
-            verify_login(&frame, &session, &registered),
+            verify_login(&frame, &session, &registered, None),
             Ok(alpha().public())
         );
         // Replayed on another session.
         assert_eq!(
-            verify_login(&frame, &[8u8; 32], &registered),
+            verify_login(&frame, &[8u8; 32], &registered, None),
             Err(LoginError::BadSignature("alpha".into()))
         );
         // An impostor with another key under the same name.
@@ -227,18 +328,78 @@ mod tests {
             SigningIdentity::from_secret_bytes(PartyName::new("alpha").unwrap(), &[2; 32]);
         let forged = login_frame(&impostor, &session).unwrap();
         assert!(matches!(
-            verify_login(&forged, &session, &registered),
+            verify_login(&forged, &session, &registered, None),
             Err(LoginError::BadSignature(_))
         ));
         // Unregistered.
         assert_eq!(
-            verify_login(&frame, &session, &[]),
+            verify_login(&frame, &session, &[], None),
             Err(LoginError::UnknownParty("alpha".into()))
         );
         assert!(matches!(
-            verify_login(b"junk", &session, &registered),
+            verify_login(b"junk", &session, &registered, None),
             Err(LoginError::NotALogin(_))
         ));
+    }
+
+    #[test]
+    fn a_mac_login_convinces_the_broker_on_its_own_session_only() {
+        let broker = SigningKey::from_bytes(&[9; 32]);
+        let session = [7u8; 32];
+        let registered = vec![alpha().public()];
+        let frame = mac_login_frame(&alpha(), &broker.verifying_key(), &session).unwrap();
+        assert_eq!(
+            verify_login(&frame, &session, &registered, Some(&broker)),
+            Ok(alpha().public())
+        );
+        // Replayed on another session, or to a broker with another key.
+        assert!(matches!(
+            verify_login(&frame, &[8u8; 32], &registered, Some(&broker)),
+            Err(LoginError::BadSignature(_))
+        ));
+        let other = SigningKey::from_bytes(&[10; 32]);
+        assert!(matches!(
+            verify_login(&frame, &session, &registered, Some(&other)),
+            Err(LoginError::BadSignature(_))
+        ));
+        // A broker that cannot check MACs refuses them.
+        assert!(matches!(
+            verify_login(&frame, &session, &registered, None),
+            Err(LoginError::BadSignature(_))
+        ));
+        // An impostor's key under alpha's name.
+        let impostor =
+            SigningIdentity::from_secret_bytes(PartyName::new("alpha").unwrap(), &[2; 32]);
+        let forged = mac_login_frame(&impostor, &broker.verifying_key(), &session).unwrap();
+        assert!(matches!(
+            verify_login(&forged, &session, &registered, Some(&broker)),
+            Err(LoginError::BadSignature(_))
+        ));
+        // Deniable: the broker computes the very same frame from its own key, so the
+        // frame proves nothing about alpha to anyone else.
+        let shared = crate::off_record::pair_secret(&broker, alpha().public().key()).unwrap();
+        let tag = login_tag(shared.as_bytes(), &session, "alpha");
+        let by_broker = with_header(FrameKind::MacLogin, |out| {
+            codec::encode_mac_login("alpha", &tag, out)
+        })
+        .unwrap();
+        assert_eq!(by_broker, frame);
+    }
+
+    #[test]
+    fn the_login_kind_follows_the_modes() {
+        assert_eq!(
+            LoginKind::for_modes([ChannelMode::Signed]),
+            LoginKind::Signature
+        );
+        assert_eq!(
+            LoginKind::for_modes([ChannelMode::Deniable, ChannelMode::OffRecord]),
+            LoginKind::Mac
+        );
+        assert_eq!(
+            LoginKind::for_modes([ChannelMode::OffRecord, ChannelMode::Signed]),
+            LoginKind::Signature
+        );
     }
 
     #[test]

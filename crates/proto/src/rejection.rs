@@ -51,6 +51,35 @@ pub enum Rejection {
     /// In signed mode: the signature is missing or does not verify under the pinned key.
     #[error("bad signature: not signed by the pinned key of the named sender")]
     BadSignature,
+    /// In off-record mode: the tag does not verify under the key this party shares with
+    /// the named sender (forged or altered by someone without that key: the broker).
+    #[error("bad MAC: not made with the key shared with the named sender")]
+    BadMac,
+    /// In off-record mode: the envelope is under an epoch key the sender already
+    /// published, so anyone could have made it.
+    #[error(
+        "revealed key: epoch {epoch}'s MAC key was already published, anyone could have made this"
+    )]
+    RevealedKey {
+        /// The envelope's epoch.
+        epoch: u64,
+    },
+    /// In off-record mode: the envelope's epoch is outside the keys this party keeps
+    /// (an old duplicate, or an epoch impossibly far ahead).
+    #[error("stale epoch {epoch}: keys are kept from epoch {oldest} on")]
+    StaleEpoch {
+        /// The envelope's epoch.
+        epoch: u64,
+        /// The oldest epoch whose key is kept.
+        oldest: u64,
+    },
+    /// In off-record mode: an authentic envelope publishes a key that is not the
+    /// channel's key for that epoch (or an epoch not yet fully acknowledged).
+    #[error("bad reveal: the key published for epoch {epoch} is not that epoch's key")]
+    BadReveal {
+        /// The epoch it claims to reveal.
+        epoch: u64,
+    },
     /// The envelope's mode is not the one local policy fixes for this peer
     /// (a downgrade, or a misconfigured peer).
     #[error("mode mismatch: this channel is {expected}, the envelope is {got}")]
@@ -162,6 +191,10 @@ impl Rejection {
             Rejection::WrongRecipient { .. } => "wrong-recipient",
             Rejection::WrongChannel { .. } => "wrong-channel",
             Rejection::BadSignature => "bad-signature",
+            Rejection::BadMac => "bad-mac",
+            Rejection::RevealedKey { .. } => "revealed-key",
+            Rejection::StaleEpoch { .. } => "stale-epoch",
+            Rejection::BadReveal { .. } => "bad-reveal",
             Rejection::ModeMismatch { .. } => "mode-mismatch",
             Rejection::Replay { .. } => "replay",
             Rejection::Gap { .. } => "gap",

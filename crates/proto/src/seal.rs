@@ -8,6 +8,7 @@ use crate::envelope::Envelope;
 use crate::frame::{FrameHeader, FrameKind, HEADER_LEN, MAX_BODY_LEN};
 use crate::identity::SigningIdentity;
 use crate::mode::ChannelMode;
+use crate::off_record;
 
 /// Why an envelope could not be sealed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -71,6 +72,33 @@ pub fn seal_deniable(env: &Envelope<'_>, out: &mut Vec<u8>) -> Result<Digest, Se
         return Err(SealError::WrongMode { got: env.mode });
     }
     seal_with(env, out, |_| Ok([0u8; 0]))
+}
+
+/// Appends an off-record envelope frame to `out`, tagged with `key` (the MAC key of
+/// the envelope's epoch, [`off_record::epoch_of`]) and publishing `reveal` (an earlier,
+/// fully acknowledged epoch and its MAC key), and returns its chain digest.
+///
+/// The authenticator is `[epoch u64 || key [32]] || tag [16]`, the tag covering the
+/// content and the reveal (`proto-spec/protocol.md` §6.3).
+pub fn seal_off_record(
+    env: &Envelope<'_>,
+    key: &off_record::Secret32,
+    reveal: Option<(u64, &off_record::Secret32)>,
+    out: &mut Vec<u8>,
+) -> Result<Digest, SealError> {
+    if env.mode != ChannelMode::OffRecord {
+        return Err(SealError::WrongMode { got: env.mode });
+    }
+    let reveal_bytes = reveal.map(|(epoch, k)| off_record::encode_reveal(epoch, k));
+    let reveal_bytes: &[u8] = reveal_bytes.as_ref().map_or(&[], |r| r.as_slice());
+    let nonce = off_record::nonce_for(env);
+    seal_with(env, out, |content| {
+        let tag = off_record::tag(key, &nonce, content, reveal_bytes);
+        let mut auth = Vec::with_capacity(reveal_bytes.len() + off_record::TAG_LEN);
+        auth.extend_from_slice(reveal_bytes);
+        auth.extend_from_slice(&tag);
+        Ok(auth)
+    })
 }
 
 /// Appends a frame for `env` carrying `authenticator` as given, whatever it is, and

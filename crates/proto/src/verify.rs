@@ -16,6 +16,7 @@ use crate::envelope::Envelope;
 use crate::frame::{FrameKind, split_frame};
 use crate::identity::{Fingerprint, PartyName, PublicIdentity};
 use crate::mode::ChannelMode;
+use crate::off_record;
 use crate::rejection::Rejection;
 use crate::signature_rule;
 
@@ -48,14 +49,38 @@ pub enum Attestation {
     /// A signature by the sender's pinned key verified (the one rule, `protocol.md` §8): the broker
     /// could not have forged it, and a judge can check it.
     Signed(Fingerprint),
+    /// Off-record: a MAC under the key this party shares with the pinned sender (whose
+    /// key has this fingerprint) verified. The broker could not have made it; but this
+    /// party could have, so it convinces the recipient and nobody else.
+    Mac(Fingerprint),
+    /// Off-record, seen by someone without the pair's key (the broker): a MAC only the
+    /// two parties can check. Nothing verified here.
+    MacUnchecked,
     /// No signature: attribution rests on the broker's word alone.
     Unattested,
 }
 
 impl Attestation {
-    /// Whether a signature by the named sender verified.
+    /// Whether the recipient knows the named sender wrote it (a signature or a MAC by
+    /// the pinned peer verified): the broker could not have forged it.
     pub const fn is_attested(self) -> bool {
+        matches!(self, Attestation::Signed(_) | Attestation::Mac(_))
+    }
+
+    /// Whether a third party could be convinced too (a signature only).
+    pub const fn is_provable(self) -> bool {
         matches!(self, Attestation::Signed(_))
+    }
+
+    /// `signature`, `mac`, `unchecked-mac` (the broker's view of an off-record
+    /// envelope) or `none`: what authenticated it, as `--json` outputs name it.
+    pub const fn kind(self) -> &'static str {
+        match self {
+            Attestation::Signed(_) => "signature",
+            Attestation::Mac(_) => "mac",
+            Attestation::MacUnchecked => "unchecked-mac",
+            Attestation::Unattested => "none",
+        }
     }
 }
 
@@ -63,6 +88,13 @@ impl fmt::Display for Attestation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Attestation::Signed(fp) => write!(f, "attested: signature by key {fp} verified"),
+            Attestation::Mac(fp) => write!(
+                f,
+                "attested to us: MAC under the key shared with {fp} verified (provable to nobody)"
+            ),
+            Attestation::MacUnchecked => {
+                f.write_str("off-record: a MAC only the two parties can check")
+            }
             Attestation::Unattested => f.write_str("UNATTESTED: rests on the broker's word"),
         }
     }
@@ -134,7 +166,9 @@ impl<'a> EnvelopeIn<'a> {
 
     /// Checks this envelope against local policy for the peer it claims to come from,
     /// in the order of `proto-spec/protocol.md` §7: recipient, sender, mode, channel,
-    /// authenticator.
+    /// authenticator. An off-record envelope is only [`Attestation::MacUnchecked`]
+    /// here; a party verifies its tag through the channel, which holds the keys
+    /// ([`Endpoint::handle_frame`](crate::Endpoint::handle_frame)).
     pub fn verify(
         self,
         me: &PartyName,
@@ -186,7 +220,9 @@ impl<'a> EnvelopeIn<'a> {
     /// Checks only authorship: that `sender` is the named sender and, in signed mode,
     /// that its key signed the content under the one verification rule
     /// ([`signature_rule`](crate::signature_rule), `protocol.md` §8). What a broker
-    /// can check without channel state.
+    /// can check without channel state. In off-record mode only the layout is checked
+    /// ([`Attestation::MacUnchecked`]): the tag needs the pair's key, which
+    /// [`Endpoint`](crate::Endpoint) checks through the channel.
     pub fn authenticate(&self, sender: &PublicIdentity) -> Result<Attestation, Rejection> {
         if self.envelope.sender != sender.name().as_str() {
             return Err(Rejection::UnknownSender {
@@ -206,6 +242,9 @@ impl<'a> EnvelopeIn<'a> {
                 Ok(Attestation::Signed(sender.fingerprint()))
             }
             ChannelMode::Deniable => self.check_deniable().map(|()| Attestation::Unattested),
+            // Only the two parties hold the key: see `Channel::authenticate_off_record`.
+            ChannelMode::OffRecord => off_record::OffRecordAuth::parse(self.authenticator)
+                .map(|_| Attestation::MacUnchecked),
             ChannelMode::Other(_) => Err(Rejection::Malformed("unknown channel mode")),
         }
     }

@@ -200,17 +200,36 @@ fn rejects_downgrades_and_upgrades_as_mode_mismatch() {
     );
     // Unknown modes decode, and are refused by policy.
     let mut env = open(&alpha_stream(ChannelMode::Signed, 1)[0]);
-    env.mode = ChannelMode::Other(3);
+    env.mode = ChannelMode::Other(9);
     let mut frame = Vec::new();
     frame.extend_from_slice(&reseal(env.clone(), None));
-    frame[12 + 4 + 2] = 3; // the mode byte of the content
+    frame[12 + 4 + 2] = 9; // the mode byte of the content
     assert_eq!(
         rejects(&mut b, at(0), &frame),
         Rejection::ModeMismatch {
             expected: ChannelMode::Deniable,
-            got: ChannelMode::Other(3)
+            got: ChannelMode::Other(9)
         }
     );
+    // Off-record is neither: a deniable channel refuses it, and an off-record channel
+    // refuses both others.
+    assert_eq!(
+        rejects(&mut b, at(0), &alpha_stream(ChannelMode::OffRecord, 1)[0]),
+        Rejection::ModeMismatch {
+            expected: ChannelMode::Deniable,
+            got: ChannelMode::OffRecord
+        }
+    );
+    for other in [ChannelMode::Signed, ChannelMode::Deniable] {
+        let mut b = bravo_for(ChannelMode::OffRecord);
+        assert_eq!(
+            rejects(&mut b, at(0), &alpha_stream(other, 1)[0]),
+            Rejection::ModeMismatch {
+                expected: ChannelMode::OffRecord,
+                got: other
+            }
+        );
+    }
 }
 
 #[test]

@@ -7,8 +7,8 @@ use crate::adversary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary turns a signed cable into hearsay, so it can later be denied or
-/// "improved": strips the signature from alpha's messages to bravo and relabels them
-/// deniable. On a deniable channel there is nothing to strip.
+/// "improved": strips the signature (or the off-record MAC) from alpha's messages to
+/// bravo and relabels them deniable. On a deniable channel there is nothing to strip.
 pub struct Downgrade;
 
 impl Move for Downgrade {
@@ -17,7 +17,7 @@ impl Move for Downgrade {
     }
 
     fn on_envelope(&mut self, _now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
-        if seen.is_content(ALPHA, BRAVO) && seen.envelope.mode == ChannelMode::Signed {
+        if seen.is_content(ALPHA, BRAVO) && seen.envelope.mode != ChannelMode::Deniable {
             let mut stripped = seen.envelope.clone();
             stripped.mode = ChannelMode::Deniable;
             out.push(Out::Envelope {

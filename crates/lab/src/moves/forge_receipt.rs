@@ -46,9 +46,9 @@ impl Move for ForgeReceipt {
             }
             None => (Ack::default(), Ack::default(), vec![0; 64]),
         };
-        // In signed mode the receipt names alpha's real #3; in deniable mode the
-        // rewriter translates bravo's acknowledgement into "everything consumed".
-        let claimed = if seen.envelope.mode == backchannel_proto::ChannelMode::Signed {
+        // In signed and off-record mode the receipt names alpha's real #3; in deniable
+        // mode the rewriter translates bravo's acknowledgement into "everything consumed".
+        let claimed = if seen.envelope.mode != backchannel_proto::ChannelMode::Deniable {
             Ack {
                 seq: seen.envelope.seq,
                 head: seen.digest,

@@ -1,6 +1,9 @@
 //! substitute-key: presents a different key as alpha's.
 
-use backchannel_proto::{ChannelMode, PartyName, SigningIdentity, Timestamp, seal_signed};
+use backchannel_proto::off_record::{self, KeyChain};
+use backchannel_proto::{
+    ChannelMode, PartyName, SigningIdentity, Timestamp, seal_off_record, seal_signed,
+};
 
 use super::{ALPHA, BRAVO};
 use crate::adversary::{Move, Out};
@@ -50,6 +53,27 @@ impl Move for SubstituteKey {
             (ChannelMode::Signed, Some(fake)) => {
                 let mut frame = Vec::new();
                 if seal_signed(&env, fake, &mut frame).is_ok() {
+                    out.push(Out::Frame {
+                        to: BRAVO.to_owned(),
+                        frame,
+                    });
+                }
+            }
+            // Off-record: a MAC under a key the broker derives from its substitute key
+            // (paired with itself: it has no pair secret with bravo that bravo would
+            // derive from alpha's pinned key).
+            (ChannelMode::OffRecord, Some(fake)) => {
+                let Ok(secret) = off_record::pair_secret(fake.signing_key(), fake.public().key())
+                else {
+                    return;
+                };
+                let root = off_record::chain_root(&secret, env.version, env.channel, ALPHA, BRAVO);
+                let epoch = off_record::epoch_of(&env);
+                let chain = KeyChain::new(root, epoch);
+                let mut frame = Vec::new();
+                if let Some(key) = chain.kept_key(epoch)
+                    && seal_off_record(&env, key, None, &mut frame).is_ok()
+                {
                     out.push(Out::Frame {
                         to: BRAVO.to_owned(),
                         frame,

@@ -148,6 +148,18 @@ impl Recorder {
         );
     }
 
+    /// Records `frame` as received and accepted, whatever it is (a doctored copy).
+    pub fn accepted(&mut self, now: Timestamp, frame: &[u8]) {
+        use backchannel_proto::transcript::{Direction, RecordedVerdict};
+        self.push(
+            Direction::Received,
+            RecordedVerdict::Accepted,
+            "",
+            now,
+            frame,
+        );
+    }
+
     pub fn received(
         &mut self,
         now: Timestamp,
