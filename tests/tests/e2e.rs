@@ -435,27 +435,38 @@ fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
 }
 
 #[test]
-fn the_attack_matrix_matches_the_spec_in_both_modes() {
+fn the_attack_matrix_matches_the_spec_in_all_three_modes() {
     let _serial = serial();
     let out = run(&["attacks", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     let table: toml_rows::Table = toml_rows::load();
-    assert_eq!(rows.len(), table.len() * 2, "every attack in both modes");
+    assert_eq!(
+        rows.len(),
+        table.len() * 3,
+        "every attack in all three modes"
+    );
     for row in &rows {
         assert_eq!(row["matches"], true, "{row}");
         assert_eq!(row["outcome"], row["expected"]["outcome"], "{row}");
     }
-    // Signed mode catches every broker attack but the honest control row.
+    let judge_row = |r: &&serde_json::Value| {
+        ["leak", "post-reveal-forgery"].contains(&r["attack"].as_str().unwrap())
+    };
+    // Signed and off-record mode catch every broker attack but the honest control row:
+    // the recipient authenticates in both.
     for row in rows
         .iter()
-        .filter(|r| r["mode"] == "signed" && r["attack"] != "honest")
+        .filter(|r| r["mode"] != "deniable" && r["attack"] != "honest" && !judge_row(r))
     {
         assert_ne!(row["outcome"], "undetected", "{row}");
     }
     // Deniable mode: a broker that reads and rewrites gets everything past the parties
     // except a suppressed receipt; outsiders are still stopped at the door.
-    for row in rows.iter().filter(|r| r["mode"] == "deniable") {
+    for row in rows
+        .iter()
+        .filter(|r| r["mode"] == "deniable" && !judge_row(r))
+    {
         let a = row["attack"].as_str().unwrap();
         if a.starts_with("outsider-") || a == "drop-receipt" {
             assert_ne!(row["outcome"], "undetected", "{row}");
@@ -463,6 +474,20 @@ fn the_attack_matrix_matches_the_spec_in_both_modes() {
             assert_eq!(row["outcome"], "undetected", "{row}");
         }
     }
+    // The judge rows tell signed mode from off-record mode.
+    let cell = |attack: &str, mode: &str| {
+        rows.iter()
+            .find(|r| r["attack"] == attack && r["mode"] == mode)
+            .unwrap()["outcome"]
+            .clone()
+    };
+    assert_eq!(cell("leak", "signed"), "proved-to-judge");
+    assert_eq!(cell("leak", "off-record"), "nothing-proved");
+    assert_eq!(cell("post-reveal-forgery", "signed"), "forgery-detected");
+    assert_eq!(
+        cell("post-reveal-forgery", "off-record"),
+        "indistinguishable"
+    );
 }
 
 mod toml_rows {

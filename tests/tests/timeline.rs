@@ -119,6 +119,12 @@ fn the_attack_matrix_is_drawn_as_a_coloured_table() {
         html.contains("data-attack=\"forge\" data-mode=\"deniable\" data-outcome=\"undetected\""),
         "{html}"
     );
+    assert!(
+        html.contains(
+            "data-attack=\"forge\" data-mode=\"off-record\" data-outcome=\"caught-by-recipient\""
+        ),
+        "{html}"
+    );
     assert!(!html.contains("mismatch\""), "a cell differs from the spec");
     for outside in ["src=", "<link", "@import", "https://"] {
         assert!(!html.contains(outside), "{outside} in the page");

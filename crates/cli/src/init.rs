@@ -50,7 +50,7 @@ pub struct Args {
     /// --broker-addr, else 0.0.0.0 and the port of --broker-addr).
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<String>,
-    /// The mode every pair of parties uses: signed or deniable.
+    /// The mode every pair of parties uses: signed, deniable or off-record.
     #[arg(long, default_value = "signed")]
     mode: ChannelMode,
     /// The parties, comma-separated.

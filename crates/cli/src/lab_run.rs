@@ -99,6 +99,7 @@ pub async fn run_one(attack: &Attack, mode: ChannelMode) -> anyhow::Result<LiveR
     match attack.actor {
         Actor::Broker => broker_attack(attack, mode).await,
         Actor::Outsider => outsider_attack(attack).await,
+        Actor::Judge => judge_test(attack, mode).await,
     }
 }
 
@@ -115,16 +116,29 @@ struct Seen {
 
 async fn broker_attack(attack: &Attack, mode: ChannelMode) -> anyhow::Result<LiveRun> {
     let dir = crate::scratch::scratch_dir(&format!("lab-{}-{mode}", attack.name))?;
-    let result = broker_attack_in(attack, mode, &dir).await;
+    let result = broker_attack_in(&attack.name, mode, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map(|(run, _)| run)
+}
+
+/// A judge row: the honest scenario, then the test the row names on bravo's transcript.
+async fn judge_test(attack: &Attack, mode: ChannelMode) -> anyhow::Result<LiveRun> {
+    let dir = crate::scratch::scratch_dir(&format!("lab-{}-{mode}", attack.name))?;
+    let result = match broker_attack_in("honest", mode, &dir).await {
+        Ok((run, ids)) => crate::judge_tests::run(&attack.name, mode, &dir, &ids, run),
+        Err(e) => Err(e),
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
+/// Runs the lab scenario with the broker playing `strategy`; returns the run and the
+/// parties' identities (alpha, bravo, charlie), whose transcripts stay in `dir`.
 async fn broker_attack_in(
-    attack: &Attack,
+    strategy: &str,
     mode: ChannelMode,
     dir: &std::path::Path,
-) -> anyhow::Result<LiveRun> {
+) -> anyhow::Result<(LiveRun, Vec<SigningIdentity>)> {
     let nodes = [
         Node {
             name: "alpha",
@@ -140,8 +154,8 @@ async fn broker_attack_in(
         },
     ];
     let registered: Vec<_> = nodes.iter().map(|n| n.id.public()).collect();
-    let strategy = backchannel_lab::strategy(&attack.name, &registered)
-        .ok_or_else(|| anyhow::anyhow!("no strategy named {}", attack.name))?;
+    let strategy = backchannel_lab::strategy(strategy, &registered)
+        .ok_or_else(|| anyhow::anyhow!("no strategy named {strategy}"))?;
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<BrokerEvent>(4096);
     let broker_events = tokio::spawn(async move {
         let mut got = Vec::new();
@@ -321,7 +335,7 @@ async fn broker_attack_in(
             )
         })
         .collect();
-    Ok(run)
+    Ok((run, nodes.into_iter().map(|n| n.id).collect()))
 }
 
 fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun {

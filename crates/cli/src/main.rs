@@ -14,6 +14,7 @@ mod control;
 mod demo;
 mod events;
 mod init;
+mod judge_tests;
 mod keys;
 mod lab_run;
 mod local_broker;

@@ -15,6 +15,8 @@ const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}h1{font
 table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:6px 8px;vertical-align:top;text-align:left}\
 td.caught-by-recipient{background:#cfe9d6}td.refused-by-broker{background:#d3e3f4}\
 td.caught-by-sender{background:#f6ecc4}td.undetected{background:#f3c9c9}td.control{background:#eee}\
+td.proved-to-judge{background:#d9d2ef}td.nothing-proved{background:#fbe3cf}\
+td.forgery-detected{background:#cfe9d6}td.indistinguishable{background:#f3c9c9}\
 .mismatch{outline:3px solid #c00}.small{font-size:.85em;color:#444}.legend span{padding:2px 8px;margin-right:6px}";
 
 fn class(o: Outcome) -> &'static str {
@@ -34,7 +36,7 @@ pub fn page(rows: &[(Attack, ChannelMode, LiveRun)]) -> String {
         out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>backchannel: the attack matrix</title><style>{STYLE}</style></head><body>\
          <h1>The attack matrix, run live</h1>\
-         <p class=\"legend\"><span class=\"\" style=\"background:#cfe9d6\">caught by the recipient</span><span style=\"background:#d3e3f4\">refused by the broker</span><span style=\"background:#f6ecc4\">caught by the sender (no receipt)</span><span style=\"background:#f3c9c9\">undetected</span> a red frame: differs from proto-spec/attacks.toml</p>\
+         <p class=\"legend\"><span class=\"\" style=\"background:#cfe9d6\">caught by the recipient</span><span style=\"background:#d3e3f4\">refused by the broker</span><span style=\"background:#f6ecc4\">caught by the sender (no receipt)</span><span style=\"background:#f3c9c9\">undetected</span><br>judge rows: <span style=\"background:#d9d2ef\">proved to the judge</span><span style=\"background:#fbe3cf\">nothing proved</span><span style=\"background:#cfe9d6\">forgery detected</span><span style=\"background:#f3c9c9\">indistinguishable</span> a red frame: differs from proto-spec/attacks.toml</p>\
          <table class=\"matrix\"><tr><th>attack</th><th>what the intermediary does</th>"
     );
     for m in &modes {

@@ -162,21 +162,22 @@ pub fn activity_line(me: &str, a: &Activity) -> Option<String> {
             refused,
             unlisted,
         } => {
-            let signed = attestation.is_attested();
             if refused.is_empty() && *unlisted == 0 {
-                let how = if signed {
-                    "signed by the recipient: proof of delivery"
-                } else {
-                    "unsigned: on the broker's word"
+                let how = match attestation {
+                    Attestation::Signed(_) => "signed by the recipient: proof of delivery",
+                    Attestation::Mac(_) => {
+                        "MAC'd by the recipient: it heard it, and can deny it to anyone else"
+                    }
+                    _ => "unsigned: on the broker's word",
                 };
                 return Some(format!(
                     "[{me}] receipt from {peer}: everything up to #{up_to} delivered ({how})"
                 ));
             }
-            let how = if signed {
-                "signed by the recipient"
-            } else {
-                "unsigned: on the broker's word"
+            let how = match attestation {
+                Attestation::Signed(_) => "signed by the recipient",
+                Attestation::Mac(_) => "MAC'd by the recipient",
+                _ => "unsigned: on the broker's word",
             };
             let mut line = format!("[{me}] receipt from {peer}: received up to #{up_to} ({how})");
             for r in refused {

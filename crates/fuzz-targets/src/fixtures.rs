@@ -46,10 +46,10 @@ pub fn endpoint(me: SigningIdentity, peer: &SigningIdentity, mode: ChannelMode) 
 }
 
 pub fn mode_from(byte: u8) -> ChannelMode {
-    if byte & 1 == 0 {
-        ChannelMode::Signed
-    } else {
-        ChannelMode::Deniable
+    match byte % 3 {
+        0 => ChannelMode::Signed,
+        1 => ChannelMode::Deniable,
+        _ => ChannelMode::OffRecord,
     }
 }
 
@@ -57,10 +57,11 @@ pub fn mode_from(byte: u8) -> ChannelMode {
 pub fn genuine(mode: ChannelMode) -> &'static [Vec<u8>] {
     static SIGNED: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     static DENIABLE: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    let cell = if mode == ChannelMode::Signed {
-        &SIGNED
-    } else {
-        &DENIABLE
+    static OFF_RECORD: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let cell = match mode {
+        ChannelMode::Signed => &SIGNED,
+        ChannelMode::OffRecord => &OFF_RECORD,
+        _ => &DENIABLE,
     };
     cell.get_or_init(|| {
         let mut a = endpoint(alpha(), &bravo(), mode);

@@ -11,7 +11,7 @@ use backchannel_party::PartyConfig;
 use backchannel_proto::broker_session::{BrokerSession, LOGIN_REFUSED, SessionStep};
 use backchannel_proto::frame::{FrameHeader, HEADER_LEN};
 use backchannel_proto::judge::Finding;
-use backchannel_proto::node::{LoginError, login_frame, parse_node_frame};
+use backchannel_proto::node::{LoginError, login_frame, mac_login_frame, parse_node_frame};
 use backchannel_proto::transcript::parse_transcript;
 use backchannel_proto::{
     Attestation, Body, ChannelMode, Endpoint, EnvelopeIn, PartyName, Rejection, judge, keyfile,
@@ -50,7 +50,7 @@ pub fn envelope_verify(data: &[u8]) {
         return;
     };
     let mode = mode_from(first);
-    let accepted_before = usize::from((first >> 1) % 4);
+    let accepted_before = usize::from((first / 3) % 4);
     let genuine = genuine(mode);
     let now = T0.saturating_add(Duration::from_secs(10));
     let mut b = endpoint(bravo(), &alpha(), mode);
@@ -64,11 +64,11 @@ pub fn envelope_verify(data: &[u8]) {
     match b.handle_frame(now, frame) {
         Ok(accepted) => {
             assert_eq!(accepted.envelope.mode, mode, "accepted in another mode");
-            if mode == ChannelMode::Signed {
+            if mode.recipient_authenticates() {
                 assert_eq!(
                     Some(frame),
                     genuine.get(accepted_before).map(Vec::as_slice),
-                    "accepted, in signed mode, something alpha did not send next"
+                    "accepted, in {mode} mode, something alpha did not send next"
                 );
             } else if !accepted.envelope.body.is_control() {
                 assert_eq!(
@@ -113,13 +113,8 @@ enum Event {
 #[allow(clippy::indexing_slicing)]
 pub fn channel_sequence(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let Ok(deniable) = bool::arbitrary(&mut u) else {
+    let Ok(mode) = u8::arbitrary(&mut u).map(mode_from) else {
         return;
-    };
-    let mode = if deniable {
-        ChannelMode::Deniable
-    } else {
-        ChannelMode::Signed
     };
     let mut parties = [
         endpoint(alpha(), &bravo(), mode),
@@ -218,10 +213,10 @@ fn deliver(
     match to.handle_frame(now, frame) {
         Ok(accepted) => {
             assert_eq!(accepted.envelope.mode, mode, "accepted in another mode");
-            if mode == ChannelMode::Signed {
+            if mode.recipient_authenticates() {
                 assert!(
                     produced_by_sender.iter().any(|f| f == frame),
-                    "accepted, in signed mode, a frame its sender never produced"
+                    "accepted, in {mode} mode, a frame its sender never produced"
                 );
             }
             if !accepted.envelope.body.is_control() {
@@ -247,21 +242,31 @@ fn deliver(
 }
 
 /// Frames before and after a login into the broker's per-connection state machine.
-/// The first byte says whether a genuine login comes first.
+/// The first byte says whether a genuine login comes first (bit 0) and which (bit 1:
+/// signed or MAC).
 pub fn broker_session(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else {
         return;
     };
     let exporter = [7u8; 32];
     let registered = keys();
+    // The broker accepts signed and MAC logins; the genuine ones are each party's of
+    // both kinds, on this session, to this broker.
+    let broker_key = ed25519_dalek::SigningKey::from_bytes(&[0x0b; 32]);
     let genuine_logins: Vec<Vec<u8>> = [alpha(), bravo()]
         .iter()
-        .filter_map(|id| login_frame(id, &exporter).ok())
+        .flat_map(|id| {
+            [
+                login_frame(id, &exporter).ok(),
+                mac_login_frame(id, &broker_key.verifying_key(), &exporter).ok(),
+            ]
+        })
+        .flatten()
         .collect();
-    let mut session = BrokerSession::new(exporter);
+    let mut session = BrokerSession::new(exporter).accepting_mac_logins(Some(broker_key));
     if first & 1 == 1 {
         let login = genuine_logins
-            .first()
+            .get(usize::from((first >> 1) & 1))
             .map(Vec::as_slice)
             .unwrap_or_default();
         assert!(

@@ -19,6 +19,14 @@ pub enum Outcome {
     CaughtBySender,
     /// Nobody noticed.
     Undetected,
+    /// A judge row: the judge proved who wrote the words.
+    ProvedToJudge,
+    /// A judge row: the judge could prove nothing about who wrote the words.
+    NothingProved,
+    /// A judge row: the judge told the doctored entry from the genuine ones.
+    ForgeryDetected,
+    /// A judge row: the doctored entry looks to the judge exactly like the genuine ones.
+    Indistinguishable,
 }
 
 impl Outcome {
@@ -29,6 +37,10 @@ impl Outcome {
             Outcome::RefusedByBroker => "refused-by-broker",
             Outcome::CaughtBySender => "caught-by-sender",
             Outcome::Undetected => "undetected",
+            Outcome::ProvedToJudge => "proved-to-judge",
+            Outcome::NothingProved => "nothing-proved",
+            Outcome::ForgeryDetected => "forgery-detected",
+            Outcome::Indistinguishable => "indistinguishable",
         }
     }
 }
@@ -41,6 +53,9 @@ pub enum Actor {
     Broker,
     /// A network client that is not the broker.
     Outsider,
+    /// After an honest run, someone hands the judge more than a transcript (a party's
+    /// key, a doctored copy): what can the judge prove?
+    Judge,
 }
 
 /// What one mode is expected to show.
@@ -107,6 +122,7 @@ pub fn markdown(attacks: &[Attack]) -> String {
             match a.actor {
                 Actor::Broker => "broker",
                 Actor::Outsider => "outsider:",
+                Actor::Judge => "judge's test:",
             },
             a.what,
             a.analogy,
@@ -136,6 +152,7 @@ pub fn markdown_table(attacks: &[Attack]) -> String {
         let by = match a.actor {
             Actor::Broker => "broker",
             Actor::Outsider => "outsider",
+            Actor::Judge => "judge",
         };
         let _ = writeln!(
             out,

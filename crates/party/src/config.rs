@@ -8,7 +8,7 @@
 //! transcript = "alpha.transcript"
 //! state = "alpha.state"
 //! parties = "parties.pub"             # roster: one public key line per party
-//! mode = "signed"                     # or "deniable": fixed by local policy
+//! mode = "signed"                     # or "deniable" or "off-record": fixed by local policy
 //!
 //! [[peer]]                            # and/or peers one by one (a roster entry of the
 //! name = "bravo"                      # same name is replaced)
@@ -49,7 +49,7 @@ pub struct PartyConfig {
     /// other than this one is a peer, in [`PartyConfig::mode`].
     #[serde(default)]
     pub parties: Option<PathBuf>,
-    /// The mode used with the roster's parties (`signed` or `deniable`).
+    /// The mode used with the roster's parties (`signed`, `deniable` or `off-record`).
     #[serde(default)]
     pub mode: Option<String>,
     /// Peers one by one, each with its mode (overrides a roster entry of that name).
@@ -68,7 +68,7 @@ pub struct PeerEntry {
     pub name: String,
     /// Its public key file.
     pub public_key: PathBuf,
-    /// `signed` or `deniable`.
+    /// `signed`, `deniable` or `off-record`.
     pub mode: String,
     /// The channel's label (default `main`).
     #[serde(default = "default_label")]

@@ -302,7 +302,7 @@ impl Channel {
     }
 
     /// Off-record mode: the MAC key of `epoch` and the newest fully acknowledged epoch
-    /// to reveal with its key (`protocol.md` §6.3); `None` in the other modes.
+    /// to reveal with its key (`protocol.md` §6.4); `None` in the other modes.
     fn mac_material(
         &mut self,
         signer: &SigningIdentity,
@@ -321,15 +321,20 @@ impl Channel {
         let unsupported = |_| SendError::UnsupportedMode(ChannelMode::OffRecord);
         let keys = self.keys(signer).map_err(unsupported)?;
         let key = keys.send.key_moving(epoch).map_err(unsupported)?;
+        // The sending chain keeps the last epochs' keys: a reveal usually needs no
+        // derivation; the reveal chain walks only when acknowledgements lag further.
         let reveal = match revealable {
-            Some(e) => Some((e, keys.reveal.key_moving(e).map_err(unsupported)?)),
+            Some(e) => match keys.send.kept_key(e) {
+                Some(k) => Some((e, k.clone())),
+                None => Some((e, keys.reveal.key_moving(e).map_err(unsupported)?)),
+            },
             None => None,
         };
         Ok(Some(MacMaterial { key, reveal }))
     }
 
     /// Off-record mode: checks an envelope's tag with the key this party shares with
-    /// the peer, and takes note of the key it reveals (`protocol.md` §6.3). Refuses
+    /// the peer, and takes note of the key it reveals (`protocol.md` §6.4). Refuses
     /// what is under a revealed, stale or far-off epoch, a bad tag ([`Rejection::BadMac`])
     /// and a reveal that is not the channel's key ([`Rejection::BadReveal`]).
     pub fn authenticate_off_record(

@@ -17,7 +17,7 @@ pub const LOGIN_SIGNATURE: &[u8] = b"backchannel/v1/login\0";
 /// The TLS exporter label (RFC 8446 §7.5) whose 32-byte output a login signs, binding
 /// the login to one TLS session.
 pub const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-backchannel-v1-login";
-/// HKDF salt of an off-record channel's chain root (`protocol.md` §6.3).
+/// HKDF salt of an off-record channel's chain root (`protocol.md` §6.4).
 pub const OFF_RECORD_ROOT: &[u8] = b"backchannel/v1/off-record/root\0";
 /// HKDF-Expand info from one epoch's chain key to the next's.
 pub const OFF_RECORD_NEXT: &[u8] = b"backchannel/v1/off-record/next\0";

@@ -1,5 +1,5 @@
 //! Off-record mode (wire value 3): a MAC only the two parties can make, whose keys are
-//! published once they no longer matter (`proto-spec/protocol.md` §6.3).
+//! published once they no longer matter (`proto-spec/protocol.md` §6.4).
 //!
 //! What each step buys, and what it does not:
 //!
@@ -183,16 +183,27 @@ pub fn mac_key(chain: &Secret32) -> Secret32 {
     from_chain(chain, domain::OFF_RECORD_MAC)
 }
 
-/// The tag over `"backchannel/v1/off-record/tag\0" || u32 len(content) || content ||
-/// reveal` (the length keeps content and reveal apart).
-pub fn tag(key: &Secret32, nonce: &[u8; 12], content: &[u8], reveal: &[u8]) -> [u8; TAG_LEN] {
-    let cipher = ChaCha20Poly1305::new(&key.0.into());
-    let aad = associated_data(content, reveal);
-    let mut empty: [u8; 0] = [];
-    match cipher.encrypt_inout_detached(&Nonce::from(*nonce), &aad, (&mut empty[..]).into()) {
+/// ChaCha20-Poly1305 (RFC 8439) encryption of `buf` in place, returning the tag: the one
+/// AEAD call every off-record tag goes through (the RFC's own vectors are checked
+/// through it).
+pub fn aead_seal_detached(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> [u8; TAG_LEN] {
+    let cipher = ChaCha20Poly1305::new(&(*key).into());
+    match cipher.encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into()) {
         Ok(t) => t.into(),
+        // Only a plaintext beyond 2^38 bytes fails; envelopes are 64 KiB at most.
         Err(_) => [0u8; TAG_LEN],
     }
+}
+
+/// The tag over `"backchannel/v1/off-record/tag\0" || u32 len(content) || content ||
+/// reveal` (the length keeps content and reveal apart), with an empty plaintext.
+pub fn tag(key: &Secret32, nonce: &[u8; 12], content: &[u8], reveal: &[u8]) -> [u8; TAG_LEN] {
+    aead_seal_detached(&key.0, nonce, &associated_data(content, reveal), &mut [])
 }
 
 /// Whether `tag` is the tag of [`tag`], compared in constant time (the AEAD's own
@@ -217,7 +228,8 @@ pub fn tag_verifies(
         .is_ok()
 }
 
-fn associated_data(content: &[u8], reveal: &[u8]) -> Vec<u8> {
+/// The associated data a tag covers (public for test vectors).
+pub fn associated_data(content: &[u8], reveal: &[u8]) -> Vec<u8> {
     let mut aad =
         Vec::with_capacity(domain::OFF_RECORD_TAG.len() + 4 + content.len() + reveal.len());
     aad.extend_from_slice(domain::OFF_RECORD_TAG);

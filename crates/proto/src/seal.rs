@@ -79,7 +79,7 @@ pub fn seal_deniable(env: &Envelope<'_>, out: &mut Vec<u8>) -> Result<Digest, Se
 /// fully acknowledged epoch and its MAC key), and returns its chain digest.
 ///
 /// The authenticator is `[epoch u64 || key [32]] || tag [16]`, the tag covering the
-/// content and the reveal (`proto-spec/protocol.md` §6.3).
+/// content and the reveal (`proto-spec/protocol.md` §6.4).
 pub fn seal_off_record(
     env: &Envelope<'_>,
     key: &off_record::Secret32,

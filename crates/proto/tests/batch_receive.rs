@@ -14,11 +14,11 @@ proptest! {
 
     #[test]
     fn batch_and_one_by_one_agree(
-        signed in any::<bool>(),
+        which in 0u8..3,
         picks in proptest::collection::vec((0usize..8, proptest::option::of((0usize..400, 0u8..8))), 1..24),
         split in 1usize..8,
     ) {
-        let mode = if signed { ChannelMode::Signed } else { ChannelMode::Deniable };
+        let mode = mode_of(which);
         let stream = alpha_stream(mode, 8);
         // Frames in any order, repeated, some with one bit flipped.
         let frames: Vec<Vec<u8>> = picks

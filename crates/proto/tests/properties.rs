@@ -35,25 +35,27 @@ fn disturbance(n: usize) -> impl Strategy<Value = Disturbance> {
     ]
 }
 
-fn stream_and_disturbance() -> impl Strategy<Value = (usize, Disturbance, bool)> {
-    (2usize..8).prop_flat_map(|n| (Just(n), disturbance(n), any::<bool>()))
+fn stream_and_disturbance() -> impl Strategy<Value = (usize, Disturbance, u8)> {
+    (2usize..8).prop_flat_map(|n| (Just(n), disturbance(n), 0u8..3))
 }
 
 proptest! {
     #![proptest_config(proptest_config())]
 
-    /// Any single-byte change to a signed envelope is rejected, and the rejection
-    /// leaves the channel as it was.
+    /// Any single-byte change to a signed or off-record envelope is rejected, and the
+    /// rejection leaves the channel as it was.
     #[test]
-    fn any_single_byte_change_to_a_signed_envelope_is_rejected(
+    fn any_single_byte_change_to_an_authenticated_envelope_is_rejected(
         index in any::<prop::sample::Index>(),
         flip in 1u8..=255,
+        off_record in any::<bool>(),
     ) {
-        let frame = alpha_stream(ChannelMode::Signed, 1).pop().unwrap();
+        let mode = if off_record { ChannelMode::OffRecord } else { ChannelMode::Signed };
+        let frame = alpha_stream(mode, 1).pop().unwrap();
         let mut tampered = frame.clone();
         let i = index.index(tampered.len());
         tampered[i] ^= flip;
-        let mut b = endpoint(bravo(), &[alpha()], ChannelMode::Signed);
+        let mut b = endpoint(bravo(), &[alpha()], mode);
         let before = b.channel("alpha").unwrap().state().clone();
         prop_assert!(b.handle_frame(at(1), &tampered).is_err());
         prop_assert_eq!(b.channel("alpha").unwrap().state(), &before);
@@ -65,9 +67,9 @@ proptest! {
     /// reason, and what is accepted is always an in-order prefix 1, 2, 3, ...
     #[test]
     fn stream_disturbances_are_caught_with_the_right_reason(
-        (n, d, signed) in stream_and_disturbance()
+        (n, d, which) in stream_and_disturbance()
     ) {
-        let mode = if signed { ChannelMode::Signed } else { ChannelMode::Deniable };
+        let mode = mode_of(which);
         let frames = alpha_stream(mode, n);
         let mut order: Vec<usize> = (0..n).collect();
         match d {
@@ -127,11 +129,12 @@ proptest! {
     #[test]
     fn a_transcript_verifies_exactly_when_it_should(
         n in 1usize..5,
-        signed in any::<bool>(),
+        which in 0u8..3,
         tamper in 0u8..4,
         pick in any::<prop::sample::Index>(),
     ) {
-        let mode = if signed { ChannelMode::Signed } else { ChannelMode::Deniable };
+        let mode = mode_of(which);
+        let signed = mode == ChannelMode::Signed;
         let (_, tb) = recorded_conversation(mode, n);
         let keys = vec![alpha().public(), bravo().public()];
         let parsed = backchannel_proto::transcript::parse_transcript(&tb.bytes).unwrap();
@@ -154,9 +157,10 @@ proptest! {
         let victim_env = open(parsed.entries[victim].frame);
         let dropped_control = tamper == 1 && victim_env.body.is_control();
         if tamper == 2 && !signed {
-            // A flipped byte in a deniable envelope is caught only if it breaks the
-            // encoding or a later envelope binds the original digest: nothing else
-            // authenticates deniable content. No claim either way.
+            // A flipped byte in a deniable or off-record envelope is caught only if it
+            // breaks the encoding or a later envelope binds the original digest: the
+            // judge cannot check a deniable envelope, nor a MAC without a party's key.
+            // No claim either way.
         } else {
             let should_be_clean = tamper == 0 || dropped_control;
             prop_assert_eq!(report.is_clean(), should_be_clean, "{:#?}", report);

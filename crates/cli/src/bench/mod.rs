@@ -39,7 +39,7 @@ use sender::SenderReport;
 )]
 pub struct Args {
     /// Which mode to measure.
-    #[arg(long, default_value = "all", value_parser = ["signed", "deniable", "all"])]
+    #[arg(long, default_value = "all", value_parser = ["signed", "deniable", "off-record", "all"])]
     mode: String,
     /// Body size in bytes.
     #[arg(long, default_value_t = 256)]
@@ -98,7 +98,8 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let modes: Vec<ChannelMode> = match args.mode.as_str() {
         "signed" => vec![ChannelMode::Signed],
         "deniable" => vec![ChannelMode::Deniable],
-        _ => vec![ChannelMode::Signed, ChannelMode::Deniable],
+        "off-record" => vec![ChannelMode::OffRecord],
+        _ => ChannelMode::ALL.to_vec(),
     };
     let base = match &args.files {
         Some(dir) => dir.clone(),

@@ -34,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let signed = genuine(ChannelMode::Signed);
     let deniable = genuine(ChannelMode::Deniable);
+    let off_record = genuine(ChannelMode::OffRecord);
     let login = node::login_frame(&alpha(), &[7u8; 32])?;
 
     let write = |target: &str, name: &str, bytes: &[u8]| -> std::io::Result<()> {
@@ -51,8 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     write("frame_decode", "login", &login)?;
+    // envelope_verify's first byte: mode = byte % 3 (signed, deniable, off-record),
+    // genuine envelopes accepted before = (byte / 3) % 4.
     for (k, f) in signed.iter().enumerate() {
-        let first = u8::try_from(k).unwrap_or(0) << 1;
+        let first = u8::try_from(k).unwrap_or(0) * 3;
         write(
             "envelope_verify",
             &format!("signed-next-{k}"),
@@ -65,10 +68,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     for (k, f) in deniable.iter().enumerate() {
-        let first = (u8::try_from(k).unwrap_or(0) << 1) | 1;
+        let first = u8::try_from(k).unwrap_or(0) * 3 + 1;
         write(
             "envelope_verify",
             &format!("deniable-next-{k}"),
+            &[&[first][..], f].concat(),
+        )?;
+    }
+    for (k, f) in off_record.iter().enumerate() {
+        let first = u8::try_from(k).unwrap_or(0) * 3 + 2;
+        write(
+            "envelope_verify",
+            &format!("off-record-next-{k}"),
             &[&[first][..], f].concat(),
         )?;
     }
@@ -91,6 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, mode) in [
         ("signed", ChannelMode::Signed),
         ("deniable", ChannelMode::Deniable),
+        ("off-record", ChannelMode::OffRecord),
     ] {
         let t = conversation(mode);
         write("transcript_verify", name, &t)?;

@@ -46,6 +46,15 @@ pub fn mallory_claiming(name: &str) -> SigningIdentity {
     identity(name, 0x66)
 }
 
+/// Signed, deniable or off-record, from a proptest draw.
+pub fn mode_of(which: u8) -> ChannelMode {
+    match which % 3 {
+        0 => ChannelMode::Signed,
+        1 => ChannelMode::Deniable,
+        _ => ChannelMode::OffRecord,
+    }
+}
+
 pub fn policy(me: &SigningIdentity, peer: &SigningIdentity, mode: ChannelMode) -> PeerPolicy {
     PeerPolicy::new(&me.public(), peer.public(), mode, "main")
 }
