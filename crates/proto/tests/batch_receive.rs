@@ -5,7 +5,6 @@
 
 mod common;
 
-use backchannel_proto::ChannelMode;
 use common::*;
 use proptest::prelude::*;
 
