@@ -153,5 +153,12 @@ fn demo_hides_routine_lines_unless_verbose() {
         assert!(t.contains("what each side believes:"), "{t}");
         assert!(t.contains("[alpha] alpha -> bravo \"A-1\" (#1)"), "{t}");
         assert!(t.contains("[bravo] no assurances given or accepted"), "{t}");
+        // alpha's own words, as it said them, beside what bravo heard.
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("[alpha] says to bravo (#1): assurance")
+                    && l.contains("\"absent provocation\"")),
+            "{t}"
+        );
     }
 }

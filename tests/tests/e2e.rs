@@ -363,6 +363,15 @@ fn the_demo_plays_all_three_modes_as_the_spec_says() {
             .all(|e| e["finding"] == "either-party" || e["finding"] == "anyone")
     );
     assert!(off_record.iter().any(|e| e["finding"] == "anyone"));
+    // The broker reads every word in off-record mode too, and says it cannot check them.
+    assert!(
+        modes[2]["broker"].as_array().unwrap().iter().any(|l| l
+            .as_str()
+            .unwrap()
+            .contains("[off-record: a MAC only alpha and bravo can check]")),
+        "{}",
+        modes[2]["broker"]
+    );
 }
 
 #[test]

@@ -138,3 +138,55 @@ fn the_attack_matrix_is_drawn_as_a_coloured_table() {
     assert!(dom.contains("class=\"matrix\""), "{dom}");
     assert!(dom.contains("We will strike first."), "{dom}");
 }
+
+#[test]
+fn a_scenario_is_drawn_in_every_mode_and_renders_in_chromium() {
+    let _serial = serial();
+    let dir = scratch("timeline-scenario");
+    let page = dir.join("for-now.html");
+    let file = format!("{}/../scenarios/for-now.toml", env!("CARGO_MANIFEST_DIR"));
+    let out = run(&[
+        "demo",
+        "--scenario",
+        &file,
+        "--timeline",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    for part in [
+        "data-run=\"for-now signed\"",
+        "data-run=\"for-now deniable\"",
+        "data-run=\"for-now off-record\"",
+        "Said vs heard",
+        "<mark>for</mark> <mark>now</mark>",
+        "REJECTED (bad-signature)",
+        "REJECTED (bad-mac)",
+    ] {
+        assert!(html.contains(part), "{part} missing");
+    }
+    let Some(bin) = chromium() else {
+        eprintln!("SKIPPED (browser part): no chromium here; CI installs it");
+        return;
+    };
+    let dom = browser(bin, &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("data-run=\"for-now off-record\""), "{dom}");
+    let shot = dir.join("for-now.png");
+    let out = browser(
+        bin,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,1600",
+        ],
+        &page,
+    );
+    assert!(shot.exists(), "{}", text(&out));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(
+        png.len() > 30_000,
+        "screenshot of {} bytes: blank?",
+        png.len()
+    );
+}

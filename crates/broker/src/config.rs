@@ -246,25 +246,28 @@ pub struct BrokerSettings {
     /// The durable store, if any.
     pub store: Option<StorePaths>,
     /// The broker's certificate key, to check deniable (MAC) logins with (`nodes.md`
-    /// §2); without it only signed logins are accepted.
+    /// §2); `None` accepts signed logins only.
     pub login_key: Option<ed25519_dalek::SigningKey>,
 }
 
 impl BrokerSettings {
     /// Settings with every limit at its default, for brokers built in code (the demo,
-    /// the lab, tests); set fields to change them.
-    pub fn new(
-        tls: Arc<rustls_config::ServerConfig>,
+    /// the lab, tests), from the broker's certificate and key (PEM): the TLS
+    /// configuration and the key deniable logins are checked with come from the same
+    /// key, as when loaded from `broker.toml`. Set fields to change the limits.
+    pub fn from_pem(
+        cert_pem: &str,
+        key_pem: &str,
         registered: Arc<Vec<PublicIdentity>>,
-    ) -> Self {
-        BrokerSettings {
-            tls,
+    ) -> Result<Self, backchannel_net::tls::TlsError> {
+        Ok(BrokerSettings {
+            tls: backchannel_net::tls::server_config(cert_pem, key_pem)?,
+            login_key: Some(backchannel_net::tls::broker_login_key(key_pem)?),
             registered,
             admission: AdmissionLimits::default(),
             quotas: Quotas::default(),
             store: None,
-            login_key: None,
-        }
+        })
     }
 }
 

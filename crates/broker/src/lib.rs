@@ -2,16 +2,21 @@
 //!
 //! A tokio + rustls server (TLS 1.3 only) that:
 //!
-//! 1. authenticates each party by a login that signs the TLS session's exporter value
-//!    with the party's registered Ed25519 key ([`backchannel_proto::node`]);
+//! 1. authenticates each party by a login bound to the TLS session's exporter value:
+//!    a signature by the party's registered Ed25519 key, or (deniable contact, for
+//!    parties with no signed channel) a MAC under an X25519 key the party shares with
+//!    the broker's certificate key, which the broker could have made itself
+//!    ([`backchannel_proto::node`]);
 //! 2. **reads** every envelope a party sends, logs a readable line for it, and in
 //!    signed mode verifies its signature (batched), refusing with a notice what does
-//!    not verify ([`backchannel_proto::relay::inspect_batch`]);
+//!    not verify ([`backchannel_proto::relay::inspect_batch`]); an off-record MAC it
+//!    cannot check (it lacks the pair's key), and relays it as it is;
 //! 3. hands each envelope to a [`RelayStrategy`] (the honest one forwards it) and
 //!    queues what it decides to deliver in the recipient's bounded mailbox, which a
 //!    recipient that is offline receives when it logs in.
 //!
-//! It holds no party's signing key: no function here could sign as a party.
+//! It holds no party's signing key and no pair's off-record key: no function here
+//! could sign or MAC as a party.
 //!
 //! | concept | where |
 //! | --- | --- |

@@ -42,9 +42,14 @@ pub struct Args {
     /// attacks`, e.g. drop, forge, downgrade) and show who caught what.
     #[arg(long, value_name = "NAME")]
     adversary: Option<String>,
-    /// With --adversary: also show heartbeats and retransmissions that met the same
-    /// fate as before (hidden by default, and counted).
-    #[arg(long, requires = "adversary")]
+    /// Play a scenario file instead (scenarios/*.toml; format in docs/scenarios.md):
+    /// its parties, its script with timing, and per message what the intermediary
+    /// does, in each mode asked for.
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "adversary")]
+    scenario: Option<PathBuf>,
+    /// With --adversary or --scenario: also show heartbeats and retransmissions that met
+    /// the same fate as before (hidden by default, and counted).
+    #[arg(long)]
     verbose: bool,
     /// Also write every event of the run(s) to FILE as JSON lines, in the schema of
     /// docs/events.md: what each node sent, saw and decided, in time order.
@@ -63,6 +68,30 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut log = EventLog::default();
     let mut judged: Vec<(String, String)> = Vec::new();
+    if let Some(path) = &args.scenario {
+        let scenario = read_scenario(path)?;
+        for mode in args.mode.modes() {
+            let label = format!("{} {mode}", scenario.title);
+            let run = crate::scenario_run::play(&scenario, mode, &label, &mut log).await?;
+            if args.json {
+                println!("{}", run.json(&scenario));
+            } else {
+                print!("{}", run.text(&scenario, args.verbose));
+            }
+            let verdicts: Vec<String> = run.judged.iter().map(|(_, v)| v.clone()).collect();
+            judged.push((label, verdicts.join("; ")));
+        }
+        save(
+            &args,
+            &log,
+            &judged,
+            &format!("backchannel demo --scenario {}", path.display()),
+        )?;
+        return Ok(Outcome::Ok);
+    }
+    if args.verbose && args.adversary.is_none() {
+        anyhow::bail!("--verbose goes with --adversary or --scenario");
+    }
     if let Some(name) = &args.adversary {
         let result = under_attack(
             name,
@@ -122,6 +151,24 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             failures.join("; ")
         )
     }
+}
+
+/// The most a scenario file may hold.
+const MAX_SCENARIO_BYTES: u64 = 256 * 1024;
+
+/// Reads and checks a scenario file.
+fn read_scenario(path: &Path) -> anyhow::Result<backchannel_lab::scenario::Scenario> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("{}: cannot read as text", path.display()))?;
+    if text.len() as u64 > MAX_SCENARIO_BYTES {
+        anyhow::bail!("{}: larger than {MAX_SCENARIO_BYTES} bytes", path.display());
+    }
+    backchannel_lab::scenario::Scenario::parse(&text).with_context(|| format!("{}", path.display()))
 }
 
 /// Writes the event stream and the timeline, if asked for.

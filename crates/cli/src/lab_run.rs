@@ -69,7 +69,7 @@ pub struct AccountLine {
 }
 
 /// Whether `a` is routine traffic: a heartbeat (accepted or not), or a duplicate.
-fn is_routine(a: &Activity) -> bool {
+pub(crate) fn is_routine(a: &Activity) -> bool {
     match a {
         Activity::Received(r) => {
             r.kind() == Some(backchannel_proto::BodyKind::Heartbeat)
@@ -292,7 +292,7 @@ async fn broker_attack_in(
 
     let keys: Vec<_> = registered;
     let report = judge(&std::fs::read(dir.join("bravo.transcript"))?, &keys)?;
-    let mut run = classify(&seen, last_to_bravo, &report);
+    let mut run = classify(&seen, &sent, last_to_bravo, &report);
     for owner in ["alpha", "bravo"] {
         let bytes = std::fs::read(dir.join(format!("{owner}.transcript")))?;
         let parsed = backchannel_proto::transcript::parse_transcript(&bytes)?;
@@ -338,7 +338,12 @@ async fn broker_attack_in(
     Ok((run, nodes.into_iter().map(|n| n.id).collect()))
 }
 
-fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun {
+fn classify(
+    seen: &[Seen],
+    sent: &[(Instant, Happening)],
+    last_to_bravo: u64,
+    report: &JudgeReport,
+) -> LiveRun {
     let first_unacked = seen
         .iter()
         .find(|s| s.party == "alpha" && matches!(s.activity, Activity::Unacknowledged { .. }))
@@ -401,16 +406,36 @@ fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun 
         narrative.extend(accepted);
     }
     // A line identical to an earlier one is a retransmission meeting the same fate.
+    // alpha's own words come first at the moment it sent them, so "said" can be read
+    // beside "heard".
     let mut shown = std::collections::HashSet::new();
-    let account = seen
+    let mut lines: Vec<(Instant, AccountLine)> = seen
         .iter()
         .filter_map(|s| {
-            print::activity_line(s.party, &s.activity).map(|text| AccountLine {
-                routine: is_routine(&s.activity) || !shown.insert(text.clone()),
-                text,
+            print::activity_line(s.party, &s.activity).map(|text| {
+                (
+                    s.at,
+                    AccountLine {
+                        routine: is_routine(&s.activity) || !shown.insert(text.clone()),
+                        text,
+                    },
+                )
             })
         })
         .collect();
+    for (at, h) in sent {
+        if let Happening::Sent { to, seq, body } = h {
+            lines.push((
+                *at,
+                AccountLine {
+                    text: format!("[alpha] says to {to} (#{seq}): {}", print::body_text(body)),
+                    routine: false,
+                },
+            ));
+        }
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    let account = lines.into_iter().map(|(_, l)| l).collect();
     LiveRun {
         outcome,
         reason,
@@ -423,7 +448,7 @@ fn classify(seen: &[Seen], last_to_bravo: u64, report: &JudgeReport) -> LiveRun 
     }
 }
 
-/// What a judge can prove from bravo's transcript, in one line.
+/// What a judge can prove from a transcript (usually bravo's), in one line.
 pub fn judge_summary(report: &JudgeReport) -> String {
     let mut provable: Vec<(String, usize)> = Vec::new();
     let (mut unattributable, mut invalid) = (0, Vec::new());
@@ -488,7 +513,11 @@ pub fn judge_summary(report: &JudgeReport) -> String {
     } else {
         parts.extend(incomplete);
     }
-    format!("bravo's transcript: {}", parts.join(", "))
+    format!(
+        "{}'s transcript: {}",
+        backchannel_proto::text::plain(&report.owner),
+        parts.join(", ")
+    )
 }
 
 /// Outsider attacks: a network client that is not the broker, against an honest broker.

@@ -32,12 +32,9 @@ impl LocalBroker {
         let cert = backchannel_net::tls::generate_broker_certificate()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let mut settings = BrokerSettings::new(
-            backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem)?,
-            Arc::new(registered),
-        );
+        let mut settings =
+            BrokerSettings::from_pem(&cert.cert_pem, &cert.key_pem, Arc::new(registered))?;
         settings.quotas.frames = 1000;
-        settings.login_key = Some(backchannel_net::tls::broker_login_key(&cert.key_pem)?);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(backchannel_broker::run(
             settings,

@@ -24,6 +24,7 @@ mod open;
 mod pending;
 mod print;
 mod receive;
+mod scenario_run;
 mod scratch;
 mod send;
 mod session;

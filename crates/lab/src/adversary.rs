@@ -62,6 +62,10 @@ pub trait Move: Send {
 pub struct Adversary {
     mv: Box<dyn Move>,
     rewriter: Rewriter,
+    /// Deniable mode: (sender, recipient, seq, sent_at) of every content envelope
+    /// presented, so that a sender's retransmission passing through is not presented
+    /// again as a new message (which would show the recipient the same words twice).
+    presented: std::collections::HashSet<(String, String, u64, u64)>,
     out: Vec<Out>,
     /// Whether the move did anything but pass the last envelope on as it came.
     moved: bool,
@@ -81,6 +85,7 @@ impl Adversary {
         Adversary {
             mv,
             rewriter: Rewriter::new(registered),
+            presented: std::collections::HashSet::new(),
             out: Vec::new(),
             moved: false,
         }
@@ -116,11 +121,26 @@ impl RelayStrategy for Adversary {
                     envelope,
                     authenticator,
                 } => match envelope.mode {
-                    ChannelMode::Deniable => self
-                        .rewriter
-                        .present(now, *envelope)
-                        .ok()
-                        .map(|(to, frame)| Delivery { to, frame }),
+                    ChannelMode::Deniable => {
+                        let key = (
+                            envelope.sender.to_string(),
+                            envelope.recipient.to_string(),
+                            envelope.seq,
+                            envelope.sent_at.as_millis(),
+                        );
+                        let first = envelope.body.is_control() || self.presented.insert(key);
+                        // The sender resending what the broker already presented (its
+                        // receipt was lost or withheld): the recipient has those words.
+                        // A deliberate replay of an older envelope is still presented.
+                        if !first && *envelope == seen.envelope {
+                            None
+                        } else {
+                            self.rewriter
+                                .present(now, *envelope)
+                                .ok()
+                                .map(|(to, frame)| Delivery { to, frame })
+                        }
+                    }
                     _ => {
                         let mut frame = Vec::new();
                         seal_with_foreign_authenticator(&envelope, &authenticator, &mut frame)

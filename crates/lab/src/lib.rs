@@ -32,6 +32,7 @@ pub mod expected;
 pub mod moves;
 mod observed;
 mod rewriter;
+pub mod scenario;
 pub mod sim;
 
 use backchannel_proto::PublicIdentity;

@@ -64,10 +64,12 @@ impl World {
         let cert = backchannel_net::tls::generate_broker_certificate().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut settings = BrokerSettings::new(
-            backchannel_net::tls::server_config(&cert.cert_pem, &cert.key_pem).unwrap(),
+        let mut settings = BrokerSettings::from_pem(
+            &cert.cert_pem,
+            &cert.key_pem,
             Arc::new(vec![alpha.public(), bravo.public()]),
-        );
+        )
+        .unwrap();
         settings.quotas.frames = 1000;
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(backchannel_broker::run(

@@ -335,8 +335,10 @@ impl Channel {
 
     /// Off-record mode: checks an envelope's tag with the key this party shares with
     /// the peer, and takes note of the key it reveals (`protocol.md` §6.4). Refuses
-    /// what is under a revealed, stale or far-off epoch, a bad tag ([`Rejection::BadMac`])
-    /// and a reveal that is not the channel's key ([`Rejection::BadReveal`]).
+    /// what is under a revealed, stale or far-off epoch (a content envelope whose number
+    /// was already accepted is a [`Rejection::Replay`] then, whoever made it), a bad tag
+    /// ([`Rejection::BadMac`]) and a reveal that is not the channel's key
+    /// ([`Rejection::BadReveal`]).
     pub fn authenticate_off_record(
         &mut self,
         me: &SigningIdentity,
@@ -352,8 +354,21 @@ impl Channel {
         let auth = off_record::OffRecordAuth::parse(env.authenticator())?;
         let epoch = off_record::epoch_of(fields);
         let fingerprint = self.peer.identity.fingerprint();
+        let received = self.state.received.seq;
         let keys = self.keys(me)?;
-        let (key, advance) = keys.receive.look_up(epoch)?;
+        let (key, advance) = match keys.receive.look_up(epoch) {
+            // A copy of a number already accepted, under a key since published: a
+            // replay, whoever made it (it cannot be accepted either way).
+            Err(Rejection::RevealedKey { .. } | Rejection::StaleEpoch { .. })
+                if !fields.body.is_control() && fields.seq <= received =>
+            {
+                return Err(Rejection::Replay {
+                    seq: fields.seq,
+                    accepted: received,
+                });
+            }
+            other => other?,
+        };
         off_record::check_tag(fields, env.content(), &auth, &key)?;
         if let Some(a) = advance {
             keys.receive.advance(a);

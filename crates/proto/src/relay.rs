@@ -186,6 +186,12 @@ pub fn read_line(inspected: &Inspected<'_>) -> String {
         (ChannelMode::Signed, Attestation::Signed(fp)) => {
             write!(line, " [signed: signature by {fp} verified]")
         }
+        (ChannelMode::OffRecord, _) => write!(
+            line,
+            " [off-record: a MAC only {} and {} can check]",
+            plain(&e.sender),
+            plain(&e.recipient)
+        ),
         _ => write!(line, " [deniable: unsigned, rests on the broker's word]"),
     };
     line

@@ -157,10 +157,25 @@ fn acknowledged_epochs_are_revealed_and_then_refused() {
     for f in &sent {
         b.handle_frame(at(10), f).unwrap();
     }
+    // A copy of #1 rewritten under the published key: a replay, whoever made it.
     let mut forged = open(&sent[0]);
     forged.body = Body::Text("a forgery under a published key".into());
     let mut out = Vec::new();
     seal_off_record(&forged, &key0, None, &mut out).unwrap();
+    assert_eq!(
+        b.handle_frame(at(10), &out).unwrap_err(),
+        Rejection::Replay {
+            seq: 1,
+            accepted: 6
+        }
+    );
+    // A receipt "from alpha" made with the published key of epoch 0: refused by name.
+    let mut receipt = open(&sent[0]);
+    receipt.seq = 0;
+    receipt.prev = backchannel_proto::Digest::ZERO;
+    receipt.body = Body::Receipt;
+    let mut out = Vec::new();
+    seal_off_record(&receipt, &key0, None, &mut out).unwrap();
     assert_eq!(
         b.handle_frame(at(10), &out).unwrap_err(),
         Rejection::RevealedKey { epoch: 0 }

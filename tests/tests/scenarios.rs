@@ -1,0 +1,157 @@
+//! `demo --scenario`: the three shipped scenarios, each in every mode, with what each
+//! side ends up believing and what a judge can prove; a broken file is refused before
+//! anything runs.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+
+fn scenario(name: &str) -> String {
+    format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every mode's JSON object for the scenario, by mode.
+fn play(name: &str) -> Vec<serde_json::Value> {
+    let out = run(&["demo", "--scenario", &scenario(name), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let modes: Vec<&str> = runs.iter().map(|r| r["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["signed", "deniable", "off-record"]);
+    runs
+}
+
+/// (id, status, condition) of what `owner` believes.
+fn beliefs(run: &serde_json::Value, owner: &str) -> Vec<(String, String, String)> {
+    run["assurances"][owner]["assurances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["status"].as_str().unwrap().to_owned(),
+                a["condition"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn account(run: &serde_json::Value) -> String {
+    run["account"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn no_first_strike_arrives_in_every_mode_and_only_signed_is_provable() {
+    let _serial = serial();
+    for run in play("no-first-strike") {
+        let mode = run["mode"].as_str().unwrap();
+        let held = |o| {
+            beliefs(&run, o)
+                .into_iter()
+                .map(|(id, s, _)| (id, s))
+                .collect::<Vec<_>>()
+        };
+        let both = vec![
+            ("A-1".to_owned(), "in force".to_owned()),
+            ("B-1".to_owned(), "in force".to_owned()),
+        ];
+        assert_eq!(held("alpha"), both, "{mode}: {run}");
+        assert_eq!(held("bravo"), both, "{mode}: {run}");
+        let judge = run["judge"]["bravo"].as_str().unwrap();
+        match mode {
+            "signed" => assert!(judge.contains("provably by alpha"), "{judge}"),
+            "deniable" => assert!(judge.contains("unattributable"), "{judge}"),
+            _ => {
+                assert!(judge.contains("either party"), "{judge}");
+                assert!(!judge.contains("provably"), "{judge}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_withdrawal_sat_on_past_its_deadline_is_refused_unless_deniable() {
+    let _serial = serial();
+    for run in play("withdrawal-sat-on") {
+        let mode = run["mode"].as_str().unwrap();
+        let south = beliefs(&run, "south");
+        assert_eq!(south.len(), 1, "{mode}: {run}");
+        let (id, status, _) = &south[0];
+        assert_eq!(id, "N-1");
+        let said = account(&run);
+        if mode == "deniable" {
+            // The mediator retimed it: south takes the late withdrawal as fresh.
+            assert_eq!(status, "revoked", "{said}");
+        } else {
+            // South refused it as expired, and north's receipt says so.
+            assert_eq!(status, "in force", "{said}");
+            assert!(said.contains("expired"), "{said}");
+            assert!(said.contains("REFUSED by south (expired)"), "{said}");
+        }
+    }
+}
+
+#[test]
+fn a_softened_threat_is_caught_unless_deniable() {
+    let _serial = serial();
+    for run in play("for-now") {
+        let mode = run["mode"].as_str().unwrap();
+        let bravo = beliefs(&run, "bravo");
+        let said = account(&run);
+        match mode {
+            "deniable" => {
+                assert_eq!(
+                    bravo,
+                    vec![(
+                        "A-2".to_owned(),
+                        "in force".to_owned(),
+                        "for now".to_owned()
+                    )],
+                    "{said}"
+                );
+                assert!(said.contains("viewed with concern"), "{said}");
+            }
+            "signed" => {
+                assert!(bravo.is_empty(), "{said}");
+                assert!(said.contains("bad-signature"), "{said}");
+            }
+            _ => {
+                assert!(bravo.is_empty(), "{said}");
+                assert!(said.contains("bad-mac"), "{said}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_broken_scenario_is_refused_before_anything_runs() {
+    let _serial = serial();
+    let dir = scratch("scenario-broken");
+    let file = dir.join("broken.toml");
+    std::fs::write(
+        &file,
+        "title = \"t\"\nparties = [\"alpha\", \"bravo\"]\n[[message]]\nfrom = \"alpha\"\ntext = \"x\"\nbroker = \"lose\"\n",
+    )
+    .unwrap();
+    let out = run(&["demo", "--scenario", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out);
+    assert!(err.contains("message 1: broker move \"lose\""), "{err}");
+    assert!(!err.contains("===="), "nothing ran: {err}");
+}
