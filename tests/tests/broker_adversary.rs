@@ -162,3 +162,56 @@ fn demo_hides_routine_lines_unless_verbose() {
         );
     }
 }
+
+#[test]
+fn a_move_fires_on_the_next_envelope_it_applies_to_whatever_the_names() {
+    let _serial = serial();
+    // Other names, and a conversation already going: north's first messages are texts,
+    // and `alter` waits for the first assurance the broker sees.
+    let d = Deployment::start_custom(
+        "adversary-names",
+        "north,south",
+        &["--mode", "deniable"],
+        &["--adversary", "alter"],
+        |_| {},
+    );
+    for words in ["Talks can continue.", "Our aircraft will keep clear."] {
+        let receiver = d.receive("south", 1);
+        let sent = d.send("north", "south", words, 30);
+        assert!(sent.status.success(), "{}", text(&sent));
+        let (ok, lines, err) = finish(receiver);
+        assert!(ok, "{err}");
+        assert_eq!(lines[0]["body"], words, "{lines:?}");
+    }
+    let receiver = d.receive("south", 1);
+    let sent = d.run_as(
+        "send",
+        "north",
+        &[
+            "--to",
+            "south",
+            "--assurance",
+            "N-1",
+            "--valid-days",
+            "30",
+            "--condition",
+            CONDITION,
+            "--timeout",
+            "30",
+            COMMITMENT,
+        ],
+    );
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (ok, lines, err) = finish(receiver);
+    assert!(ok, "{err}");
+    let accepted: Vec<_> = lines
+        .iter()
+        .filter(|l| l["verdict"] == "accepted")
+        .collect();
+    assert_eq!(accepted.len(), 1, "{lines:?}");
+    assert_eq!(accepted[0]["seq"], 3, "{lines:?}");
+    assert_eq!(
+        accepted[0]["assurance"]["condition"], "for now",
+        "{lines:?}"
+    );
+}

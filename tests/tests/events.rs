@@ -119,3 +119,38 @@ fn a_signed_channel_shows_the_altered_words_rejected() {
             .all(|e| !(e["event"] == "received" && e["id"] == "A-1" && e["verdict"] == "accepted"))
     );
 }
+
+#[test]
+fn every_lab_run_is_in_the_attacks_event_stream() {
+    let _serial = serial();
+    let dir = scratch("events-attacks");
+    let file = dir.join("attacks.jsonl");
+    let out = run(&[
+        "attacks",
+        "--only",
+        "drop",
+        "--events",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for mode in ["signed", "deniable", "off-record"] {
+        let label = format!("drop {mode}");
+        assert!(
+            events
+                .iter()
+                .any(|e| e["run"] == label.as_str() && e["event"] == "sent"),
+            "{label}"
+        );
+    }
+    // Signed: bravo saw the gap the dropped message left.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["run"] == "drop signed" && e["node"] == "bravo" && e["reason"] == "gap")
+    );
+}

@@ -34,6 +34,10 @@ pub struct Args {
     /// narrative and the judge's view per cell.
     #[arg(long, value_name = "FILE.html")]
     html: Option<std::path::PathBuf>,
+    /// Also write every event of every run to FILE as JSON lines (docs/events.md), each
+    /// run labelled "ATTACK MODE": what each node sent, saw and decided.
+    #[arg(long, value_name = "FILE")]
+    events: Option<std::path::PathBuf>,
     /// Print the expected outcomes and the per-attack sections as markdown, exactly as
     /// proto-spec/threat-model.md shows them, and exit.
     #[arg(long)]
@@ -123,6 +127,13 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             let _ = std::io::Write::flush(&mut std::io::stdout());
         }
         rows.push((attack, mode, run));
+    }
+    if let Some(path) = &args.events {
+        let mut log = crate::events::EventLog::default();
+        for (attack, mode, run) in &rows {
+            log.lab_run(&format!("{} {mode}", attack.name), &run.timeline);
+        }
+        log.write(path)?;
     }
     if let Some(path) = &args.html {
         std::fs::write(path, crate::matrix_html::page(&rows))

@@ -68,17 +68,19 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             println!(
                 "ADVERSARY: this broker plays {name:?} instead of relaying honestly (the lab's move; for teaching only)"
             );
-            for cast in [backchannel_lab::moves::ALPHA, backchannel_lab::moves::BRAVO] {
-                if !settings
-                    .registered
-                    .iter()
-                    .any(|p| p.name().as_str() == cast)
-                {
-                    println!(
-                        "note: no party named {cast:?} is registered; the lab's moves aim at alpha's envelopes to bravo, so this one may never fire"
-                    );
-                }
-            }
+            let names: Vec<&str> = settings
+                .registered
+                .iter()
+                .map(|p| p.name().as_str())
+                .collect();
+            let cast = backchannel_lab::moves::Cast::from_names(&names);
+            let role = |r| plain(cast.name(r));
+            println!(
+                "the move aims at {}'s envelopes to {} ({} is the third party): the first three parties of the roster; it fires on the next envelope it applies to",
+                role(backchannel_lab::moves::ALPHA),
+                role(backchannel_lab::moves::BRAVO),
+                role(backchannel_lab::moves::CHARLIE)
+            );
             strategy
         }
     };

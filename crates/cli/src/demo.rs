@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use crate::Outcome;
 use crate::attacks::Which;
 use crate::events::EventLog;
-use crate::lab_run::Happening;
 use crate::local_broker::LocalBroker;
 use crate::{keys, print, verify};
 
@@ -656,18 +655,7 @@ async fn under_attack(
             let run = crate::lab_run::run_one(attack, *mode).await?;
             let label = format!("{} {mode}", attack.name);
             judged.push((label.clone(), run.judge.clone()));
-            for (at, h) in &run.timeline {
-                let at = *at;
-                match h {
-                    Happening::Sent { to, seq, body } => {
-                        log.sent(at, &label, "alpha", to, *seq, body);
-                    }
-                    Happening::Activity { node, activity } => {
-                        log.activity(at, &label, node, activity);
-                    }
-                    Happening::Broker(e) => log.broker(at, &label, e),
-                }
-            }
+            log.lab_run(&label, &run.timeline);
             let want = crate::attacks::expectation(attack, *mode);
             let ok = crate::attacks::matches(&run, want);
             if !ok {

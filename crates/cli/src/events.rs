@@ -71,6 +71,18 @@ fn attestation(a: &Attestation) -> &'static str {
 }
 
 impl EventLog {
+    /// Everything one lab run recorded, under the run label `run`.
+    pub fn lab_run(&mut self, run: &str, timeline: &[(Timestamp, crate::lab_run::Happening)]) {
+        use crate::lab_run::Happening;
+        for (at, h) in timeline {
+            match h {
+                Happening::Sent { to, seq, body } => self.sent(*at, run, "alpha", to, *seq, body),
+                Happening::Activity { node, activity } => self.activity(*at, run, node, activity),
+                Happening::Broker(e) => self.broker(*at, run, e),
+            }
+        }
+    }
+
     /// `node` sealed and sent `seq` to `to`.
     pub fn sent(
         &mut self,

@@ -66,6 +66,11 @@ pub struct Adversary {
     /// presented, so that a sender's retransmission passing through is not presented
     /// again as a new message (which would show the recipient the same words twice).
     presented: std::collections::HashSet<(String, String, u64, u64)>,
+    /// Who plays which role.
+    cast: std::sync::Arc<crate::moves::Cast>,
+    /// (sender, recipient) -> the sequence number of the first content envelope seen:
+    /// positions count from there.
+    first_seen: std::collections::HashMap<(String, String), u64>,
     out: Vec<Out>,
     /// Whether the move did anything but pass the last envelope on as it came.
     moved: bool,
@@ -80,10 +85,17 @@ impl std::fmt::Debug for Adversary {
 }
 
 impl Adversary {
-    /// An adversarial broker playing `mv` among the `registered` parties.
+    /// An adversarial broker playing `mv` among the `registered` parties, the first
+    /// three of which play alpha, bravo and charlie ([`Cast::from_names`]).
+    ///
+    /// [`Cast::from_names`]: crate::moves::Cast::from_names
     pub fn new(mv: Box<dyn Move>, registered: Vec<PublicIdentity>) -> Self {
+        let names: Vec<&str> = registered.iter().map(|p| p.name().as_str()).collect();
+        let cast = std::sync::Arc::new(crate::moves::Cast::from_names(&names));
         Adversary {
             mv,
+            cast,
+            first_seen: std::collections::HashMap::new(),
             rewriter: Rewriter::new(registered),
             presented: std::collections::HashSet::new(),
             out: Vec::new(),
@@ -107,7 +119,17 @@ impl RelayStrategy for Adversary {
         inspected: &Inspected<'_>,
         extra: &mut Vec<Delivery>,
     ) -> Forward {
-        let seen = Observed::from_inspected(inspected);
+        let e = inspected.envelope.envelope();
+        let position = if e.body.is_control() {
+            0
+        } else {
+            let first = *self
+                .first_seen
+                .entry((e.sender.to_string(), e.recipient.to_string()))
+                .or_insert(e.seq);
+            e.seq.checked_sub(first).map_or(0, |d| d.saturating_add(1))
+        };
+        let seen = Observed::from_inspected(inspected, position, self.cast.clone());
         if seen.envelope.mode == ChannelMode::Deniable {
             self.rewriter.observe(&seen.envelope, seen.digest);
         }

@@ -411,12 +411,12 @@ fn duration(text: &str, n: usize, field: &str, max: Duration) -> Result<Duration
 
 /// The intermediary's part of a scenario, played on the real frames.
 ///
-/// Message k from X in the script is X's k-th content envelope (its sequence number,
-/// so a retransmission meets the same fate). Receipts and heartbeats pass, except that
+/// Message k from X in the script is the k-th content envelope the broker sees from X
+/// (its position, so a retransmission meets the same fate). Receipts and heartbeats pass, except that
 /// what is held holds back everything from its sender to that recipient behind it (a
 /// broker that let a later envelope through would be caught by it at once).
 pub struct ScriptedMove {
-    /// (sender, seq) -> the move.
+    /// (sender, position) -> the move.
     moves: HashMap<(String, u64), BrokerMove>,
     /// (sender, recipient) -> envelopes held and when to release them.
     held: HashMap<(String, String), (Timestamp, Vec<Observed>)>,
@@ -472,7 +472,7 @@ impl Move for ScriptedMove {
         let mv = if e.body.is_control() {
             None
         } else {
-            self.moves.get(&(e.sender.to_string(), e.seq))
+            self.moves.get(&(e.sender.to_string(), seen.position))
         };
         match mv.cloned().unwrap_or(BrokerMove::Forward) {
             BrokerMove::Forward => out.push(Out::forward(seen)),

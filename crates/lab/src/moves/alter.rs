@@ -8,8 +8,12 @@ use crate::observed::Observed;
 
 /// The intermediary shades what it passes on: "no preemptive strike absent
 /// provocation" arrives as "no preemptive strike, for now". Rewrites the condition of
-/// alpha's first assurance to bravo.
-pub struct Alter;
+/// alpha's first assurance to bravo (the first the broker sees, and every copy of it).
+#[derive(Default)]
+pub struct Alter {
+    /// The position of the assurance being altered, once seen.
+    target: Option<u64>,
+}
 
 impl Move for Alter {
     fn name(&self) -> &'static str {
@@ -17,7 +21,13 @@ impl Move for Alter {
     }
 
     fn on_envelope(&mut self, _now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
-        if seen.is(ALPHA, BRAVO, 1)
+        if self.target.is_none()
+            && seen.is_content(ALPHA, BRAVO)
+            && matches!(seen.envelope.body, Body::Assurance(_))
+        {
+            self.target = Some(seen.position);
+        }
+        if self.target.is_some_and(|t| seen.is(ALPHA, BRAVO, t))
             && let Body::Assurance(a) = &seen.envelope.body
         {
             let mut altered = seen.envelope.clone();

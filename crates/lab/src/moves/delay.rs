@@ -30,7 +30,7 @@ impl Move for Delay {
             self.released = true;
             out.extend(self.held.drain(..).map(|h| Out::forward(&h)));
         }
-        let from_alpha = seen.envelope.sender == ALPHA && seen.envelope.recipient == BRAVO;
+        let from_alpha = seen.is_from(ALPHA, BRAVO);
         let started = self.release_at.is_some() || seen.is(ALPHA, BRAVO, 2);
         if !self.released && from_alpha && started {
             if self.release_at.is_none() {

@@ -17,7 +17,7 @@ impl Move for DropReceipt {
     }
 
     fn on_envelope(&mut self, _now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
-        let from_bravo = seen.envelope.sender == BRAVO && seen.envelope.recipient == ALPHA;
+        let from_bravo = seen.is_from(BRAVO, ALPHA);
         if !from_bravo {
             out.push(Out::forward(seen));
         }

@@ -21,7 +21,7 @@ impl Move for Forge {
         out.push(Out::forward(seen));
         if seen.is(ALPHA, BRAVO, 1) {
             let mut forged = seen.envelope.clone();
-            forged.seq = 2;
+            forged.seq = seen.envelope.seq.saturating_add(1);
             forged.prev = seen.digest;
             forged.body = Body::Text("We will strike first.".into());
             out.push(Out::altered(seen, forged));

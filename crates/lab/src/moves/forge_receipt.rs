@@ -23,10 +23,10 @@ impl Move for ForgeReceipt {
     }
 
     fn on_envelope(&mut self, now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
-        if seen.envelope.sender == BRAVO && seen.envelope.recipient == ALPHA {
+        if seen.is_from(BRAVO, ALPHA) {
             self.last_from_bravo = Some(seen.clone());
         }
-        if !(seen.is_content(ALPHA, BRAVO) && seen.envelope.seq >= 3) {
+        if !(seen.is_content(ALPHA, BRAVO) && seen.position >= 3) {
             out.push(Out::forward(seen));
             return;
         }
@@ -60,8 +60,8 @@ impl Move for ForgeReceipt {
             version: seen.envelope.version,
             mode: seen.envelope.mode,
             channel: seen.envelope.channel,
-            sender: BRAVO.into(),
-            recipient: ALPHA.into(),
+            sender: seen.name(BRAVO).to_owned().into(),
+            recipient: seen.name(ALPHA).to_owned().into(),
             seq: head.seq,
             prev: if head.seq == 0 {
                 Digest::ZERO

@@ -1,6 +1,11 @@
-//! The attacks, one per file. Each targets the lab's cast (`alpha` writes to `bravo`;
-//! `charlie` is a third party) and the lab scenario (alpha's envelopes #1, #2, #3 to
-//! bravo, after one to charlie), so that every attack is aimed at the same exchange.
+//! The attacks, one per file. Each is written for three roles, [`ALPHA`] writing to
+//! [`BRAVO`] with [`CHARLIE`] a third party, and for positions in the conversation
+//! ("alpha's 2nd message to bravo"), so that every attack is aimed at the same
+//! exchange. A [`Cast`] says which registered party plays each role (in the lab:
+//! alpha, bravo and charlie; with `broker --adversary`: the first three parties of the
+//! roster), and positions count from the first envelope the broker sees in each
+//! direction, so a move fires on the next envelope it applies to, however long the
+//! conversation has been going.
 
 mod alter;
 mod delay;
@@ -21,12 +26,45 @@ mod withhold;
 
 use crate::adversary::Move;
 
-/// The party whose messages are attacked.
+/// The role of the party whose messages are attacked.
 pub const ALPHA: &str = "alpha";
-/// Their intended recipient.
+/// The role of their intended recipient.
 pub const BRAVO: &str = "bravo";
-/// A third party who was never meant to receive them.
+/// The role of a third party who was never meant to receive them.
 pub const CHARLIE: &str = "charlie";
+
+/// Which party plays each role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cast {
+    roles: [(&'static str, String); 3],
+}
+
+impl Cast {
+    /// The lab's cast: each role played by the party of its name.
+    pub fn lab() -> Self {
+        Cast {
+            roles: [ALPHA, BRAVO, CHARLIE].map(|r| (r, r.to_owned())),
+        }
+    }
+
+    /// The first three of `names` play alpha, bravo and charlie, in that order; a role
+    /// nobody plays keeps its own name (and its moves never fire).
+    pub fn from_names(names: &[&str]) -> Self {
+        let mut cast = Self::lab();
+        for ((_, who), name) in cast.roles.iter_mut().zip(names) {
+            *who = (*name).to_owned();
+        }
+        cast
+    }
+
+    /// The party playing `role` (a role not in the cast names itself).
+    pub fn name<'a>(&'a self, role: &'a str) -> &'a str {
+        self.roles
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map_or(role, |(_, who)| who.as_str())
+    }
+}
 
 /// Every strategy name, the honest baseline first, in the order of the spec.
 pub const ALL: &[&str] = &[
@@ -53,7 +91,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Move>> {
     Some(match name {
         "honest" => Box::new(honest::Honest),
         "forge" => Box::new(forge::Forge),
-        "alter" => Box::new(alter::Alter),
+        "alter" => Box::new(alter::Alter::default()),
         "replay" => Box::new(replay::Replay::default()),
         "reorder" => Box::new(reorder::Reorder::default()),
         "drop" => Box::new(drop::Drop),

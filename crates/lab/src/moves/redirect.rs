@@ -21,11 +21,11 @@ impl Move for Redirect {
             out.push(Out::forward(seen));
         } else if seen.envelope.mode == ChannelMode::Deniable {
             let mut to_charlie = seen.envelope.clone();
-            to_charlie.recipient = CHARLIE.into();
+            to_charlie.recipient = seen.name(CHARLIE).to_owned().into();
             out.push(Out::altered(seen, to_charlie));
         } else {
             out.push(Out::Frame {
-                to: CHARLIE.to_owned(),
+                to: seen.name(CHARLIE).to_owned(),
                 frame: seen.frame.clone(),
             });
         }

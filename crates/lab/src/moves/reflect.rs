@@ -21,12 +21,12 @@ impl Move for Reflect {
             out.push(Out::forward(seen));
         } else if seen.envelope.mode == ChannelMode::Deniable {
             let mut back = seen.envelope.clone();
-            back.sender = BRAVO.into();
-            back.recipient = ALPHA.into();
+            back.sender = seen.name(BRAVO).to_owned().into();
+            back.recipient = seen.name(ALPHA).to_owned().into();
             out.push(Out::altered(seen, back));
         } else {
             out.push(Out::Frame {
-                to: ALPHA.to_owned(),
+                to: seen.name(ALPHA).to_owned(),
                 frame: seen.frame.clone(),
             });
         }

@@ -22,11 +22,11 @@ impl Move for Splice {
         }
         if seen.envelope.mode == ChannelMode::Deniable {
             let mut spliced = seen.envelope.clone();
-            spliced.recipient = BRAVO.into();
+            spliced.recipient = seen.name(BRAVO).to_owned().into();
             out.push(Out::altered(seen, spliced));
         } else {
             out.push(Out::Frame {
-                to: BRAVO.to_owned(),
+                to: seen.name(BRAVO).to_owned(),
                 frame: seen.frame.clone(),
             });
         }

@@ -13,26 +13,22 @@ use crate::observed::Observed;
 /// of its own making. Replaces alpha's #2 to bravo with its own words, signed by the
 /// broker's key under alpha's name. Keys are pinned by local policy, never learned
 /// from the broker, so the substitute signs nothing bravo will attribute to alpha.
-pub struct SubstituteKey {
-    fake_alpha: Option<SigningIdentity>,
-}
+#[derive(Default)]
+pub struct SubstituteKey;
 
 impl SubstituteKey {
-    /// The move, with its own "alpha" key (a fixed, public seed: this key is the
-    /// broker's, and nobody pins it).
+    /// The move.
     pub fn new() -> Self {
-        SubstituteKey {
-            fake_alpha: PartyName::new(ALPHA)
-                .ok()
-                .map(|n| SigningIdentity::from_secret_bytes(n, &[0x5b; 32])),
-        }
+        SubstituteKey
     }
 }
 
-impl Default for SubstituteKey {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The broker's own key in `name`'s name (a fixed, public seed: this key is the
+/// broker's, and nobody pins it).
+fn fake(name: &str) -> Option<SigningIdentity> {
+    PartyName::new(name)
+        .ok()
+        .map(|n| SigningIdentity::from_secret_bytes(n, &[0x5b; 32]))
 }
 
 impl Move for SubstituteKey {
@@ -49,12 +45,13 @@ impl Move for SubstituteKey {
         env.body = backchannel_proto::Body::Text(
             "Our aircraft will use the corridor as they see fit.".into(),
         );
-        match (env.mode, &self.fake_alpha) {
+        let fake_alpha = fake(seen.name(ALPHA));
+        match (env.mode, &fake_alpha) {
             (ChannelMode::Signed, Some(fake)) => {
                 let mut frame = Vec::new();
                 if seal_signed(&env, fake, &mut frame).is_ok() {
                     out.push(Out::Frame {
-                        to: BRAVO.to_owned(),
+                        to: seen.name(BRAVO).to_owned(),
                         frame,
                     });
                 }
@@ -67,7 +64,13 @@ impl Move for SubstituteKey {
                 else {
                     return;
                 };
-                let root = off_record::chain_root(&secret, env.version, env.channel, ALPHA, BRAVO);
+                let root = off_record::chain_root(
+                    &secret,
+                    env.version,
+                    env.channel,
+                    seen.name(ALPHA),
+                    seen.name(BRAVO),
+                );
                 let epoch = off_record::epoch_of(&env);
                 let chain = KeyChain::new(root, epoch);
                 let mut frame = Vec::new();
@@ -75,7 +78,7 @@ impl Move for SubstituteKey {
                     && seal_off_record(&env, key, None, &mut frame).is_ok()
                 {
                     out.push(Out::Frame {
-                        to: BRAVO.to_owned(),
+                        to: seen.name(BRAVO).to_owned(),
                         frame,
                     });
                 }

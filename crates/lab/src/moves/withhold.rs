@@ -17,7 +17,7 @@ impl Move for Withhold {
     }
 
     fn on_envelope(&mut self, _now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
-        if !(seen.is_content(ALPHA, BRAVO) && seen.envelope.seq >= 3) {
+        if !(seen.is_content(ALPHA, BRAVO) && seen.position >= 3) {
             out.push(Out::forward(seen));
         }
     }
