@@ -381,6 +381,22 @@ fn hostile_text_never_reaches_a_terminal_raw_and_json_keeps_it_exact() {
     // The judge's view is escaped too; JSON keeps the exact text.
     let v = d.verify("bravo");
     assert!(!text(&v).contains('\u{1b}'), "{}", text(&v));
+    let vj = run(&[
+        "verify",
+        d.file("bravo", "bravo.transcript").to_str().unwrap(),
+        "--keys",
+        d.file("bravo", "parties.pub").to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&vj.stdout).unwrap();
+    assert!(
+        report["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["body"] == hostile),
+        "verify --json does not carry the raw words: {report}"
+    );
     // An assurance id outside the safe characters is refused before sealing.
     let bad_id = d.run_as(
         "send",

@@ -121,25 +121,8 @@ pub fn received_json(r: &Received) -> Value {
             v.insert("reason".into(), Value::Null);
         }
     }
-    match r.body() {
-        Some(Body::Assurance(a)) => {
-            v.insert(
-                "assurance".into(),
-                json!({
-                    "id": a.id,
-                    "commitment": a.commitment,
-                    "condition": a.condition,
-                    "valid_until": a.valid_until.to_string(),
-                }),
-            );
-        }
-        Some(Body::Revocation(rv)) => {
-            v.insert(
-                "revocation".into(),
-                json!({ "assurance_id": rv.assurance_id, "reason": rv.reason }),
-            );
-        }
-        _ => {}
+    if let Some(b) = r.body() {
+        body_details(b, &mut v);
     }
     Value::Object(v)
 }
@@ -203,5 +186,30 @@ pub fn activity_line(me: &str, a: &Activity) -> Option<String> {
             ahead.as_secs(),
             ahead.as_secs()
         )),
+    }
+}
+
+/// The structured words of an assurance or a revocation, raw, as `assurance` or
+/// `revocation` keys of a JSON object (`receive --json`, `verify --json`).
+pub fn body_details(b: &Body<'_>, v: &mut serde_json::Map<String, Value>) {
+    match b {
+        Body::Assurance(a) => {
+            v.insert(
+                "assurance".into(),
+                json!({
+                    "id": a.id,
+                    "commitment": a.commitment,
+                    "condition": a.condition,
+                    "valid_until": a.valid_until.to_string(),
+                }),
+            );
+        }
+        Body::Revocation(rv) => {
+            v.insert(
+                "revocation".into(),
+                json!({ "assurance_id": rv.assurance_id, "reason": rv.reason }),
+            );
+        }
+        _ => {}
     }
 }

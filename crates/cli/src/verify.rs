@@ -244,7 +244,7 @@ pub fn report_json(report: &JudgeReport) -> Value {
                 Finding::Invalid(why) => ("invalid", json!(why.to_string()), Value::Null),
                 Finding::Omitted => ("omitted", Value::Null, Value::Null),
             };
-            json!({
+            let mut entry = json!({
                 "index": e.index,
                 "direction": e.direction.as_str(),
                 "recorded": e.recorded.as_str(),
@@ -253,11 +253,16 @@ pub fn report_json(report: &JudgeReport) -> Value {
                 "recipient": e.summary.as_ref().map(|s| s.recipient.clone()),
                 "seq": e.summary.as_ref().map(|s| s.seq),
                 "kind": e.summary.as_ref().map(|s| s.kind.as_str()),
-                "body": e.summary.as_ref().map(|s| s.body.clone()),
+                // Raw words, as `receive --json` gives them; the text report escapes.
+                "body": e.summary.as_ref().map(|s| crate::print::raw_body(&s.decoded)),
                 "finding": finding,
                 "detail": detail,
                 "signer": signer,
-            })
+            });
+            if let (Some(s), Some(map)) = (&e.summary, entry.as_object_mut()) {
+                crate::print::body_details(&s.decoded, map);
+            }
+            entry
         })
         .collect();
     let chains: Vec<Value> = report

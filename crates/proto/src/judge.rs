@@ -114,8 +114,10 @@ pub struct EntrySummary {
     pub mode: ChannelMode,
     /// Body kind.
     pub kind: BodyKind,
-    /// The body, one line.
+    /// The body, one line, escaped for people ([`Body`]'s `Display`).
     pub body: String,
+    /// The decoded body, its words raw (for machine output: escape before showing).
+    pub decoded: crate::body::Body<'static>,
 }
 
 /// One direction of one channel, as far as the transcript holds it.
@@ -309,6 +311,7 @@ pub fn judge_with_secrets(
                     mode: e.mode,
                     kind: e.body.kind(),
                     body: e.body.to_string(),
+                    decoded: e.body.clone().into_owned(),
                 };
                 (Some(summary), finding)
             }
