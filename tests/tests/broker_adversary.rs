@@ -19,14 +19,24 @@ const CONDITION: &str = "absent provocation";
 /// alpha's first envelope to bravo is an assurance; the `alter` broker rewrites its
 /// condition to "for now".
 fn send_assurance(d: &Deployment, timeout: &str) -> std::process::Output {
+    send_assurance_as(d, ("alpha", "bravo"), "A-1", timeout)
+}
+
+/// `from` gives `to` the assurance `id`.
+fn send_assurance_as(
+    d: &Deployment,
+    (from, to): (&str, &str),
+    id: &str,
+    timeout: &str,
+) -> std::process::Output {
     d.run_as(
         "send",
-        "alpha",
+        from,
         &[
             "--to",
-            "bravo",
+            to,
             "--assurance",
-            "A-1",
+            id,
             "--valid-days",
             "30",
             "--condition",
@@ -36,6 +46,32 @@ fn send_assurance(d: &Deployment, timeout: &str) -> std::process::Output {
             COMMITMENT,
         ],
     )
+}
+
+/// bravo's `receive --json` lines while the altered assurance is refused: the
+/// refused copies of #1 and whether anything was accepted.
+fn refused_alteration(d: &Deployment) -> Vec<serde_json::Value> {
+    let receiver = d.spawn_as(
+        "receive",
+        "bravo",
+        &["--count", "1", "--timeout", "6", "--json"],
+    );
+    let sent = send_assurance(d, "3");
+    // No receipt can come back for words bravo refused.
+    assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
+    let out = wait(receiver);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.iter().all(|l| l["verdict"] != "accepted"),
+        "{lines:?}"
+    );
+    let rejected: Vec<_> = lines.iter().filter(|l| l["seq"] == 1).cloned().collect();
+    assert!(!rejected.is_empty(), "{lines:?}");
+    rejected
 }
 
 #[test]
@@ -48,30 +84,27 @@ fn an_altering_broker_is_caught_in_signed_mode() {
         &["--adversary", "alter"],
         |_| {},
     );
-    let receiver = d.spawn_as(
-        "receive",
-        "bravo",
-        &["--count", "1", "--timeout", "6", "--json"],
-    );
-    let sent = send_assurance(&d, "3");
-    // No receipt can come back for words bravo refused.
-    assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
-    let out = wait(receiver);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let rejected: Vec<_> = lines.iter().filter(|l| l["seq"] == 1).collect();
-    assert!(!rejected.is_empty(), "{lines:?}");
-    for l in &rejected {
+    for l in refused_alteration(&d) {
         assert_eq!(l["verdict"], "rejected", "{l}");
         assert_eq!(l["reason"], "bad-signature", "{l}");
     }
-    assert!(
-        lines.iter().all(|l| l["verdict"] != "accepted"),
-        "{lines:?}"
+}
+
+#[test]
+fn an_altering_broker_is_caught_in_off_record_mode() {
+    let _serial = serial();
+    let d = Deployment::start_custom(
+        "adversary-off-record",
+        "alpha,bravo",
+        &["--mode", "off-record"],
+        &["--adversary", "alter"],
+        |_| {},
     );
+    for l in refused_alteration(&d) {
+        assert_eq!(l["verdict"], "rejected", "{l}");
+        assert_eq!(l["reason"], "bad-mac", "{l}");
+        assert_eq!(l["attestation"], "none", "{l}");
+    }
 }
 
 #[test]
@@ -184,23 +217,7 @@ fn a_move_fires_on_the_next_envelope_it_applies_to_whatever_the_names() {
         assert_eq!(lines[0]["body"], words, "{lines:?}");
     }
     let receiver = d.receive("south", 1);
-    let sent = d.run_as(
-        "send",
-        "north",
-        &[
-            "--to",
-            "south",
-            "--assurance",
-            "N-1",
-            "--valid-days",
-            "30",
-            "--condition",
-            CONDITION,
-            "--timeout",
-            "30",
-            COMMITMENT,
-        ],
-    );
+    let sent = send_assurance_as(&d, ("north", "south"), "N-1", "30");
     assert!(sent.status.success(), "{}", text(&sent));
     let (ok, lines, err) = finish(receiver);
     assert!(ok, "{err}");

@@ -118,53 +118,6 @@ fn the_same_leak_in_signed_mode_proves_alphas_words() {
 }
 
 #[test]
-fn an_altering_broker_is_caught_in_off_record_mode() {
-    let _serial = serial();
-    let d = Deployment::start_custom(
-        "off-record-alter",
-        "alpha,bravo",
-        &["--mode", "off-record"],
-        &["--adversary", "alter"],
-        |_| {},
-    );
-    let receiver = d.spawn_as(
-        "receive",
-        "bravo",
-        &["--count", "1", "--timeout", "6", "--json"],
-    );
-    let sent = d.run_as(
-        "send",
-        "alpha",
-        &[
-            "--to",
-            "bravo",
-            "--assurance",
-            "A-1",
-            "--valid-days",
-            "30",
-            "--condition",
-            "absent provocation",
-            "--timeout",
-            "3",
-            "No preemptive strike",
-        ],
-    );
-    assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
-    let out = wait(receiver);
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let first: Vec<_> = lines.iter().filter(|l| l["seq"] == 1).collect();
-    assert!(!first.is_empty(), "{lines:?}");
-    for l in first {
-        assert_eq!(l["verdict"], "rejected", "{l}");
-        assert_eq!(l["reason"], "bad-mac", "{l}");
-        assert_eq!(l["attestation"], "none", "{l}");
-    }
-}
-
-#[test]
 fn a_leaked_key_file_must_be_named_after_its_party() {
     let _serial = serial();
     let d = Deployment::start("off-record-leak-name", "alpha,bravo");

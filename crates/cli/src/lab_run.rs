@@ -80,7 +80,7 @@ pub(crate) fn is_routine(a: &Activity) -> bool {
 }
 
 /// Timing that makes every detection happen within the run.
-fn lab_timing() -> ChannelConfig {
+pub(crate) fn lab_timing() -> ChannelConfig {
     ChannelConfig {
         ack_timeout: Duration::from_millis(1000),
         heartbeat_interval: Some(Duration::from_millis(300)),

@@ -11,23 +11,13 @@ use backchannel_lab::Adversary;
 use backchannel_lab::scenario::{BrokerMove, Scenario, ScriptedMove, Step};
 use backchannel_party::{Activity, Control, Party, PartySettings};
 use backchannel_proto::ledger::Ledger;
-use backchannel_proto::{ChannelConfig, ChannelMode, PeerPolicy, SigningIdentity, Timestamp};
+use backchannel_proto::{ChannelMode, PeerPolicy, SigningIdentity, Timestamp};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::events::EventLog;
 use crate::local_broker::LocalBroker;
 use crate::{keys, print};
-
-/// Timing that lets every move show within the run: fast heartbeats (a held message is
-/// released on the next envelope through the broker) and a short acknowledgement wait.
-fn timing() -> ChannelConfig {
-    ChannelConfig {
-        ack_timeout: Duration::from_millis(1000),
-        heartbeat_interval: Some(Duration::from_millis(300)),
-        ..ChannelConfig::default()
-    }
-}
 
 /// How long a sender waits for a receipt before the script moves on.
 const RECEIPT_WAIT: Duration = Duration::from_millis(800);
@@ -142,7 +132,8 @@ async fn play_in(
             broker: broker.addr.to_string(),
             tls: broker.client_tls.clone(),
             peers: vec![PeerPolicy::new(&me.public(), peer.public(), mode, "main")],
-            channel: timing(),
+            // The lab's timing: fast heartbeats release held messages promptly.
+            channel: crate::lab_run::lab_timing(),
             transcript: dir.join(format!("{}.transcript", me.name())),
             state: dir.join(format!("{}.state", me.name())),
         })?)
