@@ -155,6 +155,21 @@ fn lanes(list: &[&Value]) -> String {
             ) && !(text(e, "event") == "received" && text(e, "kind") == "heartbeat")
         })
         .collect();
+    // The same move again and again (a broker holding each heartbeat behind a held
+    // message) is one row with a count.
+    let mut counted: Vec<(&&Value, usize)> = Vec::new();
+    for e in rows {
+        let same_move = |(last, _): &&mut (&&Value, usize)| {
+            text(e, "event") == "move"
+                && text(last, "event") == "move"
+                && text(last, "detail") == text(e, "detail")
+        };
+        match counted.last_mut() {
+            Some(last) if same_move(&last) => last.1 += 1,
+            _ => counted.push((e, 1)),
+        }
+    }
+    let rows: Vec<&&Value> = counted.iter().map(|(e, _)| *e).collect();
     let width = 120 + 260 * i64::try_from(nodes.len()).unwrap_or(1);
     let height = 60 + 26 * i64::try_from(rows.len()).unwrap_or(0);
     let mut svg = String::new();
@@ -250,13 +265,19 @@ fn lanes(list: &[&Value]) -> String {
                 );
             }
             "move" => {
+                let times = counted.get(i).map_or(1, |(_, n)| *n);
                 let _ = write!(
                     svg,
-                    "<circle class=\"move\" data-event=\"move\" cx=\"{}\" cy=\"{y}\" r=\"6\"/><text class=\"label\" x=\"{}\" y=\"{}\">broker's move: {}</text>",
+                    "<circle class=\"move\" data-event=\"move\" cx=\"{}\" cy=\"{y}\" r=\"6\"/><text class=\"label\" x=\"{}\" y=\"{}\">broker's move: {}{}</text>",
                     x("broker"),
                     x("broker") + 10,
                     y + 4,
-                    esc(&text(e, "detail"))
+                    esc(&text(e, "detail")),
+                    if times > 1 {
+                        format!(" (x{times})")
+                    } else {
+                        String::new()
+                    }
                 );
             }
             "no-receipt" => {
@@ -299,8 +320,11 @@ fn said_vs_heard(list: &[&Value]) -> String {
         .filter(|e| text(e, "event") == "sent")
         .filter(content)
     {
+        // Only content can be what was said: a receipt or heartbeat announcing the
+        // same number is not the message.
         let heard: Vec<&&Value> = list
             .iter()
+            .filter(content)
             .filter(|e| {
                 text(e, "event") == "received"
                     && text(e, "from") == text(s, "from")
@@ -427,6 +451,49 @@ mod tests {
         assert!(html.contains("&lt;script&gt;"));
         assert!(!html.contains('\u{1b}'));
         assert!(!html.contains('\u{202e}'));
+    }
+
+    #[test]
+    fn a_heartbeat_at_a_refused_number_is_not_taken_for_the_message() {
+        let event = |event: &str,
+                     kind: &str,
+                     verdict: Option<&str>,
+                     reason: Option<&str>,
+                     body: &str| {
+            json!({
+                "time": "t", "run": "r", "node": if event == "sent" { "north" } else { "south" },
+                "event": event, "from": "north", "to": "south", "seq": 2, "kind": kind,
+                "body": body, "id": null, "condition": null, "verdict": verdict,
+                "reason": reason, "attestation": null, "detail": null
+            })
+        };
+        let events = vec![
+            event("sent", "revocation", None, None, "Withdrawn."),
+            event(
+                "received",
+                "revocation",
+                Some("rejected"),
+                Some("expired"),
+                "Withdrawn.",
+            ),
+            event("received", "heartbeat", Some("accepted"), None, ""),
+        ];
+        let html = page("t", &events, &[]);
+        assert!(html.contains("refused</span> (expired)"), "{html}");
+        assert!(!html.contains("ALTERED"), "{html}");
+    }
+
+    #[test]
+    fn the_same_move_again_is_one_row_with_a_count() {
+        let mv = json!({
+            "time": "t", "run": "r", "node": "broker", "event": "move", "from": null,
+            "to": null, "seq": null, "kind": null, "body": null, "id": null,
+            "condition": null, "verdict": null, "reason": null, "attestation": null,
+            "detail": "held the withdrawal"
+        });
+        let html = page("t", &[mv.clone(), mv.clone(), mv], &[]);
+        assert_eq!(html.matches("data-event=\"move\"").count(), 1, "{html}");
+        assert!(html.contains("held the withdrawal (x3)"), "{html}");
     }
 
     #[test]
