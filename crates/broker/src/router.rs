@@ -57,7 +57,21 @@ pub(crate) async fn run(
     let mut extra: Vec<Delivery> = Vec::new();
     let mut gathered: Vec<Batch> = Vec::with_capacity(GATHER);
     let mut accepted: Vec<Accepted> = Vec::new();
-    while let Some(first) = batches.recv().await {
+    // A strategy that decides later (a person at the desk) is asked on a timer too.
+    let mut tick = strategy.poll_every().map(tokio::time::interval);
+    loop {
+        let next = match tick.as_mut() {
+            Some(tick) => tokio::select! {
+                b = batches.recv() => b,
+                _ = tick.tick() => {
+                    polled(strategy.as_mut(), &mailboxes, &events, &mut extra, &mut accepted);
+                    deliver(&mailboxes, store.as_ref(), &mut accepted).await;
+                    continue;
+                }
+            },
+            None => batches.recv().await,
+        };
+        let Some(first) = next else { break };
         // Batches that arrived meanwhile share one commit.
         gathered.push(first);
         while gathered.len() < GATHER {
@@ -134,6 +148,38 @@ pub(crate) async fn run(
             }
         }
         deliver(&mailboxes, store.as_ref(), &mut accepted).await;
+    }
+}
+
+/// Asks the strategy for what it decided since it was last asked, and reserves room
+/// for each frame as if its named sender had just sent it.
+fn polled(
+    strategy: &mut dyn RelayStrategy,
+    mailboxes: &Mailboxes,
+    events: &Option<mpsc::Sender<BrokerEvent>>,
+    extra: &mut Vec<Delivery>,
+    accepted: &mut Vec<Accepted>,
+) {
+    extra.clear();
+    strategy.poll(now(), extra);
+    for d in extra.drain(..) {
+        let from: Arc<str> = EnvelopeIn::decode(&d.frame)
+            .map(|e| Arc::from(&*e.envelope().sender))
+            .unwrap_or_else(|_| Arc::from("broker"));
+        note(
+            events,
+            format!("{} delivers a frame to {}", strategy.name(), d.to),
+        );
+        match reserve(mailboxes, &d.to, &from, d.frame.len()) {
+            Ok(()) => accepted.push(Accepted {
+                to: d.to,
+                from,
+                frame: d.frame,
+            }),
+            Err(refusal) => {
+                tracing::warn!(target: "broker", "strategy delivery to {} failed: {refusal}", d.to);
+            }
+        }
     }
 }
 

@@ -56,6 +56,15 @@ pub trait Move: Send {
     /// Whatever is pushed to `out` is delivered; nothing else is (the original too must
     /// be pushed, usually with [`Out::forward`]).
     fn on_envelope(&mut self, now: Timestamp, seen: &Observed, out: &mut Vec<Out>);
+
+    /// How often the move wants [`Move::poll`] called: for a move whose decisions come
+    /// later than the envelope (the broker's desk). `None`, the default: never.
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// What the move decided since it was last asked, with no envelope arriving.
+    fn poll(&mut self, _now: Timestamp, _out: &mut Vec<Out>) {}
 }
 
 /// A broker relay strategy that runs a [`Move`], adaptively in deniable mode.
@@ -104,6 +113,60 @@ impl Adversary {
     }
 }
 
+impl Adversary {
+    /// Turns what the move pushed to `self.out` into deliveries: in deniable mode each
+    /// envelope made to fit the recipient's view, else framed as it is. `seen`, the
+    /// envelope that arrived (none when polled), so that its sender's retransmission of
+    /// words already presented is not presented again.
+    fn deliver(
+        &mut self,
+        now: Timestamp,
+        seen: Option<&Envelope<'static>>,
+        extra: &mut Vec<Delivery>,
+    ) {
+        for out in self.out.drain(..) {
+            let delivery = match out {
+                Out::Frame { to, frame } => Some(Delivery { to, frame }),
+                Out::Envelope {
+                    envelope,
+                    authenticator,
+                } => match envelope.mode {
+                    ChannelMode::Deniable => {
+                        let key = (
+                            envelope.sender.to_string(),
+                            envelope.recipient.to_string(),
+                            envelope.seq,
+                            envelope.sent_at.as_millis(),
+                        );
+                        let first = envelope.body.is_control() || self.presented.insert(key);
+                        // The sender resending what the broker already presented (its
+                        // receipt was lost or withheld): the recipient has those words.
+                        // A deliberate replay of an older envelope is still presented.
+                        if !first && seen.is_some_and(|s| *envelope == *s) {
+                            None
+                        } else {
+                            self.rewriter
+                                .present(now, *envelope)
+                                .ok()
+                                .map(|(to, frame)| Delivery { to, frame })
+                        }
+                    }
+                    _ => {
+                        let mut frame = Vec::new();
+                        seal_with_foreign_authenticator(&envelope, &authenticator, &mut frame)
+                            .ok()
+                            .map(|_| Delivery {
+                                to: envelope.recipient.to_string(),
+                                frame,
+                            })
+                    }
+                },
+            };
+            extra.extend(delivery);
+        }
+    }
+}
+
 impl RelayStrategy for Adversary {
     fn name(&self) -> &'static str {
         self.mv.name()
@@ -111,6 +174,16 @@ impl RelayStrategy for Adversary {
 
     fn last_was_a_move(&self) -> bool {
         self.moved
+    }
+
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        self.mv.poll_every()
+    }
+
+    fn poll(&mut self, now: Timestamp, extra: &mut Vec<Delivery>) {
+        self.out.clear();
+        self.mv.poll(now, &mut self.out);
+        self.deliver(now, None, extra);
     }
 
     fn relay(
@@ -136,46 +209,7 @@ impl RelayStrategy for Adversary {
         self.out.clear();
         self.mv.on_envelope(now, &seen, &mut self.out);
         self.moved = self.out.as_slice() != [Out::forward(&seen)];
-        for out in self.out.drain(..) {
-            let delivery = match out {
-                Out::Frame { to, frame } => Some(Delivery { to, frame }),
-                Out::Envelope {
-                    envelope,
-                    authenticator,
-                } => match envelope.mode {
-                    ChannelMode::Deniable => {
-                        let key = (
-                            envelope.sender.to_string(),
-                            envelope.recipient.to_string(),
-                            envelope.seq,
-                            envelope.sent_at.as_millis(),
-                        );
-                        let first = envelope.body.is_control() || self.presented.insert(key);
-                        // The sender resending what the broker already presented (its
-                        // receipt was lost or withheld): the recipient has those words.
-                        // A deliberate replay of an older envelope is still presented.
-                        if !first && *envelope == seen.envelope {
-                            None
-                        } else {
-                            self.rewriter
-                                .present(now, *envelope)
-                                .ok()
-                                .map(|(to, frame)| Delivery { to, frame })
-                        }
-                    }
-                    _ => {
-                        let mut frame = Vec::new();
-                        seal_with_foreign_authenticator(&envelope, &authenticator, &mut frame)
-                            .ok()
-                            .map(|_| Delivery {
-                                to: envelope.recipient.to_string(),
-                                frame,
-                            })
-                    }
-                },
-            };
-            extra.extend(delivery);
-        }
+        self.deliver(now, Some(&seen.envelope), extra);
         // A move that passed the envelope on exactly as it came did nothing: say so,
         // so the broker's log names only the envelopes a move really touched.
         let original = inspected.envelope.frame();

@@ -28,6 +28,7 @@
 
 mod adversary;
 pub mod choices;
+pub mod desk;
 pub mod expected;
 pub mod moves;
 mod observed;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use backchannel_proto::relay::Inspected;
-use backchannel_proto::{Digest, Envelope};
+use backchannel_proto::{Attestation, Digest, Envelope};
 
 use crate::moves::Cast;
 
@@ -25,6 +25,8 @@ pub struct Observed {
     pub position: u64,
     /// Who plays which role.
     pub cast: Arc<Cast>,
+    /// What the broker could verify of its authorship.
+    pub attestation: Attestation,
 }
 
 impl Observed {
@@ -38,6 +40,7 @@ impl Observed {
             digest: e.digest(),
             position,
             cast,
+            attestation: inspected.attestation,
         }
     }
 

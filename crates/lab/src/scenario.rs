@@ -509,7 +509,7 @@ impl Move for ScriptedMove {
 }
 
 /// `body` with the words `a` names replaced where they fit.
-fn altered(body: &Body<'static>, a: &Alteration) -> Body<'static> {
+pub(crate) fn altered(body: &Body<'static>, a: &Alteration) -> Body<'static> {
     match body {
         Body::Text(t) => Body::Text(a.text.clone().map_or_else(|| t.clone(), Into::into)),
         Body::Assurance(x) => {

@@ -242,6 +242,17 @@ pub trait RelayStrategy: Send {
     fn last_was_a_move(&self) -> bool {
         true
     }
+
+    /// How often the broker should call [`RelayStrategy::poll`], for a strategy whose
+    /// decisions are not all made when an envelope arrives (a person at the broker's
+    /// desk releasing a held message, say). `None`, the default: never.
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Delivers what the strategy decided since the last call, with no envelope
+    /// arriving: pushed to `extra` like [`RelayStrategy::relay`]'s extra deliveries.
+    fn poll(&mut self, _now: Timestamp, _extra: &mut Vec<Delivery>) {}
 }
 
 /// The honest broker: forwards every envelope, unchanged, to its recipient.
