@@ -156,7 +156,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
 const MAX_SCENARIO_BYTES: u64 = 256 * 1024;
 
 /// Reads and checks a scenario file.
-fn read_scenario(path: &Path) -> anyhow::Result<backchannel_lab::scenario::Scenario> {
+pub(crate) fn read_scenario(path: &Path) -> anyhow::Result<backchannel_lab::scenario::Scenario> {
     use std::io::Read as _;
     let file =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;

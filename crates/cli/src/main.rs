@@ -10,6 +10,7 @@ mod assurances;
 mod attacks;
 mod bench;
 mod broker_cmd;
+mod classroom;
 mod control;
 mod demo;
 mod events;
@@ -62,6 +63,7 @@ enum Command {
     Demo(demo::Args),
     Verify(verify::Args),
     Attacks(attacks::Args),
+    Classroom(classroom::Args),
 }
 
 /// How a command ended, when it did not fail outright.
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
             Command::Bench(a) => bench::run(a).await,
             Command::BenchSend(a) => bench::sender::run(a).await,
             Command::Demo(a) => demo::run(a).await,
+            Command::Classroom(a) => classroom::run(a).await,
             Command::Verify(a) => verify::run(a),
             Command::Attacks(a) => attacks::run(a).await,
         }
@@ -141,7 +144,7 @@ fn default_log(command: &Command) -> &'static str {
     match command {
         Command::Broker(_) => "info",
         // In-process brokers under attack log refusals that the account already shows.
-        Command::Attacks(_) | Command::Demo(_) => "error",
+        Command::Attacks(_) | Command::Demo(_) | Command::Classroom(_) => "error",
         _ => "warn",
     }
 }

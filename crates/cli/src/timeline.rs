@@ -82,7 +82,7 @@ fn mark_differences(said: &str, heard: &str) -> String {
         .join(" ")
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}\
 .lane{stroke:#bbb;stroke-width:2}.lanelabel{font-weight:bold;font-size:14px}\
 .ok{stroke:#2a7;fill:#2a7}.bad{stroke:#c33;fill:#c33}.send{stroke:#557;fill:#557}\
@@ -108,24 +108,33 @@ pub fn page(title: &str, events: &[Value], judge: &[(String, String)]) -> String
         t = esc(title)
     );
     for (run, list) in &runs {
-        let _ = write!(
-            out,
-            "<section class=\"run\" data-run=\"{r}\"><h2>{r}</h2>",
-            r = esc(run)
-        );
-        out.push_str(&lanes(list));
-        out.push_str(&said_vs_heard(list));
-        out.push_str(&beliefs(list));
-        if let Some((_, verdict)) = judge.iter().find(|(r, _)| r == run) {
-            let _ = write!(
-                out,
-                "<div class=\"box judge\"><b>What a judge can prove</b> (from the recipient's transcript, with public keys only): {}</div>",
-                esc(verdict)
-            );
-        }
-        out.push_str("</section>");
+        let verdict = judge.iter().find(|(r, _)| r == run).map(|(_, v)| v.as_str());
+        out.push_str(&section(run, list, verdict));
     }
     out.push_str("</body></html>\n");
+    out
+}
+
+/// One run's part of the page: the lanes, said vs heard, what each side believes,
+/// and (when given) what a judge can prove.
+pub(crate) fn section(run: &str, list: &[&Value], judge: Option<&str>) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<section class=\"run\" data-run=\"{r}\"><h2>{r}</h2>",
+        r = esc(run)
+    );
+    out.push_str(&lanes(list));
+    out.push_str(&said_vs_heard(list));
+    out.push_str(&beliefs(list));
+    if let Some(verdict) = judge {
+        let _ = write!(
+            out,
+            "<div class=\"box judge\"><b>What a judge can prove</b> (from the recipient's transcript, with public keys only): {}</div>",
+            esc(verdict)
+        );
+    }
+    out.push_str("</section>");
     out
 }
 

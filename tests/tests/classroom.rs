@@ -1,0 +1,309 @@
+//! `backchannel classroom`, played in a real headless Chromium through WebDriver
+//! (Debian's `chromium` and `chromium-driver`; CI installs both; without them the
+//! browser test says so and is skipped). One class, three rounds: signed, deniable,
+//! off-record. In each, alpha gives an assurance, the student at the broker's desk
+//! edits its words, and bravo's seat shows what bravo can tell: a rejection with its
+//! reason where the mode authenticates, the edited words in force where it does not.
+//! The server's own checks (join code, seats, bad input) are tested over plain HTTP.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use backchannel_system_tests::webdriver::{Browser, available};
+use common::*;
+use serde_json::{Value, json};
+
+/// A running classroom: its address and join code.
+struct Class {
+    process: Running,
+    addr: String,
+    code: String,
+}
+
+impl Class {
+    fn start(extra: &[&str]) -> Class {
+        let mut args = vec!["classroom", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut process = spawn(&args);
+        let stdout = process.0.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().unwrap().unwrap();
+        let url = first
+            .strip_prefix("classroom: open ")
+            .unwrap_or_else(|| panic!("first line: {first}"));
+        let (base, code) = url.split_once("/?code=").unwrap();
+        let addr = base.strip_prefix("http://").unwrap().to_owned();
+        // Keep reading its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Class {
+            process,
+            addr,
+            code: code.to_owned(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/?code={}", self.addr, self.code)
+    }
+
+    /// An HTTP request to the classroom: (status, body).
+    fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn join(&self, roles: &[&str]) -> String {
+        let (status, body) = self.http(
+            "POST",
+            "/api/join",
+            &json!({"code": self.code, "roles": roles}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    fn act(&self, token: &str, role: &str, action: Value) -> (u16, String) {
+        self.http(
+            "POST",
+            "/api/act",
+            &json!({"token": token, "role": role, "action": action}).to_string(),
+        )
+    }
+
+    /// Ends the class as Ctrl-C does.
+    fn stop(self) {
+        let pid = self.process.0.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status();
+        let out = wait(self.process);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
+
+fn assurance() -> Value {
+    json!({"kind": "assurance", "id": "A-1", "commitment": "No preemptive strike",
+           "condition": "absent provocation", "valid_for_s": 600})
+}
+
+#[test]
+fn a_seat_acts_only_for_itself_and_the_join_code_is_required() {
+    let class = Class::start(&["--mode", "signed"]);
+    let (status, body) = class.http(
+        "POST",
+        "/api/join",
+        &json!({"code": "not-the-code", "roles": ["broker"]}).to_string(),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("wrong join code"));
+    let (status, _) = class.http("GET", "/api/stream?token=guess", "");
+    assert_eq!(status, 403);
+
+    let alpha = class.join(&["alpha"]);
+    let broker = class.join(&["broker"]);
+    // alpha's page cannot take the broker's choices, nor speak as bravo.
+    let (status, body) = class.act(
+        &alpha,
+        "broker",
+        json!({"type": "decide", "card": 1, "choice": "drop"}),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("does not hold the broker seat"), "{body}");
+    let (status, _) = class.act(
+        &alpha,
+        "bravo",
+        json!({"type": "send", "to": "alpha", "message": {"kind": "text", "text": "hi"}}),
+    );
+    assert_eq!(status, 403);
+    // The broker's seat cannot send as a party, nor end the round.
+    let (status, body) = class.act(
+        &broker,
+        "broker",
+        json!({"type": "send", "to": "bravo", "message": {"kind": "text", "text": "hi"}}),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("the broker seat cannot do that"), "{body}");
+    let (status, _) = class.act(&broker, "broker", json!({"type": "end"}));
+    assert_eq!(status, 403);
+
+    // Bad input is refused with its reason, never acted on.
+    let (status, body) = class.act(
+        &alpha,
+        "alpha",
+        json!({"type": "send", "to": "bravo", "message": {"kind": "text", "text": "x".repeat(501)}}),
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("501 characters"), "{body}");
+    let (status, _) = class.act(
+        &alpha,
+        "alpha",
+        json!({"type": "send", "to": "bravo", "message": {"kind": "text", "text": "hi", "as": "bravo"}}),
+    );
+    assert_eq!(status, 400);
+    let (status, body) = class.http("POST", "/api/act", &"{".repeat(20_000));
+    assert_eq!(status, 413, "{body}");
+
+    // A real message reaches the desk and waits there.
+    let (status, body) = class.act(
+        &alpha,
+        "alpha",
+        json!({"type": "send", "to": "bravo", "message": assurance()}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = class.act(
+        &broker,
+        "broker",
+        json!({"type": "decide", "card": 7, "choice": "forward"}),
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("no card #7"), "{body}");
+    class.stop();
+}
+
+/// The mode the page says it is in, and bravo's verdict on the edited assurance.
+fn play_round(b: &Browser, round: u32, mode: &str, shots: &std::path::Path) {
+    let long = Duration::from_secs(30);
+    b.wait_for(
+        &format!("body[data-round=\"{round}\"][data-mode=\"{mode}\"]"),
+        long,
+    )
+    .unwrap();
+    // alpha gives an assurance.
+    b.click("#seat-alpha form.compose select[name=kind] option[value=assurance]")
+        .unwrap();
+    b.type_into(
+        "#seat-alpha form.compose input[name=commitment]",
+        "No preemptive strike",
+    )
+    .unwrap();
+    b.type_into(
+        "#seat-alpha form.compose input[name=condition]",
+        "absent provocation",
+    )
+    .unwrap();
+    b.click("#seat-alpha form.compose button[type=submit]")
+        .unwrap();
+    // It stops at the broker's desk, which edits its words.
+    let card = "#seat-broker .card[data-card=\"1\"]";
+    b.wait_for_text(&format!("{card} .reading"), long, |t| {
+        t.contains("No preemptive strike")
+    })
+    .unwrap();
+    b.click(&format!("{card} details.edit summary")).unwrap();
+    b.type_into(
+        &format!("{card} details.edit input[name=commitment]"),
+        "No strike at all",
+    )
+    .unwrap();
+    b.click(&format!("{card} button[data-choice=edit]"))
+        .unwrap();
+    b.wait_for_text(&format!("{card} .state"), long, |t| t == "edited")
+        .unwrap();
+    // What bravo can tell.
+    match mode {
+        "signed" | "off-record" => {
+            let reason = if mode == "signed" { "bad-signature" } else { "bad-mac" };
+            let seen = b
+                .wait_for_text(
+                    &format!("#seat-bravo .heard li.rejected[data-reason=\"{reason}\"]"),
+                    long,
+                    |t| t.contains("REJECTED"),
+                )
+                .unwrap();
+            assert!(seen.contains("No strike at all"), "{seen}");
+            let ledger = b
+                .wait_for_text("#seat-bravo .ledger", long, |_| true)
+                .unwrap();
+            assert!(!ledger.contains("No strike at all"), "{ledger}");
+        }
+        _ => {
+            let held = b
+                .wait_for_text(
+                    "#seat-bravo .ledger li[data-status=\"in force\"]",
+                    long,
+                    |t| t.contains("No strike at all"),
+                )
+                .unwrap();
+            assert!(held.contains("alpha"), "{held}");
+            let heard = b
+                .wait_for_text("#seat-bravo .heard li.accepted", long, |_| true)
+                .unwrap();
+            assert!(heard.contains("on the broker's word"), "{heard}");
+        }
+    }
+    // The instructor's scoreboard names the move; the timeline draws the round.
+    let board = b
+        .wait_for_text("#seat-instructor .scoreboard", long, |t| {
+            t.contains("changed the words")
+        })
+        .unwrap();
+    if mode == "deniable" {
+        assert!(board.contains("bravo: did not notice"), "{board}");
+    } else {
+        assert!(board.contains("bravo: noticed"), "{board}");
+    }
+    b.wait_for("#seat-instructor .timeline svg", long).unwrap();
+    let png = b.screenshot().unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+    std::fs::write(shots.join(format!("classroom-{mode}.png")), png).unwrap();
+
+    // End of round: what a judge can prove.
+    b.click("#seat-instructor button.end").unwrap();
+    let judged = b
+        .wait_for_text("#judged", long, |t| t.contains("transcript"))
+        .unwrap();
+    assert!(judged.contains("bravo's transcript"), "{judged}");
+}
+
+#[test]
+fn a_class_plays_the_intermediary_in_chromium_in_each_mode() {
+    let Some((driver, chromium)) = available() else {
+        eprintln!("SKIPPED: no chromium and chromedriver here; CI installs them");
+        return;
+    };
+    let class = Class::start(&["--mode", "all"]);
+    let shots = scratch("classroom-shots");
+    let b = Browser::start(&driver, &chromium, free_port(), (1600, 2400)).unwrap();
+    b.open(&class.url()).unwrap();
+    b.click("#join-all").unwrap();
+    for (round, mode) in [(1, "signed"), (2, "deniable"), (3, "off-record")] {
+        if round > 1 {
+            b.click("#seat-instructor button.new-round").unwrap();
+        }
+        play_round(&b, round, mode, &shots);
+    }
+    eprintln!("screenshots in {}", shots.display());
+    drop(b);
+    class.stop();
+}
