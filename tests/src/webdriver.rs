@@ -84,13 +84,11 @@ fn read_answer(stream: &mut TcpStream) -> Result<String, String> {
     loop {
         let text = String::from_utf8_lossy(&got);
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                });
+            let length = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            });
             match length {
                 Some(n) if body.len() >= n => return Ok(body.to_owned()),
                 _ => {}
@@ -111,7 +109,12 @@ fn read_answer(stream: &mut TcpStream) -> Result<String, String> {
 impl Browser {
     /// Starts `chromedriver` on `port` and a headless Chromium session of the given
     /// window size.
-    pub fn start(driver: &str, chromium: &str, port: u16, size: (u32, u32)) -> Result<Self, String> {
+    pub fn start(
+        driver: &str,
+        chromium: &str,
+        port: u16,
+        size: (u32, u32),
+    ) -> Result<Self, String> {
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

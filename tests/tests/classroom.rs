@@ -233,7 +233,11 @@ fn play_round(b: &Browser, round: u32, mode: &str, shots: &std::path::Path) {
     // What bravo can tell.
     match mode {
         "signed" | "off-record" => {
-            let reason = if mode == "signed" { "bad-signature" } else { "bad-mac" };
+            let reason = if mode == "signed" {
+                "bad-signature"
+            } else {
+                "bad-mac"
+            };
             let seen = b
                 .wait_for_text(
                     &format!("#seat-bravo .heard li.rejected[data-reason=\"{reason}\"]"),
@@ -305,5 +309,105 @@ fn a_class_plays_the_intermediary_in_chromium_in_each_mode() {
     }
     eprintln!("screenshots in {}", shots.display());
     drop(b);
+    class.stop();
+}
+
+impl Class {
+    /// The first view the session `token` is sent.
+    fn view(&self, token: &str) -> Value {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /api/stream?token={token} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut reader = BufReader::new(s);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(reader.read_line(&mut line).unwrap() > 0, "the stream ended");
+            if let Some(data) = line.strip_prefix("data:") {
+                return serde_json::from_str(data.trim()).unwrap();
+            }
+        }
+    }
+}
+
+/// The view of `token` once `ok` holds for it (checked for up to 20 s).
+fn view_when(class: &Class, token: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let v = class.view(token);
+        if ok(&v) {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never as expected: {v:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_scenario_gives_each_player_its_lines_with_their_deadlines() {
+    let scenario = format!(
+        "{}/../scenarios/withdrawal-sat-on.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let class = Class::start(&["--mode", "signed", "--scenario", &scenario]);
+    let all = class.join(&["alpha", "bravo", "broker"]);
+    let v = class.view(&all);
+    assert_eq!(v["names"]["alpha"], "north");
+    assert_eq!(v["scenario"]["title"], "withdrawal-sat-on");
+    let lines = v["seats"]["alpha"]["script"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["said"], false);
+    assert!(v["seats"]["bravo"]["script"].as_array().unwrap().is_empty());
+
+    // A line is said by its own party only.
+    let (status, body) = class.act(&all, "bravo", json!({"type": "script", "line": 0}));
+    assert_eq!(status, 400);
+    assert!(body.contains("north's to say"), "{body}");
+    for line in [0, 1] {
+        let (status, body) = class.act(&all, "alpha", json!({"type": "script", "line": line}));
+        assert_eq!(status, 200, "{body}");
+    }
+    let v = view_when(&class, &all, |v| {
+        v["seats"]["broker"]["cards"].as_array().unwrap().len() == 2
+    });
+    assert_eq!(v["seats"]["alpha"]["script"][1]["said"], true);
+    // The broker passes on the assurance and sits on the withdrawal (valid 3 s, as the
+    // script says) until it has expired.
+    let decide = |card: u64, choice: &str| {
+        let (status, body) = class.act(
+            &all,
+            "broker",
+            json!({"type": "decide", "card": card, "choice": choice}),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    decide(1, "forward");
+    decide(2, "hold");
+    std::thread::sleep(Duration::from_secs(4));
+    decide(2, "forward");
+    let v = view_when(&class, &all, |v| {
+        v["seats"]["bravo"]["heard"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["kind"] == "revocation")
+    });
+    let heard = v["seats"]["bravo"]["heard"].as_array().unwrap();
+    let withdrawal = heard.iter().find(|h| h["kind"] == "revocation").unwrap();
+    assert_eq!(withdrawal["verdict"], "rejected", "{heard:?}");
+    assert_eq!(withdrawal["reason"], "expired");
+    let ledger = &v["seats"]["bravo"]["ledger"]["assurances"][0];
+    assert_eq!(
+        ledger["status"], "in force",
+        "south still holds N-1: {ledger}"
+    );
     class.stop();
 }

@@ -108,7 +108,10 @@ pub fn page(title: &str, events: &[Value], judge: &[(String, String)]) -> String
         t = esc(title)
     );
     for (run, list) in &runs {
-        let verdict = judge.iter().find(|(r, _)| r == run).map(|(_, v)| v.as_str());
+        let verdict = judge
+            .iter()
+            .find(|(r, _)| r == run)
+            .map(|(_, v)| v.as_str());
         out.push_str(&section(run, list, verdict));
     }
     out.push_str("</body></html>\n");

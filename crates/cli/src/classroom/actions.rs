@@ -231,10 +231,7 @@ pub async fn act(class: &Class, request: Request) -> Result<String, Refused> {
         ));
     }
     if !seat_for(&request.action).contains(&role) {
-        return Err((
-            403,
-            format!("the {} seat cannot do that", role.as_str()),
-        ));
+        return Err((403, format!("the {} seat cannot do that", role.as_str())));
     }
     let bad = |why: String| (400, why);
     match request.action {
@@ -242,7 +239,7 @@ pub async fn act(class: &Class, request: Request) -> Result<String, Refused> {
             let said = message.said().map_err(bad)?;
             let round = class.round.read().await;
             let me = player(&round.names, role);
-            let seq = round.send(&me, &to, said).await.map_err(bad)?;
+            let seq = round.send(&me, &to, said, None).await.map_err(bad)?;
             Ok(format!("sent as #{seq}"))
         }
         Action::Script { line } => {
@@ -260,7 +257,7 @@ pub async fn act(class: &Class, request: Request) -> Result<String, Refused> {
                 return Err(bad(format!("line {line} is {}'s to say", step.from)));
             }
             let seq = round
-                .send(&me, &step.to, step.said.clone())
+                .send(&me, &step.to, step.said.clone(), Some(step.valid_for))
                 .await
                 .map_err(bad)?;
             if let Ok(mut said) = class.said.lock()
@@ -354,6 +351,8 @@ fn player(names: &super::round::Names, role: Role) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
     use super::*;
 
     fn composed(kind: &str) -> Composed {
@@ -374,8 +373,14 @@ mod tests {
             composed("text").said(),
             Ok(Said::Text("Talks can continue.".into()))
         );
-        assert!(matches!(composed("assurance").said(), Ok(Said::Assurance { .. })));
-        assert!(matches!(composed("revocation").said(), Ok(Said::Revoke { .. })));
+        assert!(matches!(
+            composed("assurance").said(),
+            Ok(Said::Assurance { .. })
+        ));
+        assert!(matches!(
+            composed("revocation").said(),
+            Ok(Said::Revoke { .. })
+        ));
         assert!(composed("heartbeat").said().is_err());
         let long = Composed {
             text: "x".repeat(MAX_WORDS + 1),

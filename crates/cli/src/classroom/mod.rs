@@ -225,6 +225,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What the classroom prints when it starts: where to open it, the join code, and a
+/// warning when it listens beyond this machine.
+fn banner(addr: SocketAddr, code: &str) -> Vec<String> {
+    let shown = if addr.ip().is_unspecified() {
+        format!("http://<this machine's address>:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    };
+    let mut lines = vec![
+        format!("classroom: open {shown}/?code={code}"),
+        format!("join code: {code}"),
+    ];
+    if !addr.ip().is_loopback() {
+        lines.push(format!(
+            "listening beyond this machine on {addr}: every seat needs the join code; anyone on the network who has it can take any seat"
+        ));
+    }
+    lines.push("press Ctrl-C to end the class".to_owned());
+    lines
+}
+
 /// Runs the classroom until Ctrl-C.
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let scenario = match &args.scenario {
@@ -251,19 +272,9 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr()?;
-    let shown = if addr.ip().is_unspecified() {
-        format!("http://<this machine's address>:{}", addr.port())
-    } else {
-        format!("http://{addr}")
-    };
-    println!("classroom: open {shown}/?code={}", class.code);
-    println!("join code: {}", class.code);
-    if !addr.ip().is_loopback() {
-        println!(
-            "listening beyond this machine on {addr}: every seat needs the join code; anyone on the network who has it can take any seat"
-        );
+    for line in banner(addr, &class.code) {
+        println!("{line}");
     }
-    println!("press Ctrl-C to end the class");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let app = web::router(std::sync::Arc::clone(&class));
@@ -278,6 +289,8 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
     use super::*;
 
     #[test]
@@ -286,8 +299,24 @@ mod tests {
         let b = random_code(10).unwrap();
         assert_eq!(a.len(), 10);
         assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
         assert!(!a.contains('l') && !a.contains('0') && !a.contains('1'));
+    }
+
+    #[test]
+    fn the_banner_warns_when_the_class_is_open_to_the_network() {
+        let local = banner("127.0.0.1:8080".parse().unwrap(), "abc");
+        assert_eq!(local[0], "classroom: open http://127.0.0.1:8080/?code=abc");
+        assert!(!local.iter().any(|l| l.contains("beyond")));
+        let open = banner("0.0.0.0:8080".parse().unwrap(), "abc");
+        assert_eq!(
+            open[0],
+            "classroom: open http://<this machine's address>:8080/?code=abc"
+        );
+        assert!(open.iter().any(|l| l.contains("beyond this machine")));
     }
 
     #[test]

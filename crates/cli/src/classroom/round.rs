@@ -78,6 +78,7 @@ enum Command {
     Send {
         to: String,
         said: Said,
+        ttl: Duration,
         reply: oneshot::Sender<Result<u64, String>>,
     },
     Stop {
@@ -237,8 +238,19 @@ impl Round {
         lock(&self.record).ledgers.clone()
     }
 
-    /// Has `from` send `said` to `to`; the sequence number, or why not.
-    pub async fn send(&self, from: &str, to: &str, said: Said) -> Result<u64, String> {
+    /// Has `from` send `said` to `to`, valid for `ttl` (by default an assurance's own
+    /// validity, else an hour); the sequence number, or why not.
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        said: Said,
+        ttl: Option<Duration>,
+    ) -> Result<u64, String> {
+        let ttl = ttl.unwrap_or(match &said {
+            Said::Assurance { holds_for, .. } => *holds_for,
+            _ => TEXT_VALID,
+        });
         if self.ending.is_some() {
             return Err("the round has ended".to_owned());
         }
@@ -252,6 +264,7 @@ impl Round {
             .send(Command::Send {
                 to: to.to_owned(),
                 said,
+                ttl,
                 reply,
             })
             .await
@@ -348,13 +361,14 @@ async fn drive(
             })
             .await;
         match ended {
-            Ok(RunEnd::Interrupted(Some(Command::Send { to, said, reply }))) => {
+            Ok(RunEnd::Interrupted(Some(Command::Send {
+                to,
+                said,
+                ttl,
+                reply,
+            }))) => {
                 let at = backchannel_party::now();
                 let body = said.body(at);
-                let ttl = match &said {
-                    Said::Assurance { holds_for, .. } => *holds_for,
-                    _ => TEXT_VALID,
-                };
                 let sent = party.send(&to, body.clone(), ttl);
                 if let Ok(seq) = &sent {
                     lock(&record).events.sent(at, &label, &me, &to, *seq, &body);

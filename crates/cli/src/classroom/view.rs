@@ -139,7 +139,11 @@ pub fn party(round: &Round, me: &str, events: &[Value], script: &[Value]) -> Val
                     s(e, "to"),
                     s(e, "to")
                 ),
-                "notice" => format!("the broker refused #{}: {}", n(e, "seq").unwrap_or(0), s(e, "detail")),
+                "notice" => format!(
+                    "the broker refused #{}: {}",
+                    n(e, "seq").unwrap_or(0),
+                    s(e, "detail")
+                ),
                 _ => format!("connection: {}", s(e, "detail")),
             };
             json!(what)
@@ -150,12 +154,7 @@ pub fn party(round: &Round, me: &str, events: &[Value], script: &[Value]) -> Val
         .into_iter()
         .find(|(owner, _)| owner == me)
         .map_or(Value::Null, |(_, l)| l);
-    let peers: Vec<&str> = round
-        .names
-        .all()
-        .into_iter()
-        .filter(|p| *p != me)
-        .collect();
+    let peers: Vec<&str> = round.names.all().into_iter().filter(|p| *p != me).collect();
     json!({
         "name": me,
         "peers": peers,
@@ -215,7 +214,11 @@ fn noticed(events: &[Value], m: &DeskMoveMade, who: &str) -> Option<String> {
             && n(e, "seq").is_some_and(|q| q == m.seq || (later && q > m.seq))
     });
     if let Some(e) = refused {
-        return Some(format!("refused #{}: {}", n(e, "seq").unwrap_or(0), s(e, "detail")));
+        return Some(format!(
+            "refused #{}: {}",
+            n(e, "seq").unwrap_or(0),
+            s(e, "detail")
+        ));
     }
     let (sender, seq) = if m.what == "withhold-acks" {
         // The one deprived is the party the acknowledgements were for.
@@ -265,7 +268,9 @@ pub fn scoreboard(desk: &DeskView, events: &[Value]) -> Value {
         } else {
             m.detail.clone()
         };
-        rows.push(json!({"what": m.what, "detail": detail, "checks": checks, "unnoticed": unnoticed}));
+        rows.push(
+            json!({"what": m.what, "detail": detail, "checks": checks, "unnoticed": unnoticed}),
+        );
     }
     Value::Array(rows)
 }

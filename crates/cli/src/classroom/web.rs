@@ -39,7 +39,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 /// The routes.
 pub fn router(class: Arc<Class>) -> Router {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", PAGE) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
+        )
         .route(
             "/classroom.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
@@ -87,7 +90,10 @@ struct JoinRequest {
 
 async fn join(State(class): State<Arc<Class>>, body: axum::body::Bytes) -> Response {
     let Ok(req) = serde_json::from_slice::<JoinRequest>(&body) else {
-        return answer(400, json!({"error": "expected {\"code\": ..., \"roles\": [...]}"}));
+        return answer(
+            400,
+            json!({"error": "expected {\"code\": ..., \"roles\": [...]}"}),
+        );
     };
     let mut roles = Vec::new();
     for name in req.roles.iter().take(Role::ALL.len()) {
@@ -136,7 +142,10 @@ struct StreamQuery {
 /// The views of the session's seats: one event now, then one whenever they change.
 async fn stream(State(class): State<Arc<Class>>, Query(q): Query<StreamQuery>) -> Response {
     let Some(roles) = class.roles(&q.token) else {
-        return answer(403, json!({"error": "not joined: enter the join code again"}));
+        return answer(
+            403,
+            json!({"error": "not joined: enter the join code again"}),
+        );
     };
     Sse::new(views(class, roles))
         .keep_alive(KeepAlive::default())
