@@ -1,5 +1,6 @@
 //! A small WebDriver client for driving Debian's headless Chromium through
-//! `chromedriver` (package `chromium-driver`) in the browser tests: start a session,
+//! `chromedriver` (package `chromium-driver`), or Firefox through `geckodriver`, in
+//! the browser tests: start a session,
 //! open a page, find elements by CSS selector, click, type, read text, run a script,
 //! take a screenshot. One HTTP request per loopback connection; no browser download.
 
@@ -30,14 +31,40 @@ fn on_path(name: &str) -> Option<String> {
         .map(|p| p.display().to_string())
 }
 
+/// Which browser a session drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Chromium through `chromedriver`.
+    Chromium,
+    /// Firefox through `geckodriver`.
+    Firefox,
+}
+
+/// The paths of the driver and the browser of `kind`, when both are installed.
+pub fn available_for(kind: Kind) -> Option<(String, String)> {
+    match kind {
+        Kind::Chromium => available(),
+        Kind::Firefox => {
+            let driver = on_path("geckodriver").filter(works)?;
+            let browser = ["firefox-esr", "firefox"]
+                .into_iter()
+                .filter_map(on_path)
+                .find(works)?;
+            Some((driver, browser))
+        }
+    }
+}
+
+/// Whether `bin --version` runs.
+fn works(bin: &String) -> bool {
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// The paths of `chromedriver` and `chromium`, when both are installed.
 pub fn available() -> Option<(String, String)> {
-    let works = |bin: &String| {
-        Command::new(bin)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
     let driver = ["chromedriver"]
         .into_iter()
         .filter_map(on_path)
@@ -115,6 +142,18 @@ impl Browser {
         port: u16,
         size: (u32, u32),
     ) -> Result<Self, String> {
+        Browser::start_kind(Kind::Chromium, driver, chromium, port, size)
+    }
+
+    /// Starts the driver of `kind` on `port` and a headless session of the browser at
+    /// `browser_path`, of the given window size.
+    pub fn start_kind(
+        kind: Kind,
+        driver: &str,
+        browser_path: &str,
+        port: u16,
+        size: (u32, u32),
+    ) -> Result<Self, String> {
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -133,14 +172,23 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         format!("--window-size={},{}", size.0, size.1)],
-            }
-        }}});
+        let caps = match kind {
+            Kind::Chromium => json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": browser_path,
+                    "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                             format!("--window-size={},{}", size.0, size.1)],
+                }
+            }}}),
+            Kind::Firefox => json!({"capabilities": {"alwaysMatch": {
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": browser_path,
+                    "args": ["-headless", format!("--width={}", size.0), format!("--height={}", size.1)],
+                }
+            }}}),
+        };
         let v = request(port, "POST", "/session", Some(&caps))?;
         browser.session = v
             .get("sessionId")

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use backchannel_proto::relay::{Inspected, read_line};
-use backchannel_proto::{Body, BodyKind, ChannelMode, Envelope, EnvelopeIn, Timestamp};
+use backchannel_proto::{BodyKind, ChannelMode, Envelope, EnvelopeIn, Timestamp};
 
 use crate::adversary::{Move, Out};
 use crate::observed::Observed;
@@ -337,9 +337,7 @@ impl Desk {
                 }
             }
             Choice::Redirect(to) => {
-                if !b.parties.iter().any(|p| p == to) {
-                    return Err(DeskError::UnknownParty(to.clone()));
-                }
+                b.check_parties(&[to])?;
                 if *found.seen.envelope.recipient == **to {
                     return Err(DeskError::SameRecipient(card, to.clone()));
                 }
@@ -355,11 +353,7 @@ impl Desk {
     /// `to`: the next number, linked to it, under its authenticator.
     pub fn write(&self, from: &str, to: &str, said: Said) -> Result<(), DeskError> {
         let mut b = lock(&self.book);
-        for who in [from, to] {
-            if !b.parties.iter().any(|p| p == who) {
-                return Err(DeskError::UnknownParty(who.to_owned()));
-            }
-        }
+        b.check_parties(&[from, to])?;
         let words: Vec<Option<String>> = match &said {
             Said::Text(t) => vec![Some(t.clone())],
             Said::Assurance {
@@ -397,11 +391,7 @@ impl Desk {
     /// `from` sends `to`: the sender is left not knowing whether it was heard.
     pub fn withhold_acks(&self, from: &str, to: &str, on: bool) -> Result<(), DeskError> {
         let mut b = lock(&self.book);
-        for who in [from, to] {
-            if !b.parties.iter().any(|p| p == who) {
-                return Err(DeskError::UnknownParty(who.to_owned()));
-            }
-        }
+        b.check_parties(&[from, to])?;
         let key = (from.to_owned(), to.to_owned());
         b.withheld_acks.retain(|k| *k != key);
         if on {
@@ -430,6 +420,13 @@ fn reading(seen: &Observed) -> String {
 }
 
 impl Book {
+    fn check_parties(&self, names: &[&str]) -> Result<(), DeskError> {
+        match names.iter().find(|n| !self.parties.iter().any(|p| p == *n)) {
+            Some(unknown) => Err(DeskError::UnknownParty((*unknown).to_owned())),
+            None => Ok(()),
+        }
+    }
+
     fn record(&mut self, m: DeskMoveMade) {
         self.moves.push(m);
         self.version = self.version.wrapping_add(1);
@@ -462,7 +459,7 @@ impl Book {
                 card.state = CardState::Edited;
                 let mut changed = e.clone();
                 changed.body = altered(&e.body, a);
-                let words = crate::desk::words(&changed.body);
+                let words = changed.body.to_string();
                 out.push(Out::altered(&seen, changed));
                 format!("changed the words of {from}'s #{seq} to {to}: {words}")
             }
@@ -519,8 +516,7 @@ impl Book {
         forged.body = said.body(now);
         let detail = format!(
             "wrote in {from}'s name to {to} (#{}): {}",
-            forged.seq,
-            words(&forged.body)
+            forged.seq, forged.body
         );
         let seq = forged.seq;
         out.push(Out::altered(&template, forged));
@@ -533,26 +529,6 @@ impl Book {
             seq,
             detail,
         });
-    }
-}
-
-/// A body's words on one line, escaped for a terminal or a page's text.
-pub fn words(body: &Body<'_>) -> String {
-    use backchannel_proto::text::quoted;
-    match body {
-        Body::Text(t) => quoted(t),
-        Body::Assurance(a) => format!(
-            "{} if {} (until {})",
-            quoted(&a.commitment),
-            quoted(&a.condition),
-            a.valid_until
-        ),
-        Body::Revocation(r) => format!(
-            "withdraws {} ({})",
-            quoted(&r.assurance_id),
-            quoted(&r.reason)
-        ),
-        Body::Receipt | Body::Heartbeat => String::new(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use backchannel_lab::desk::{Choice, MAX_WORDS};
+use backchannel_lab::desk::{Choice, Desk, DeskError, MAX_WORDS};
 use backchannel_lab::scenario::{Alteration, Said};
 use backchannel_proto::ChannelMode;
 use serde::Deserialize;
@@ -275,34 +275,16 @@ pub async fn act(class: &Class, request: Request) -> Result<String, Refused> {
             to,
         } => {
             let choice = choice(&name, &edit, &to).map_err(bad)?;
-            let round = class.round.read().await;
-            refuse_if_ended(&round)?;
-            round
-                .desk
-                .decide(card, choice)
-                .map_err(|e| bad(e.to_string()))?;
-            class.bump();
+            at_desk(class, |desk| desk.decide(card, choice)).await?;
             Ok(format!("card #{card}: {name}"))
         }
         Action::Write { from, to, message } => {
             let said = message.said().map_err(bad)?;
-            let round = class.round.read().await;
-            refuse_if_ended(&round)?;
-            round
-                .desk
-                .write(&from, &to, said)
-                .map_err(|e| bad(e.to_string()))?;
-            class.bump();
+            at_desk(class, |desk| desk.write(&from, &to, said)).await?;
             Ok(format!("written in {from}'s name"))
         }
         Action::Withhold { from, to, on } => {
-            let round = class.round.read().await;
-            refuse_if_ended(&round)?;
-            round
-                .desk
-                .withhold_acks(&from, &to, on)
-                .map_err(|e| bad(e.to_string()))?;
-            class.bump();
+            at_desk(class, |desk| desk.withhold_acks(&from, &to, on)).await?;
             Ok(if on { "withholding" } else { "letting through" }.to_owned())
         }
         Action::End => {
@@ -334,10 +316,17 @@ pub async fn act(class: &Class, request: Request) -> Result<String, Refused> {
     }
 }
 
-fn refuse_if_ended(round: &super::round::Round) -> Result<(), Refused> {
+/// Hands a choice to the desk of the round being played (refused once it ended).
+async fn at_desk(
+    class: &Class,
+    choose: impl FnOnce(&Desk) -> Result<(), DeskError>,
+) -> Result<(), Refused> {
+    let round = class.round.read().await;
     if round.ending.is_some() {
         return Err((409, "the round has ended".to_owned()));
     }
+    choose(&round.desk).map_err(|e| (400, e.to_string()))?;
+    class.bump();
     Ok(())
 }
 

@@ -346,8 +346,13 @@ document.addEventListener('DOMContentLoaded', () => {
   for (const b of document.querySelectorAll('button[data-join]')) {
     b.addEventListener('click', () => join(b.dataset.join.split(',')));
   }
+  // A link can name its seats (?code=...&seats=broker): a lecturer hands out one
+  // link per student.
+  const seats = new URLSearchParams(location.search).get('seats');
   const kept = sessionStorage.getItem('backchannel-seat');
-  if (kept) {
+  if (seats && code) {
+    join(seats.split(','));
+  } else if (kept) {
     try {
       const { token, roles } = JSON.parse(kept);
       seated(token, roles);

@@ -14,9 +14,11 @@ use backchannel_broker::BrokerEvent;
 use backchannel_lab::Adversary;
 use backchannel_lab::desk::Desk;
 use backchannel_lab::scenario::Said;
-use backchannel_party::{Control, Party, PartySettings, RunEnd};
+use backchannel_party::{Activity, Control, Party, PartySettings, RunEnd};
 use backchannel_proto::ledger::Ledger;
-use backchannel_proto::{ChannelConfig, ChannelMode, PeerPolicy, SigningIdentity, Timestamp};
+use backchannel_proto::{
+    BodyKind, ChannelConfig, ChannelMode, PeerPolicy, SigningIdentity, Timestamp,
+};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -98,6 +100,13 @@ pub struct Record {
     pub events: EventLog,
     /// Each party's assurance ledger, rebuilt from its transcript as it changes.
     pub ledgers: Vec<(String, Value)>,
+    /// Heartbeats the broker read and the parties accepted: counted, not kept (one a
+    /// second per direction would swamp the log, and they change no view).
+    pub heartbeats: u64,
+}
+
+fn is_heartbeat(kind: Option<BodyKind>) -> bool {
+    kind == Some(BodyKind::Heartbeat)
 }
 
 /// How a round ended: what a judge can prove from each transcript, and each side's
@@ -159,6 +168,7 @@ impl Round {
         let record = Arc::new(Mutex::new(Record {
             events: EventLog::default(),
             ledgers: Vec::new(),
+            heartbeats: 0,
         }));
 
         let (events_tx, mut events_rx) = mpsc::channel::<BrokerEvent>(4096);
@@ -173,9 +183,16 @@ impl Round {
                     if matches!(e, BrokerEvent::Strategy { .. }) {
                         continue;
                     }
-                    lock(&record)
-                        .events
-                        .broker(backchannel_party::now(), &label, &e);
+                    let mut r = lock(&record);
+                    match &e {
+                        BrokerEvent::Read { envelope, .. }
+                            if is_heartbeat(Some(envelope.body.kind())) =>
+                        {
+                            r.heartbeats = r.heartbeats.saturating_add(1);
+                        }
+                        _ => r.events.broker(backchannel_party::now(), &label, &e),
+                    }
+                    drop(r);
                     changed.send_modify(|v| *v = v.wrapping_add(1));
                 }
             })
@@ -231,6 +248,11 @@ impl Round {
     /// Every event so far, in time order.
     pub fn events(&self) -> Vec<Value> {
         lock(&self.record).events.in_order()
+    }
+
+    /// Heartbeats the broker has read so far.
+    pub fn heartbeats(&self) -> u64 {
+        lock(&self.record).heartbeats
     }
 
     /// Each party's ledger as last rebuilt.
@@ -352,8 +374,12 @@ async fn drive(
         let ended = party
             .run_until_interrupted(far, commands.recv(), |a| {
                 let at = backchannel_party::now();
+                if matches!(a, Activity::Received(r) if r.verdict.is_ok() && is_heartbeat(r.kind()))
+                {
+                    return Control::Continue;
+                }
                 lock(&record).events.activity(at, &label, &me, a);
-                if matches!(a, backchannel_party::Activity::Received(r) if !r.is_control()) {
+                if matches!(a, Activity::Received(r) if !r.is_control()) {
                     refresh_ledger(&record, &me, &transcript);
                 }
                 changed.send_modify(|v| *v = v.wrapping_add(1));
@@ -389,7 +415,7 @@ async fn drive(
             Ok(_) => {}
             Err(e) => {
                 let at = backchannel_party::now();
-                let a = backchannel_party::Activity::Disconnected {
+                let a = Activity::Disconnected {
                     reason: format!("the node stopped: {e}"),
                 };
                 lock(&record).events.activity(at, &label, &me, &a);

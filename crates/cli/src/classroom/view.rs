@@ -187,10 +187,13 @@ fn card_json(c: &Card) -> Value {
 /// The broker's desk: every card, what the desk did, which acknowledgements it
 /// withholds, and the receipts and heartbeats that passed.
 pub fn broker(round: &Round, desk: &DeskView, events: &[Value]) -> Value {
-    let passed = events
+    let receipts = events
         .iter()
         .filter(|e| s(e, "event") == "read" && is_control(e))
         .count();
+    let passed = u64::try_from(receipts)
+        .unwrap_or(u64::MAX)
+        .saturating_add(round.heartbeats());
     json!({
         "cards": desk.cards.iter().map(card_json).collect::<Vec<_>>(),
         "moves": desk.moves.iter().map(|m| json!({"what": m.what, "detail": m.detail, "at": m.at.to_string()})).collect::<Vec<_>>(),
@@ -206,13 +209,19 @@ pub fn broker(round: &Round, desk: &DeskView, events: &[Value]) -> Value {
 /// missing receipt for it.
 fn noticed(events: &[Value], m: &DeskMoveMade, who: &str) -> Option<String> {
     let later = matches!(m.what, "drop" | "hold");
-    let refused = events.iter().find(|e| {
+    let refusal = |e: &&Value| {
         s(e, "event") == "received"
             && s(e, "node") == who
             && s(e, "verdict") == "rejected"
             && s(e, "from") == m.from
             && n(e, "seq").is_some_and(|q| q == m.seq || (later && q > m.seq))
-    });
+    };
+    // A refused message says more than a refused heartbeat announcing its number.
+    let refused = events
+        .iter()
+        .filter(refusal)
+        .find(|e| !is_control(e))
+        .or_else(|| events.iter().find(refusal));
     if let Some(e) = refused {
         return Some(format!(
             "refused #{}: {}",
