@@ -188,6 +188,40 @@ fn a_seat_acts_only_for_itself_and_the_join_code_is_required() {
     );
     assert_eq!(status, 400);
     assert!(body.contains("no card #7"), "{body}");
+
+    // Passed on, and shown to a third power: bravo hears it, charlie's node refuses
+    // the copy (it names bravo) and the scoreboard says so.
+    view_when(&class, &broker, |v| {
+        v["seats"]["broker"]["cards"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    });
+    let (status, body) = class.act(
+        &broker,
+        "broker",
+        json!({"type": "decide", "card": 1, "choice": "copy", "to": "charlie"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let teacher = class.join(&["bravo", "instructor"]);
+    let v = view_when(&class, &teacher, |v| {
+        v["seats"]["instructor"]["scoreboard"]
+            .as_array()
+            .is_some_and(|rows| {
+                rows.iter()
+                    .any(|r| r["what"] == "copy" && r["checks"][1]["noticed"] == true)
+            })
+    });
+    let heard = &v["seats"]["bravo"]["heard"][0];
+    assert_eq!(heard["verdict"], "accepted", "{heard}");
+    let row = &v["seats"]["instructor"]["scoreboard"][0];
+    assert_eq!(row["checks"][0]["noticed"], false, "alpha: {row}");
+    assert!(
+        row["checks"][1]["how"]
+            .as_str()
+            .unwrap()
+            .contains("wrong recipient"),
+        "{row}"
+    );
     class.stop();
 }
 

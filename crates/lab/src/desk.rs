@@ -2,7 +2,8 @@
 //!
 //! Every content envelope the broker reads stops here as a [`Card`] and waits. The
 //! person at the desk (a student, in `backchannel classroom`) then chooses for it:
-//! forward, hold, drop, edit the words, redirect to another party, replay it later;
+//! forward, hold, drop, edit the words, redirect to another party, show a copy to a
+//! third power, replay it later;
 //! and may write a new message in a party's name. Receipts and heartbeats pass on by
 //! themselves unless the desk withholds one direction's acknowledgements.
 //!
@@ -103,6 +104,8 @@ pub enum Choice {
     Edit(Alteration),
     /// Deliver it to this party instead of the one it names.
     Redirect(String),
+    /// Deliver it as it came, and show a copy to this party (a third power).
+    Copy(String),
     /// Deliver an already delivered card again.
     Replay,
 }
@@ -116,6 +119,7 @@ impl Choice {
             Choice::Drop => "drop",
             Choice::Edit(_) => "edit",
             Choice::Redirect(_) => "redirect",
+            Choice::Copy(_) => "copy",
             Choice::Replay => "replay",
         }
     }
@@ -336,7 +340,7 @@ impl Desk {
                     return Err(DeskError::NothingToEdit(card, kind.as_str()));
                 }
             }
-            Choice::Redirect(to) => {
+            Choice::Redirect(to) | Choice::Copy(to) => {
                 b.check_parties(&[to])?;
                 if *found.seen.envelope.recipient == **to {
                     return Err(DeskError::SameRecipient(card, to.clone()));
@@ -419,6 +423,22 @@ fn reading(seen: &Observed) -> String {
     }
 }
 
+/// `seen` delivered to `other`: in deniable mode re-addressed and made to fit
+/// `other`'s view; otherwise as it is, naming its real recipient (the broker cannot
+/// re-address what is authenticated).
+fn readdressed(seen: &Observed, other: &str) -> Out {
+    if seen.envelope.mode == ChannelMode::Deniable {
+        let mut moved = seen.envelope.clone();
+        moved.recipient = other.to_owned().into();
+        Out::altered(seen, moved)
+    } else {
+        Out::Frame {
+            to: other.to_owned(),
+            frame: seen.frame.clone(),
+        }
+    }
+}
+
 impl Book {
     fn check_parties(&self, names: &[&str]) -> Result<(), DeskError> {
         match names.iter().find(|n| !self.parties.iter().any(|p| p == *n)) {
@@ -465,20 +485,14 @@ impl Book {
             }
             Choice::Redirect(other) => {
                 card.state = CardState::Redirected(other.clone());
-                if e.mode == ChannelMode::Deniable {
-                    // Re-addressed, and made to fit the new recipient's view.
-                    let mut moved = e.clone();
-                    moved.recipient = other.clone().into();
-                    out.push(Out::altered(&seen, moved));
-                } else {
-                    // The broker cannot re-address what is authenticated: it hands
-                    // over the envelope as it is, naming its real recipient.
-                    out.push(Out::Frame {
-                        to: other.clone(),
-                        frame: seen.frame.clone(),
-                    });
-                }
+                out.push(readdressed(&seen, other));
                 format!("delivered {from}'s #{seq} for {to} to {other} instead")
+            }
+            Choice::Copy(other) => {
+                card.state = CardState::Forwarded;
+                out.push(Out::forward(&seen));
+                out.push(readdressed(&seen, other));
+                format!("passed {from}'s #{seq} on to {to} and showed {other} a copy")
             }
             Choice::Replay => {
                 out.push(Out::forward(&seen));
@@ -488,8 +502,9 @@ impl Book {
         if choice != Choice::Replay {
             card.delivered = out.get(before..).unwrap_or_default().to_vec();
         }
+        // Who the move reached: for a redirect or a copy, the third power.
         let to = match choice {
-            Choice::Redirect(other) => other,
+            Choice::Redirect(other) | Choice::Copy(other) => other,
             _ => to,
         };
         self.record(DeskMoveMade {

@@ -478,3 +478,39 @@ fn withheld_acknowledgements_leave_the_sender_without_a_receipt() {
         );
     }
 }
+
+#[test]
+fn a_copy_for_a_third_power_reaches_it_while_the_recipient_notices_nothing() {
+    for mode in ChannelMode::ALL {
+        let (mut w, desk) = at_the_desk(mode);
+        let card = stopped_at_desk(&mut w, &desk, Body::Text("Talks can continue.".into()));
+        desk.decide(card, Choice::Copy("charlie".into())).unwrap();
+        w.step(10);
+        let heard_by = |who: &str| w.accepted.iter().filter(|(to, ..)| to == who).count();
+        assert_eq!(heard_by("bravo"), 1, "{mode}: bravo gets it as it came");
+        assert!(w.rejections.iter().all(|(to, _)| to != "bravo"), "{mode}");
+        if mode == ChannelMode::Deniable {
+            assert_eq!(
+                heard_by("charlie"),
+                1,
+                "deniable: charlie accepts it as addressed to it"
+            );
+        } else {
+            let charlie: Vec<_> = w
+                .rejections
+                .iter()
+                .filter(|(to, _)| to == "charlie")
+                .collect();
+            assert_eq!(charlie.len(), 1, "{mode}");
+            assert_eq!(
+                charlie[0].1.code(),
+                "wrong-recipient",
+                "{mode}: but it was shown"
+            );
+        }
+        let view = desk.view();
+        assert_eq!(view.cards[0].state, CardState::Forwarded);
+        let made = view.moves.last().unwrap();
+        assert_eq!((made.what, made.to.as_str()), ("copy", "charlie"));
+    }
+}

@@ -72,12 +72,12 @@ pub enum Action {
     Decide {
         /// The card.
         card: u64,
-        /// forward, hold, drop, edit, redirect, replay.
+        /// forward, hold, drop, edit, redirect, copy, replay.
         choice: String,
         /// For edit.
         #[serde(default)]
         edit: EditFields,
-        /// For redirect.
+        /// For redirect and copy.
         #[serde(default)]
         to: String,
     },
@@ -190,6 +190,7 @@ fn choice(name: &str, edit: &EditFields, to: &str) -> Result<Choice, String> {
         "drop" => Choice::Drop,
         "replay" => Choice::Replay,
         "redirect" => Choice::Redirect(required("the party to redirect to", to)?),
+        "copy" => Choice::Copy(required("the party to show a copy to", to)?),
         "edit" => Choice::Edit(Alteration {
             text: optional("the text", &edit.text)?,
             commitment: optional("the commitment", &edit.commitment)?,

@@ -215,9 +215,11 @@ function cardElement(c, parties) {
   edit.append(send);
   const to = el('select', { name: 'redirect-to' });
   options(to, parties.filter((p) => p !== c.to));
-  const redirect = el('button', { type: 'button', 'data-choice': 'redirect', text: 'redirect' });
+  const redirect = el('button', { type: 'button', 'data-choice': 'redirect', text: 'deliver it there instead' });
   redirect.addEventListener('click', () => act('broker', { type: 'decide', card: c.card, choice: 'redirect', to: to.value }));
-  box.append(head, reading, buttons, edit, el('div', { class: 'redirect' }, 'deliver to ', to, ' ', redirect));
+  const copy = el('button', { type: 'button', 'data-choice': 'copy', text: 'pass it on and show them a copy' });
+  copy.addEventListener('click', () => act('broker', { type: 'decide', card: c.card, choice: 'copy', to: to.value }));
+  box.append(head, reading, buttons, edit, el('div', { class: 'redirect' }, 'to ', to, ': ', redirect, ' ', copy));
   return box;
 }
 
