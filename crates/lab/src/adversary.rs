@@ -111,9 +111,7 @@ impl Adversary {
             moved: false,
         }
     }
-}
 
-impl Adversary {
     /// Turns what the move pushed to `self.out` into deliveries: in deniable mode each
     /// envelope made to fit the recipient's view, else framed as it is. `seen`, the
     /// envelope that arrived (none when polled), so that its sender's retransmission of
