@@ -421,6 +421,7 @@ fn a_scenario_gives_each_player_its_lines_with_their_deadlines() {
     let v = class.view(&all);
     assert_eq!(v["names"]["alpha"], "north");
     assert_eq!(v["scenario"]["title"], "withdrawal-sat-on");
+    assert_eq!(v["scenario"]["broker"], "mediator");
     let lines = v["seats"]["alpha"]["script"].as_array().unwrap();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["said"], false);

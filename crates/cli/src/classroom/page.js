@@ -291,6 +291,8 @@ function render(v) {
   $('#round-line').textContent = 'round ' + v.round + ', ' + v.mode + ' mode' + scenario + (v.ended ? ' (ended)' : '');
   document.body.dataset.mode = v.mode;
   document.body.dataset.round = String(v.round);
+  const desk = $('#seat-broker h2');
+  if (desk) desk.textContent = "the broker's desk" + (v.scenario ? ' (playing ' + v.scenario.broker + ')' : '');
   for (const [role, seat] of Object.entries(v.seats)) {
     if (role === 'alpha' || role === 'bravo') renderParty(role, seat);
     if (role === 'broker') renderBroker(seat);
