@@ -9,6 +9,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 #[test]
@@ -85,4 +87,93 @@ fn the_store_on_disk_shows_no_traffic() {
             String::from_utf8_lossy(needle)
         );
     }
+}
+
+#[test]
+fn an_offline_party_finds_one_heartbeat_per_channel_not_one_per_interval() {
+    use backchannel_proto::{Body, BodyKind, ChannelConfig, Endpoint, EnvelopeIn};
+    use tokio::io::AsyncWriteExt as _;
+
+    let _serial = serial();
+    let mut d = Deployment::start("store-heartbeats", "alpha,bravo");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // alpha's channel to bravo owes heartbeats while its message is unacknowledged;
+    // with a 50 ms interval it sends one per wake-up below.
+    let settings = d.settings("alpha");
+    let config = ChannelConfig {
+        heartbeat_interval: Some(Duration::from_millis(50)),
+        ..settings.channel
+    };
+    let mut alpha = Endpoint::new(settings.me.clone(), settings.peers.clone(), config);
+    let words = "Our aircraft will keep clear of the corridor.";
+    let now = backchannel_party::now();
+    alpha
+        .send(
+            now,
+            "bravo",
+            Body::Text(words.into()),
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    let mut beat = |session: &mut RawSession, beats: usize| -> Vec<u8> {
+        runtime.block_on(async {
+            let mut last = Vec::new();
+            for _ in 0..beats {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                let now = backchannel_party::now();
+                alpha.handle_timeout(now);
+                let mut frame = Vec::new();
+                while alpha.poll_transmit(now, &mut frame).unwrap().is_some() {
+                    session.write.write_all(&frame).await.unwrap();
+                    last = std::mem::take(&mut frame);
+                }
+            }
+            session.write.flush().await.unwrap();
+            // Long enough for the broker to store them (bravo is offline).
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            last
+        })
+    };
+
+    let mut session = runtime.block_on(RawSession::login(&d, "alpha"));
+    beat(&mut session, 5);
+    drop(session);
+    // The store keeps what waits across a crash; whatever it reloads is compacted too.
+    d.crash_and_restart_broker();
+    let mut session = runtime.block_on(RawSession::login(&d, "alpha"));
+    let newest = beat(&mut session, 3);
+    assert_eq!(
+        EnvelopeIn::decode(&newest).unwrap().envelope().body.kind(),
+        BodyKind::Heartbeat
+    );
+
+    // bravo logs in and takes everything waiting for it.
+    let given: Vec<Vec<u8>> = runtime.block_on(async {
+        let mut bravo = RawSession::login(&d, "bravo").await;
+        let mut given = Vec::new();
+        let mut batch = Vec::new();
+        while let Ok(Ok(true)) = tokio::time::timeout(
+            Duration::from_millis(1_500),
+            bravo.read.read_batch(&mut batch, 256),
+        )
+        .await
+        {
+            given.append(&mut batch);
+        }
+        given
+    });
+    let kinds: Vec<BodyKind> = given
+        .iter()
+        .filter_map(|f| EnvelopeIn::decode(f).ok())
+        .map(|e| e.envelope().body.kind())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![BodyKind::Text, BodyKind::Heartbeat],
+        "8 heartbeats sent"
+    );
+    assert!(given.contains(&newest), "the one kept is the newest");
 }

@@ -253,40 +253,26 @@ fn flood_mailbox(
     size: usize,
     replay: bool,
 ) -> usize {
-    use backchannel_proto::node::{NodeFrame, login_frame, parse_node_frame};
+    use backchannel_proto::node::{NodeFrame, parse_node_frame};
     use backchannel_proto::{Body, Endpoint};
     use tokio::io::AsyncWriteExt as _;
 
-    let config = d.file(party, &format!("{party}.toml"));
-    let mut settings = backchannel_party::PartyConfig::load(&config)
-        .unwrap()
-        .settings(&d.dir.join(party))
-        .unwrap();
-    settings.channel.max_unacked = count as usize + 1;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let tcp = tokio::net::TcpStream::connect(settings.broker)
-            .await
-            .unwrap();
-        let name = backchannel_net::tls::broker_server_name().unwrap();
-        let stream = tokio_rustls::TlsConnector::from(settings.tls.clone())
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        let exporter = backchannel_net::tls::exporter(stream.get_ref().1).unwrap();
-        let login = login_frame(&settings.me, &exporter).unwrap();
-        let (read, mut write) = tokio::io::split(stream);
-        write.write_all(&login).await.unwrap();
-        write.flush().await.unwrap();
-        let mut reader = backchannel_net::FrameReader::new(read);
+        let RawSession {
+            mut settings,
+            mut read,
+            mut write,
+        } = RawSession::login(d, party).await;
+        settings.channel.max_unacked = count as usize + 1;
         let notices = tokio::spawn(async move {
             let mut refused = 0usize;
             let mut frames = Vec::new();
-            while let Ok(true) = reader.read_batch(&mut frames, 256).await {
+            while let Ok(true) = read.read_batch(&mut frames, 256).await {
                 refused += frames
                     .drain(..)
                     .filter(|f| matches!(parse_node_frame(f), Ok(NodeFrame::Notice(_))))

@@ -8,12 +8,18 @@
 //! the recipient's connection, so what the broker holds in memory for a mailbox never
 //! exceeds its byte budget. A batch a session took but could not write is put back at
 //! the front, so a session that closes loses nothing.
+//!
+//! A heartbeat only announces its sender's chain head and acknowledgement, which the
+//! next heartbeat on the same channel states again, later; so a mailbox keeps at most
+//! one queued heartbeat per (sender, channel), the newest (`proto-spec/nodes.md`
+//! §3.2). A party that stays offline collects one heartbeat per channel, not one per
+//! interval.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use backchannel_proto::PublicIdentity;
 use backchannel_proto::relay::{QueueLimit, Refusal};
+use backchannel_proto::{BodyKind, ChannelId, Envelope, EnvelopeIn, PublicIdentity};
 use tokio::sync::{Notify, OwnedMutexGuard, watch};
 
 /// The limits of every mailbox (`[quotas]` and `queue_limit` in `broker.toml`).
@@ -49,6 +55,21 @@ pub(crate) struct Queued {
     pub(crate) from: Arc<str>,
     /// The bytes to deliver.
     pub(crate) frame: Vec<u8>,
+    /// For a heartbeat, its channel: the next heartbeat from the same sender on it
+    /// replaces this one while both wait.
+    pub(crate) heartbeat: Option<ChannelId>,
+}
+
+/// The channel of a heartbeat, `None` for any other envelope.
+pub(crate) fn heartbeat_channel(envelope: &Envelope<'_>) -> Option<ChannelId> {
+    (envelope.body.kind() == BodyKind::Heartbeat).then_some(envelope.channel)
+}
+
+/// [`heartbeat_channel`] of a frame not decoded yet (`None` if it does not decode).
+pub(crate) fn heartbeat_channel_of(frame: &[u8]) -> Option<ChannelId> {
+    EnvelopeIn::decode(frame)
+        .ok()
+        .and_then(|e| heartbeat_channel(e.envelope()))
 }
 
 #[derive(Debug, Default)]
@@ -153,10 +174,26 @@ impl Mailbox {
         }
     }
 
-    /// Queues a frame whose room was reserved, and wakes the reader.
-    pub(crate) fn push(&self, frame: Queued) {
-        self.queue().frames.push_back(frame);
+    /// Queues a frame whose room was reserved, and wakes the reader. A heartbeat
+    /// replaces an older one from the same sender on the same channel that is still
+    /// queued: that one is returned, its room already released (its store group must
+    /// be told it no longer waits).
+    pub(crate) fn push(&self, frame: Queued) -> Option<Queued> {
+        let mut queue = self.queue();
+        let superseded = frame.heartbeat.and_then(|channel| {
+            let older = queue
+                .frames
+                .iter()
+                .position(|q| q.heartbeat == Some(channel) && q.from == frame.from)?;
+            queue.frames.remove(older)
+        });
+        queue.frames.push_back(frame);
+        drop(queue);
+        if let Some(old) = &superseded {
+            self.release(&old.from, old.frame.len());
+        }
         self.ready.notify_one();
+        superseded
     }
 
     /// Moves up to `max` frames into `out`, waiting until there is at least one.
@@ -249,7 +286,45 @@ mod tests {
             group: 0,
             from: Arc::clone(from),
             frame: vec![0; len],
+            heartbeat: None,
         }
+    }
+
+    fn heartbeat(from: &Arc<str>, channel: u8, group: u64, len: usize) -> Queued {
+        Queued {
+            group,
+            heartbeat: Some(ChannelId([channel; 16])),
+            ..queued(from, len)
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_newest_heartbeat_per_sender_and_channel_waits() {
+        let m = Mailbox::new(Quotas::default());
+        let (a, c): (Arc<str>, Arc<str>) = ("alpha".into(), "charlie".into());
+        let push = |q: Queued| {
+            m.reserve("bravo", &q.from, q.frame.len()).unwrap();
+            m.push(q)
+        };
+        assert!(push(heartbeat(&a, 1, 10, 11)).is_none());
+        assert!(push(queued(&a, 50)).is_none(), "content is never replaced");
+        assert!(push(heartbeat(&c, 1, 11, 12)).is_none(), "another sender");
+        assert!(push(heartbeat(&a, 2, 12, 13)).is_none(), "another channel");
+        let old = push(heartbeat(&a, 1, 13, 14)).unwrap();
+        assert_eq!((old.group, old.frame.len()), (10, 11));
+        // Its room is free again: four frames and their bytes are counted.
+        {
+            let queue = m.queue();
+            assert_eq!(
+                (queue.total.frames, queue.total.bytes),
+                (4, 50 + 12 + 13 + 14)
+            );
+        }
+        let mut batch = Vec::new();
+        m.take(10, &mut batch).await;
+        let order: Vec<(usize, u64)> = batch.iter().map(|q| (q.frame.len(), q.group)).collect();
+        // In arrival order, the newer heartbeat at its own place (after the content).
+        assert_eq!(order, vec![(50, 0), (12, 11), (13, 12), (14, 13)]);
     }
 
     #[test]

@@ -8,14 +8,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use backchannel_proto::node::{Notice, notice_frame};
 use backchannel_proto::relay::{Delivery, Forward, Inspected, Refusal, RelayStrategy};
-use backchannel_proto::{Attestation, EnvelopeIn, Timestamp};
+use backchannel_proto::{Attestation, ChannelId, EnvelopeIn, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::event::BrokerEvent;
-use crate::mailbox::{Mailbox, Mailboxes, Queued};
+use crate::mailbox::{Mailbox, Mailboxes, Queued, heartbeat_channel, heartbeat_channel_of};
 use crate::store_writer::{Append, StoreWriter};
 
 /// Envelopes one session read and verified, for the router.
@@ -44,6 +44,8 @@ struct Accepted {
     to: String,
     from: Arc<str>,
     frame: Vec<u8>,
+    /// See [`Queued::heartbeat`].
+    heartbeat: Option<ChannelId>,
 }
 
 /// Runs until every session and the server have dropped their senders.
@@ -88,6 +90,7 @@ pub(crate) async fn run(
                 };
                 let e = envelope.envelope();
                 let (recipient, seq) = (e.recipient.to_string(), e.seq);
+                let heartbeat = heartbeat_channel(e);
                 let inspected = Inspected {
                     envelope,
                     attestation,
@@ -116,6 +119,7 @@ pub(crate) async fn run(
                             to: recipient.clone(),
                             from: Arc::clone(&from),
                             frame,
+                            heartbeat,
                         }),
                         Err(refusal) => refuse(
                             &batch.notices,
@@ -138,6 +142,7 @@ pub(crate) async fn run(
                         Ok(()) => accepted.push(Accepted {
                             to: d.to,
                             from: Arc::clone(&from),
+                            heartbeat: heartbeat_channel_of(&d.frame),
                             frame: d.frame,
                         }),
                         Err(refusal) => {
@@ -174,6 +179,7 @@ fn polled(
             Ok(()) => accepted.push(Accepted {
                 to: d.to,
                 from,
+                heartbeat: heartbeat_channel_of(&d.frame),
                 frame: d.frame,
             }),
             Err(refusal) => {
@@ -204,7 +210,7 @@ async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &
         return;
     }
     let Some(store) = store else {
-        push(mailboxes, 0, accepted.drain(..));
+        push(mailboxes, None, 0, accepted.drain(..));
         return;
     };
     let group = store.next_group();
@@ -221,6 +227,7 @@ async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &
         .partition(|a| online.get(&a.to).copied().unwrap_or(false));
     // The store gets the waiting frames first, then copies of the others.
     let waiting = later.len();
+    let beats: Vec<Option<ChannelId>> = later.iter().map(|a| a.heartbeat).collect();
     let frames: Vec<Append> = later
         .into_iter()
         .map(|a| (a.to, a.from, a.frame))
@@ -229,7 +236,7 @@ async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &
                 .map(|a| (a.to.clone(), Arc::clone(&a.from), a.frame.clone())),
         )
         .collect();
-    push(mailboxes, group, now.into_iter());
+    push(mailboxes, Some(store), group, now.into_iter());
     if waiting == 0 {
         store.append_later(group, frames);
         return;
@@ -245,22 +252,42 @@ async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &
     frames.truncate(waiting);
     push(
         mailboxes,
+        Some(store),
         group,
         frames
             .into_iter()
-            .map(|(to, from, frame)| Accepted { to, from, frame }),
+            .zip(beats)
+            .map(|((to, from, frame), heartbeat)| Accepted {
+                to,
+                from,
+                frame,
+                heartbeat,
+            }),
     );
 }
 
-fn push(mailboxes: &Mailboxes, group: u64, frames: impl Iterator<Item = Accepted>) {
+/// Queues each frame in its recipient's mailbox; a heartbeat that replaced an older
+/// one there counts that one's store group as no longer waiting.
+fn push(
+    mailboxes: &Mailboxes,
+    store: Option<&StoreWriter>,
+    group: u64,
+    frames: impl Iterator<Item = Accepted>,
+) {
+    let mut superseded = Vec::new();
     for a in frames {
         if let Some(mailbox) = mailboxes.get(&a.to) {
-            mailbox.push(Queued {
+            let old = mailbox.push(Queued {
                 group,
                 from: a.from,
                 frame: a.frame,
+                heartbeat: a.heartbeat,
             });
+            superseded.extend(old.map(|q| q.group).filter(|g| *g != 0));
         }
+    }
+    if let Some(store) = store {
+        store.delivered(superseded);
     }
 }
 

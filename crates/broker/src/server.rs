@@ -15,7 +15,7 @@ use crate::admission::Gate;
 use crate::config::{BrokerSettings, StorePaths};
 use crate::event::BrokerEvent;
 use crate::mailbox;
-use crate::mailbox::{Mailboxes, Queued};
+use crate::mailbox::{Mailboxes, Queued, heartbeat_channel_of};
 use crate::router;
 use crate::session::{self, Shared};
 use crate::store::{self, Store, StoreError};
@@ -130,11 +130,16 @@ fn open_store(paths: &StorePaths, mailboxes: &Mailboxes) -> Result<StoreWriter, 
             mailbox.force_reserve(&from, f.frame.len());
         }
         *waiting.entry(f.group).or_insert(0) += 1;
-        mailbox.push(Queued {
+        let superseded = mailbox.push(Queued {
             group: f.group,
             from,
+            heartbeat: heartbeat_channel_of(&f.frame),
             frame: f.frame,
         });
+        // A newer heartbeat on the same channel replaced it: it no longer waits.
+        if let Some(count) = superseded.and_then(|old| waiting.get_mut(&old.group)) {
+            *count = count.saturating_sub(1);
+        }
     }
     let loaded: usize = waiting.values().sum();
     tracing::info!(target: "broker", "store {}: {loaded} queued frame(s) loaded ({stale} for parties no longer registered)", paths.store.display());

@@ -103,7 +103,8 @@ impl StoreWriter {
         });
     }
 
-    /// Frames of these groups (one id per frame) were written to their recipient.
+    /// Frames of these groups (one id per frame) were written to their recipient, or
+    /// replaced in their mailbox by a newer heartbeat: they no longer wait.
     pub(crate) fn delivered(&self, groups: Vec<u64>) {
         if !groups.is_empty() {
             let _ = self.tx.send(Request::Delivered(groups));

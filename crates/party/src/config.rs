@@ -85,7 +85,8 @@ fn default_label() -> String {
 pub struct Timing {
     /// Report (and resend) envelopes without a receipt after this long.
     pub ack_timeout_secs: u64,
-    /// Send a heartbeat after this long without sending; 0 disables.
+    /// Send a heartbeat after this long without sending, on a channel where something
+    /// is owed (`protocol.md` §5.3); 0 disables.
     pub heartbeat_secs: u64,
     /// How far ahead a peer's clock may run.
     pub max_clock_skew_secs: u64,

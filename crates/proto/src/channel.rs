@@ -27,6 +27,11 @@
 //!   and acknowledgement without extending the chain. It is never stored or resent:
 //!   the next one supersedes a lost one. Its `sent_at` strictly increases, so an old
 //!   heartbeat cannot be replayed as a sign of life.
+//!
+//! A heartbeat is sent only while it would tell the peer something
+//! ([`Channel::heartbeat_owed`]): a channel on which both sides have acknowledged
+//! everything is silent, so idle channels cost nothing on the wire and an offline
+//! peer's mailbox does not fill with heartbeats.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -50,6 +55,16 @@ use crate::version::ProtocolVersion;
 struct MacMaterial {
     key: off_record::Secret32,
     reveal: Option<(u64, off_record::Secret32)>,
+}
+
+/// What this party last told the peer in an envelope it sealed (not persisted: after a
+/// restart the channel assumes it told nothing, which costs at most one heartbeat).
+#[derive(Debug, Default, Clone, Copy)]
+struct Told {
+    /// The peer's sequence number this party last acknowledged.
+    received: u64,
+    /// Off-record: the newest epoch whose key it published.
+    reveal: Option<u64>,
 }
 
 /// The most times the retransmission wait doubles: 2^3 = 8 acknowledgement timeouts.
@@ -123,6 +138,7 @@ pub struct Channel {
     /// Content was accepted (or resent to us) that the peer has not been told about.
     receipt_owed: bool,
     heartbeat_due: bool,
+    told: Told,
     events: VecDeque<Event>,
     /// Off-record mode: the pair's key chains, derived from the local identity key
     /// at first use (never persisted: they follow from the keys and the state).
@@ -153,6 +169,7 @@ impl Channel {
             retransmissions: 0,
             receipt_owed: false,
             heartbeat_due: false,
+            told: Told::default(),
             events: VecDeque::new(),
             keys: None,
         }
@@ -219,6 +236,7 @@ impl Channel {
         let env = self.envelope(seq, self.state.sent.head, sent_at, ttl, body);
         let mut frame = Vec::with_capacity(256);
         let digest = self.seal(&env, signer, mac.as_ref(), &mut frame)?;
+        self.note_told(mac.as_ref());
         self.state.sent = Ack { seq, head: digest };
         self.state.last_sent_at = sent_at;
         self.state.unacked.push_back(Outstanding {
@@ -474,6 +492,11 @@ impl Channel {
                 // acknowledgement for delivery.
                 self.state.note_refusal(seq, RefusalCode::Expired);
             }
+        } else if matches!(env.body, Body::Heartbeat) && seq > 0 {
+            // The peer heartbeats only while something is owed, and we hold its head:
+            // most likely our receipt was lost, so answer with one (a receipt is never
+            // answered, so this cannot ping-pong).
+            self.receipt_owed = true;
         }
         self.state.last_received_at = sent_at;
         self.apply_ack(now, ack, &refused, attestation);
@@ -563,8 +586,29 @@ impl Channel {
         }
         if let Some(interval) = self.config.heartbeat_interval
             && now >= self.state.last_sent_at.saturating_add(interval)
+            && self.heartbeat_owed()
         {
             self.heartbeat_due = true;
+        }
+    }
+
+    /// Whether a heartbeat would tell the peer anything (`protocol.md` §5.3): the peer
+    /// has not acknowledged this party's head (a withheld last envelope shows as a
+    /// `Gap`), this party accepted content it has not acknowledged in any envelope
+    /// since, or (off-record) an acknowledged epoch's key is still unpublished. A
+    /// channel on which nothing is owed either way stays silent.
+    pub fn heartbeat_owed(&self) -> bool {
+        self.state.acked.seq < self.state.sent.seq
+            || self.told.received < self.state.received.seq
+            || (self.peer.mode == ChannelMode::OffRecord
+                && off_record::revealable_epoch(self.state.acked.seq) > self.told.reveal)
+    }
+
+    /// Records what an envelope just sealed told the peer.
+    fn note_told(&mut self, mac: Option<&MacMaterial>) {
+        self.told.received = self.state.received.seq;
+        if let Some((epoch, _)) = mac.and_then(|m| m.reveal.as_ref()) {
+            self.told.reveal = self.told.reveal.max(Some(*epoch));
         }
     }
 
@@ -579,6 +623,7 @@ impl Channel {
         let heartbeat = self
             .config
             .heartbeat_interval
+            .filter(|_| self.heartbeat_owed())
             .map(|i| self.state.last_sent_at.saturating_add(i));
         [report, heartbeat, self.retransmit_at]
             .into_iter()
@@ -610,9 +655,11 @@ impl Channel {
         }
         let body = if self.receipt_owed {
             Body::Receipt
-        } else if self.heartbeat_due {
+        } else if self.heartbeat_due && self.heartbeat_owed() {
             Body::Heartbeat
         } else {
+            // A heartbeat that came due on a channel since settled is not owed.
+            self.heartbeat_due = false;
             return Ok(false);
         };
         // Strictly later than anything sent before, so the peer can refuse a replayed
@@ -631,6 +678,7 @@ impl Channel {
             body,
         );
         self.seal(&env, signer, mac.as_ref(), out)?;
+        self.note_told(mac.as_ref());
         self.state.last_sent_at = sent_at;
         self.receipt_owed = false;
         self.heartbeat_due = false;

@@ -8,7 +8,8 @@ pub struct ChannelConfig {
     /// After this long without a receipt, an envelope is reported as
     /// [`Event::Unacknowledged`](crate::Event::Unacknowledged).
     pub ack_timeout: Duration,
-    /// Send a heartbeat after this long without sending anything; `None` disables it.
+    /// Send a heartbeat after this long without sending anything, while something is
+    /// owed on the channel (`protocol.md` §5.3); `None` disables it.
     pub heartbeat_interval: Option<Duration>,
     /// How far a sender's clock may run ahead of ours before its envelopes are
     /// refused as [`FromTheFuture`](crate::Rejection::FromTheFuture).

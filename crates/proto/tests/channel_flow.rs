@@ -12,9 +12,10 @@ mod common;
 
 use std::time::Duration;
 
+use backchannel_proto::off_record::OffRecordAuth;
 use backchannel_proto::{
-    Attestation, Body, BodyKind, ChannelConfig, ChannelMode, Endpoint, EndpointSendError, Event,
-    Rejection, SendError,
+    Attestation, Body, BodyKind, ChannelConfig, ChannelMode, Endpoint, EndpointSendError,
+    EnvelopeIn, Event, Rejection, SendError,
 };
 use common::*;
 
@@ -388,33 +389,114 @@ fn a_lost_receipt_is_superseded_by_the_next() {
     ));
 }
 
-#[test]
-fn a_replayed_heartbeat_is_not_a_sign_of_life() {
+/// Endpoints for alpha and bravo that heartbeat every minute.
+fn beating_pair(mode: ChannelMode) -> (Endpoint, Endpoint) {
     let config = ChannelConfig {
         heartbeat_interval: Some(Duration::from_secs(60)),
         ..quiet_config()
     };
-    let mut a = Endpoint::new(
-        alpha(),
-        vec![policy(&alpha(), &bravo(), ChannelMode::Signed)],
-        config,
-    );
-    let mut b = endpoint(bravo(), &[alpha()], ChannelMode::Signed);
-    a.handle_timeout(at(0));
-    let beat = drain(&mut a, at(0));
-    assert_eq!(kind(&beat[0]), BodyKind::Heartbeat);
-    assert_eq!(open(&beat[0]).seq, 0, "an empty chain announces head 0");
-    b.handle_frame(at(0), &beat[0]).unwrap();
-    assert_eq!(
-        b.handle_frame(at(120), &beat[0]).unwrap_err(),
-        Rejection::Replay {
-            seq: 0,
-            accepted: 0
-        }
-    );
+    (
+        Endpoint::new(
+            alpha(),
+            vec![policy(&alpha(), &bravo(), mode)],
+            config.clone(),
+        ),
+        Endpoint::new(bravo(), vec![policy(&bravo(), &alpha(), mode)], config),
+    )
+}
+
+fn heartbeats(frames: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    frames
+        .into_iter()
+        .filter(|f| kind(f) == BodyKind::Heartbeat)
+        .collect()
+}
+
+#[test]
+fn a_replayed_heartbeat_is_not_a_sign_of_life() {
+    let (mut a, mut b) = beating_pair(ChannelMode::Signed);
+    a.send(at(0), "bravo", Body::Text("hello".into()), DAY)
+        .unwrap();
+    let sent = drain(&mut a, at(0));
+    b.handle_frame(at(0), &sent[0]).unwrap();
+    // Bravo's receipt is lost: alpha's head is unacknowledged, so it heartbeats.
     a.handle_timeout(at(60));
-    let fresh = drain(&mut a, at(60));
-    b.handle_frame(at(60), &fresh[0]).unwrap();
+    let beat = heartbeats(drain(&mut a, at(60)));
+    assert_eq!(beat.len(), 1);
+    assert_eq!(open(&beat[0]).seq, 1, "a heartbeat announces the head");
+    b.handle_frame(at(60), &beat[0]).unwrap();
+    assert!(matches!(
+        b.handle_frame(at(120), &beat[0]).unwrap_err(),
+        Rejection::Replay { seq: 1, .. }
+    ));
+    a.handle_timeout(at(120));
+    let fresh = heartbeats(drain(&mut a, at(120)));
+    b.handle_frame(at(120), &fresh[0]).unwrap();
+}
+
+#[test]
+fn a_settled_channel_is_silent() {
+    for mode in [ChannelMode::Signed, ChannelMode::Deniable] {
+        let (mut a, mut b) = beating_pair(mode);
+        // A fresh channel owes nothing: no timer, no heartbeat however long it waits.
+        assert_eq!(a.poll_timeout(), None, "{mode}");
+        a.handle_timeout(at(3_600));
+        assert!(drain(&mut a, at(3_600)).is_empty(), "{mode}");
+
+        a.send(at(0), "bravo", Body::Text("hello".into()), DAY)
+            .unwrap();
+        let sent = drain(&mut a, at(0));
+        b.handle_frame(at(1), &sent[0]).unwrap();
+        let receipt = drain(&mut b, at(1));
+        assert_eq!(receipt.len(), 1, "{mode}");
+        // Bravo acknowledged everything it accepted, and has sent nothing itself.
+        assert!(!b.channel("alpha").unwrap().heartbeat_owed(), "{mode}");
+        // Until the receipt arrives, alpha's head is unacknowledged: it owes one.
+        assert!(a.channel("bravo").unwrap().heartbeat_owed(), "{mode}");
+        a.handle_frame(at(2), &receipt[0]).unwrap();
+        assert!(!a.channel("bravo").unwrap().heartbeat_owed(), "{mode}");
+        // Both sides now stay silent: only the receipt timer is gone too.
+        assert_eq!(a.poll_timeout(), None, "{mode}");
+        assert_eq!(b.poll_timeout(), None, "{mode}");
+        for ep in [&mut a, &mut b] {
+            ep.handle_timeout(at(86_400));
+            assert!(drain(ep, at(86_400)).is_empty(), "{mode}");
+        }
+        // Sending again starts the cycle over.
+        a.send(at(90_000), "bravo", Body::Text("again".into()), DAY)
+            .unwrap();
+        drain(&mut a, at(90_000));
+        assert_eq!(a.poll_timeout(), Some(at(90_030)), "{mode}");
+    }
+}
+
+#[test]
+fn off_record_publishes_the_last_acknowledged_key_once_then_falls_silent() {
+    let (mut a, mut b) = beating_pair(ChannelMode::OffRecord);
+    a.send(at(0), "bravo", Body::Text("hello".into()), DAY)
+        .unwrap();
+    let sent = drain(&mut a, at(0));
+    b.handle_frame(at(1), &sent[0]).unwrap();
+    let receipt = drain(&mut b, at(1));
+    a.handle_frame(at(2), &receipt[0]).unwrap();
+    // The key of #1's epoch may now be published, and no envelope has done it yet.
+    assert!(a.channel("bravo").unwrap().heartbeat_owed());
+    assert_eq!(a.poll_timeout(), Some(at(60)));
+    a.handle_timeout(at(60));
+    let beat = heartbeats(drain(&mut a, at(60)));
+    assert_eq!(beat.len(), 1);
+    let auth = EnvelopeIn::decode(&beat[0]).unwrap();
+    let reveal = OffRecordAuth::parse(auth.authenticator()).unwrap().reveal;
+    assert_eq!(
+        reveal.map(|(epoch, _)| epoch),
+        Some(0),
+        "it publishes epoch 0"
+    );
+    b.handle_frame(at(61), &beat[0]).unwrap();
+    assert!(!a.channel("bravo").unwrap().heartbeat_owed());
+    assert_eq!(a.poll_timeout(), None);
+    a.handle_timeout(at(86_400));
+    assert!(drain(&mut a, at(86_400)).is_empty());
 }
 
 #[test]

@@ -220,6 +220,15 @@ impl Deployment {
     }
 
     /// The judge's view of `party`'s transcript, given the roster in its bundle.
+    /// `party`'s settings, from its configuration file in the deployment.
+    pub fn settings(&self, party: &str) -> backchannel_party::PartySettings {
+        let config = self.file(party, &format!("{party}.toml"));
+        backchannel_party::PartyConfig::load(&config)
+            .unwrap()
+            .settings(&self.dir.join(party))
+            .unwrap()
+    }
+
     pub fn verify(&self, party: &str) -> Output {
         run(&[
             "verify",
@@ -277,5 +286,45 @@ pub fn wait_for_file(path: &Path) {
             path.display()
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The read half of a [`RawSession`]: whole frames, as the broker wrote them.
+pub type RawReader = backchannel_net::FrameReader<
+    tokio::io::ReadHalf<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+>;
+
+/// A party's own logged-in TLS session with the broker, driven by the test instead
+/// of a party node: to send what a node would not, or to see every frame it is given.
+pub struct RawSession {
+    /// The party's settings, from its configuration in the deployment.
+    pub settings: backchannel_party::PartySettings,
+    pub read: RawReader,
+    pub write: tokio::io::WriteHalf<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+}
+
+impl RawSession {
+    /// Connects to the deployment's broker as `party` and logs in with its real key.
+    pub async fn login(d: &Deployment, party: &str) -> RawSession {
+        use tokio::io::AsyncWriteExt as _;
+        let settings = d.settings(party);
+        let tcp = tokio::net::TcpStream::connect(settings.broker.clone())
+            .await
+            .unwrap();
+        let name = backchannel_net::tls::broker_server_name().unwrap();
+        let stream = tokio_rustls::TlsConnector::from(settings.tls.clone())
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let exporter = backchannel_net::tls::exporter(stream.get_ref().1).unwrap();
+        let login = backchannel_proto::node::login_frame(&settings.me, &exporter).unwrap();
+        let (read, mut write) = tokio::io::split(stream);
+        write.write_all(&login).await.unwrap();
+        write.flush().await.unwrap();
+        RawSession {
+            settings,
+            read: backchannel_net::FrameReader::new(read),
+            write,
+        }
     }
 }
