@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the table in docs/performance.md: backchannel bench in both modes, with the
 # parties' files on disk and on tmpfs (one run each, same binary, same machine), window
-# 256 and window 1, and an open-loop run at half the closed-loop signed rate.
+# 256 and window 1, an open-loop run at half the closed-loop signed rate, and the broker
+# with 1,000 connected idle parties.
 # Usage: scripts/bench.sh [SECONDS]   (default 10 per measurement)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ run disk-w1 --files "$disk" --window 1
 run tmpfs-w1 --files "$shm" --window 1
 half=$(python3 -c 'import json,sys; print(int(json.loads(open(sys.argv[1]).readline())["msgs_per_s"]/2))' "$out/disk-w256.json")
 run disk-open-half --files "$disk" --mode signed --rate "$half" --window 4096
+echo "== idle-1000" >&2
+"$B" bench --json --mode signed --idle-parties 1000 --seconds 30 --files "$disk" > "$out/idle-1000.json"
 
 python3 - "$out" <<'PY'
 import json, os, sys
@@ -48,4 +51,8 @@ print()
 for mode in ["signed", "deniable"]:
     d, t = runs["disk-w256"][mode], runs["tmpfs-w256"][mode]
     print(f"{mode}: disk / tmpfs throughput = {d['msgs_per_s'] / t['msgs_per_s']:.2f}")
+idle = json.load(open(os.path.join(out, "idle-1000.json")))
+print(f"idle: {idle['connected']} of {idle['idle_parties']} parties connected ({idle['channels_per_party']} channels each) "
+      f"in {idle['connect_s']:.1f} s; broker {idle['broker_rss_kib']} KiB (peak {idle['broker_peak_rss_kib']}), "
+      f"{idle['broker_cpu_ms_per_s']:.1f} ms CPU/s, {idle['envelopes_received_per_s']:.1f} envelopes/s over {idle['hold_s']:.0f} s")
 PY

@@ -98,3 +98,52 @@ fn bench_refuses_options_out_of_range() {
     let o = run(&["bench", "--mode", "loud"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn idle_parties_connect_and_a_settled_deployment_sends_nothing() {
+    let _serial = serial();
+    let files = scratch("bench-idle");
+    let o = run(&[
+        "bench",
+        "--json",
+        "--mode",
+        "signed",
+        "--idle-parties",
+        "20",
+        "--seconds",
+        "2",
+        "--files",
+        files.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("20/20 connected"),
+        "progress goes to stderr: {}",
+        text(&o)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["mode"], "signed");
+    assert_eq!(r["idle_parties"], 20);
+    assert_eq!(r["channels_per_party"], 19);
+    assert_eq!(r["connected"], 20, "{r}");
+    assert_eq!(r["hold_s"], 2.0);
+    // Every channel is new: nothing is owed on any, so none heartbeats
+    // (protocol.md §5.3). Before that rule, each party heartbeat all 19 at once.
+    assert_eq!(r["envelopes_received_per_s"], 0.0, "{r}");
+    for key in [
+        "broker_rss_before_kib",
+        "broker_rss_kib",
+        "broker_peak_rss_kib",
+    ] {
+        assert!(r[key].as_u64().unwrap() > 0, "{key}: {r}");
+    }
+    assert!(std::fs::read_dir(&files).unwrap().next().is_none());
+
+    let refused = run(&["bench", "--idle-parties", "1"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("--idle-parties"),
+        "{}",
+        text(&refused)
+    );
+}

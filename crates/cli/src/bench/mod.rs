@@ -9,6 +9,7 @@
 //! deployment's rate as ratios of both. Figures go to stdout; progress to stderr.
 
 mod crypto;
+mod idle;
 mod proc_stat;
 mod relay;
 pub mod sender;
@@ -35,7 +36,7 @@ use sender::SenderReport;
 /// messages in flight (closed loop; --window 1 is one at a time).
 #[derive(Parser)]
 #[command(
-    after_help = "Examples:\n  backchannel bench --mode all --seconds 10\n  backchannel bench --mode signed --window 1 --seconds 5\n  backchannel bench --mode deniable --rate 20000 --files /dev/shm/bench --json"
+    after_help = "Examples:\n  backchannel bench --mode all --seconds 10\n  backchannel bench --mode signed --window 1 --seconds 5\n  backchannel bench --mode deniable --rate 20000 --files /dev/shm/bench --json\n  backchannel bench --mode signed --idle-parties 1000 --seconds 30"
 )]
 pub struct Args {
     /// Which mode to measure.
@@ -58,6 +59,11 @@ pub struct Args {
     /// temporary directory.
     #[arg(long, value_name = "DIR")]
     files: Option<PathBuf>,
+    /// Instead of streaming: start this many parties (each pinning every other),
+    /// connect them all and let them sit idle for --seconds; report the broker's
+    /// memory and CPU and the envelopes the parties received meanwhile.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=idle::MAX_PARTIES as i64))]
+    idle_parties: Option<u16>,
     /// One JSON object per mode on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -89,24 +95,18 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     if !args.seconds.is_finite() || args.seconds <= 0.0 {
         anyhow::bail!("--seconds must be positive");
     }
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let seconds = Duration::from_secs_f64(args.seconds);
+    if let Some(parties) = args.idle_parties {
+        return run_idle(&args, usize::from(parties), seconds).await;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     progress(&format!("crypto costs for {}-byte bodies", args.size));
     let crypto = crypto::measure(args.size, seconds.min(Duration::from_secs(4)))?;
     progress(&format!("plain TLS relay for {:.1} s", args.seconds));
     let relay = relay::measure(args.size, seconds).await?;
-    let modes: Vec<ChannelMode> = match args.mode.as_str() {
-        "signed" => vec![ChannelMode::Signed],
-        "deniable" => vec![ChannelMode::Deniable],
-        "off-record" => vec![ChannelMode::OffRecord],
-        _ => ChannelMode::ALL.to_vec(),
-    };
-    let base = match &args.files {
-        Some(dir) => dir.clone(),
-        None => crate::scratch::scratch_dir("bench")?,
-    };
+    let base = files_base(&args)?;
     let mut results = Vec::new();
-    for mode in modes {
+    for mode in modes(&args) {
         let dir = base.join(format!("{mode}-{}", std::process::id()));
         progress(&format!("{mode} mode in {}", dir.display()));
         let result = run_mode(&args, mode, &dir).await;
@@ -124,6 +124,69 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         print_table(&args, &results, &crypto, relay, cores);
     }
     Ok(Outcome::Ok)
+}
+
+fn modes(args: &Args) -> Vec<ChannelMode> {
+    match args.mode.as_str() {
+        "signed" => vec![ChannelMode::Signed],
+        "deniable" => vec![ChannelMode::Deniable],
+        "off-record" => vec![ChannelMode::OffRecord],
+        _ => ChannelMode::ALL.to_vec(),
+    }
+}
+
+fn files_base(args: &Args) -> anyhow::Result<PathBuf> {
+    match &args.files {
+        Some(dir) => Ok(dir.clone()),
+        None => crate::scratch::scratch_dir("bench"),
+    }
+}
+
+/// `--idle-parties N`: one idle measurement per mode.
+async fn run_idle(args: &Args, parties: usize, hold: Duration) -> anyhow::Result<Outcome> {
+    let base = files_base(args)?;
+    for mode in modes(args) {
+        let dir = base.join(format!("idle-{mode}-{}", std::process::id()));
+        progress(&format!(
+            "{mode} mode, {parties} idle parties, in {}",
+            dir.display()
+        ));
+        let result = idle::measure(mode, parties, hold, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        let result = result?;
+        if args.json {
+            println!("{result}");
+        } else {
+            idle::print(&result);
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Starts the broker of the deployment in `dir` as its own process, quiet, and waits
+/// until it listens on `port`.
+async fn spawn_broker(dir: &Path, port: u16) -> anyhow::Result<Node> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["broker", "--config"])
+        .arg(crate::init::broker_config(dir));
+    quiet(&mut cmd);
+    let broker = Node(cmd.spawn()?);
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(20) {
+            anyhow::bail!("the broker did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(broker)
+}
+
+/// A node's output is not the benchmark's: warnings only, and not shown.
+fn quiet(cmd: &mut Command) {
+    cmd.env("BACKCHANNEL_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
 }
 
 /// What was read off the broker and bravo processes.
@@ -151,25 +214,8 @@ async fn run_mode(
     ])?;
     crate::init::run_quietly(init)?;
     let exe = std::env::current_exe()?;
-    let quiet = |cmd: &mut Command| {
-        cmd.env("BACKCHANNEL_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-    };
-    let mut broker_cmd = Command::new(&exe);
-    broker_cmd
-        .args(["broker", "--config"])
-        .arg(crate::init::broker_config(dir));
-    quiet(&mut broker_cmd);
-    let broker = Node(broker_cmd.spawn()?);
+    let broker = spawn_broker(dir, port).await?;
     let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if started.elapsed() > Duration::from_secs(20) {
-            anyhow::bail!("the broker did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let mut bravo_cmd = Command::new(&exe);
     bravo_cmd
         .args(["party", "--config"])
