@@ -134,6 +134,12 @@ pub struct BatchItem<'a> {
 /// one would pass [`verify`] (except with probability about 2^-128). On `false` the
 /// caller verifies them one by one to find the bad ones.
 pub fn verify_batch(items: &[BatchItem<'_>]) -> bool {
+    // A batch of one costs more than the single check (the basepoint is then an
+    // ordinary term, without the single check's precomputed table): same rule, so
+    // take the cheaper path.
+    if let [item] = items {
+        return verify(item.key, &item.message, item.signature);
+    }
     let mut parsed = Vec::with_capacity(items.len());
     for item in items {
         match parse(item.signature) {
@@ -156,16 +162,31 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> bool {
     }
     let seed: [u8; 64] = transcript.finalize().into();
     let mut b_coefficient = Scalar::ZERO;
-    let mut scalars = Vec::with_capacity(2 * items.len());
-    let mut points = Vec::with_capacity(2 * items.len());
-    for (i, (item, p)) in items.iter().zip(&parsed).enumerate() {
-        let z = coefficient(&seed, i);
+    // Signatures by one key share its point: Σ zᵢkᵢ·A is one term, not one per
+    // signature (a batch is usually one sender's). The sum is the same point, so the
+    // verdict is too; the multiscalar multiplication has n + keys + 1 terms, not 2n + 1.
+    let mut keys: Vec<(&[u8; 32], EdwardsPoint, Scalar)> = Vec::new();
+    let mut scalars = Vec::with_capacity(items.len() + 2);
+    let mut points = Vec::with_capacity(items.len() + 2);
+    let mut coefficients = Coefficients::new(seed);
+    for (item, p) in items.iter().zip(&parsed) {
+        let z = coefficients.next();
         let k = challenge(&p.r_bytes, item.key, &item.message);
         b_coefficient += z * p.s;
-        scalars.push(-(z * k));
-        points.push(item.key.to_edwards());
+        let zk = z * k;
+        match keys
+            .iter_mut()
+            .find(|(bytes, ..)| *bytes == item.key.as_bytes())
+        {
+            Some((_, _, sum)) => *sum -= zk,
+            None => keys.push((item.key.as_bytes(), item.key.to_edwards(), -zk)),
+        }
         scalars.push(-z);
         points.push(p.r);
+    }
+    for (_, point, sum) in keys {
+        scalars.push(sum);
+        points.push(point);
     }
     scalars.push(b_coefficient);
     points.push(curve25519_dalek::constants::ED25519_BASEPOINT_POINT);
@@ -173,17 +194,41 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> bool {
     sum.mul_by_cofactor() == EdwardsPoint::identity()
 }
 
-/// The i-th batch coefficient: 128 bits from the seed.
-fn coefficient(seed: &[u8; 64], i: usize) -> Scalar {
-    let mut h = Sha512::new();
-    h.update(seed);
-    h.update((i as u64).to_be_bytes());
-    let out: [u8; 64] = h.finalize().into();
-    let mut bytes = [0u8; 32];
-    if let (Some(dst), Some(src)) = (bytes.get_mut(..16), out.get(..16)) {
-        dst.copy_from_slice(src);
+/// The batch coefficients: 128 bits each, four from each `SHA-512(seed ‖ block)`.
+struct Coefficients {
+    seed: [u8; 64],
+    block: u64,
+    out: [u8; 64],
+    used: usize,
+}
+
+impl Coefficients {
+    fn new(seed: [u8; 64]) -> Self {
+        Coefficients {
+            seed,
+            block: 0,
+            out: [0; 64],
+            used: 4,
+        }
     }
-    Scalar::from_bytes_mod_order(bytes)
+
+    fn next(&mut self) -> Scalar {
+        if self.used == 4 {
+            let mut h = Sha512::new();
+            h.update(self.seed);
+            h.update(self.block.to_be_bytes());
+            self.out = h.finalize().into();
+            self.block += 1;
+            self.used = 0;
+        }
+        let mut bytes = [0u8; 32];
+        let at = self.used * 16;
+        if let (Some(dst), Some(src)) = (bytes.get_mut(..16), self.out.get(at..at + 16)) {
+            dst.copy_from_slice(src);
+        }
+        self.used += 1;
+        Scalar::from_bytes_mod_order(bytes)
+    }
 }
 
 #[cfg(test)]

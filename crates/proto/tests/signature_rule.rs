@@ -239,10 +239,15 @@ fn the_mixed_order_case_is_where_verify_strict_disagrees() {
 
 /// An envelope from "alpha" (a key made here, so its nonce can be chosen) to bravo,
 /// signed with a nonce whose R carries torsion point `t`; `tamper` signs something
-/// else, so the signature must fail.
-fn envelope_with_torsion(t: usize, tamper: bool) -> (Vec<u8>, PublicIdentity) {
-    let a = scalar(42);
-    let a_point = a * B;
+/// else, so the signature must fail. `key` picks one of three keys for alpha: two
+/// honest ones and one with a torsion component (mixed order, pinnable), so a batch
+/// mixes keys, repeats them, and gathers their terms.
+fn envelope_with_torsion(t: usize, tamper: bool, key: usize) -> (Vec<u8>, PublicIdentity) {
+    let a = scalar(42 + (key % 3) as u8);
+    let a_point = match key % 3 {
+        2 => a * B + EIGHT_TORSION[4],
+        _ => a * B,
+    };
     let id = PublicIdentity::from_bytes(
         PartyName::new("alpha").unwrap(),
         &a_point.compress().to_bytes(),
@@ -270,10 +275,12 @@ proptest! {
 
     #[test]
     fn single_batch_recipient_and_judge_agree_on_mixed_order_signatures(
-        picks in proptest::collection::vec((0usize..8, any::<bool>()), 1..12),
+        picks in proptest::collection::vec((0usize..8, any::<bool>(), 0usize..3), 1..12),
     ) {
-        let made: Vec<(Vec<u8>, PublicIdentity)> =
-            picks.iter().map(|(t, bad)| envelope_with_torsion(*t, *bad)).collect();
+        let made: Vec<(Vec<u8>, PublicIdentity)> = picks
+            .iter()
+            .map(|(t, bad, key)| envelope_with_torsion(*t, *bad, *key))
+            .collect();
         let decoded: Vec<EnvelopeIn<'_>> =
             made.iter().map(|(f, _)| EnvelopeIn::decode(f).unwrap()).collect();
         let single: Vec<bool> = decoded
@@ -285,7 +292,7 @@ proptest! {
             decoded.iter().zip(made.iter().map(|(_, id)| id)).collect();
         let batch: Vec<bool> = authenticate_batch(&items).iter().map(Result::is_ok).collect();
         prop_assert_eq!(&single, &batch);
-        for ((frame, id), (_, bad)) in made.iter().zip(&picks) {
+        for ((frame, id), (_, bad, _)) in made.iter().zip(&picks) {
             // The verdict is the signature's, not the torsion's.
             let ok = EnvelopeIn::decode(frame).unwrap().authenticate(id).is_ok();
             prop_assert_eq!(ok, !bad);
