@@ -69,6 +69,15 @@ fn bench_reports_each_mode_with_its_baselines_and_honours_its_options() {
             "{node}: {r}"
         );
     }
+    // The crypto limit comes from costs measured right before and right after the
+    // run: the figure used is their mean.
+    for op in ["sign", "verify", "batch_verify", "verify_strict"] {
+        let before = r["crypto_us_before"][op].as_f64().unwrap();
+        let after = r["crypto_us_after"][op].as_f64().unwrap();
+        let used = r["crypto_us"][op].as_f64().unwrap();
+        assert!(before > 0.0 && after > 0.0, "{op}: {r}");
+        assert!((used - (before + after) / 2.0).abs() < 1e-6, "{op}: {r}");
+    }
     // The deployment lived in --files and was removed afterwards.
     assert!(std::fs::read_dir(&files).unwrap().next().is_none());
 

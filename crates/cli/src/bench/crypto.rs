@@ -11,7 +11,7 @@ use backchannel_proto::{
 use ed25519_dalek::Signature;
 
 /// Microseconds per operation.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug)]
 pub struct CryptoCosts {
     /// Sealing one signed envelope (encode + Ed25519 sign).
     pub sign_us: f64,
@@ -24,6 +24,27 @@ pub struct CryptoCosts {
 }
 
 impl CryptoCosts {
+    /// The costs as the benchmark's JSON names them.
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "sign": self.sign_us,
+            "verify": self.verify_us,
+            "batch_verify": self.batch_verify_us,
+            "verify_strict": self.verify_strict_us,
+        })
+    }
+
+    /// The mean of two measurements (taken before and after a run).
+    pub fn mean(a: &CryptoCosts, b: &CryptoCosts) -> CryptoCosts {
+        let m = |x: f64, y: f64| (x + y) / 2.0;
+        CryptoCosts {
+            sign_us: m(a.sign_us, b.sign_us),
+            verify_us: m(a.verify_us, b.verify_us),
+            batch_verify_us: m(a.batch_verify_us, b.batch_verify_us),
+            verify_strict_us: m(a.verify_strict_us, b.verify_strict_us),
+        }
+    }
+
     /// Messages per second the machine's cores could carry if signing once and
     /// verifying twice, both in batches (the broker per read, the recipient per read),
     /// were all there is.

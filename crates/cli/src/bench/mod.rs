@@ -100,28 +100,41 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         return run_idle(&args, usize::from(parties), seconds).await;
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    progress(&format!("crypto costs for {}-byte bodies", args.size));
-    let crypto = crypto::measure(args.size, seconds.min(Duration::from_secs(4)))?;
     progress(&format!("plain TLS relay for {:.1} s", args.seconds));
     let relay = relay::measure(args.size, seconds).await?;
     let base = files_base(&args)?;
+    // The crypto costs are measured right before and right after each mode's run and
+    // averaged: this machine's speed drifts over minutes, and a limit measured long
+    // before a run would make its ratio say more about the drift than the code.
+    let bracket = seconds.min(Duration::from_secs(2));
     let mut results = Vec::new();
+    let mut costs = Vec::new();
     for mode in modes(&args) {
+        progress(&format!("crypto costs for {}-byte bodies", args.size));
+        let before = crypto::measure(args.size, bracket)?;
         let dir = base.join(format!("{mode}-{}", std::process::id()));
         progress(&format!("{mode} mode in {}", dir.display()));
         let result = run_mode(&args, mode, &dir).await;
         let _ = std::fs::remove_dir_all(&dir);
         let (report, broker) = result?;
+        progress("crypto costs again");
+        let after = crypto::measure(args.size, bracket)?;
+        let crypto = crypto::CryptoCosts::mean(&before, &after);
         results.push(summarise(
             &args, mode, &report, &broker, relay, &crypto, cores,
         ));
+        costs.push((before, after));
     }
     if args.json {
-        for r in &results {
+        for (r, (before, after)) in results.iter_mut().zip(&costs) {
+            if let Some(fields) = r.as_object_mut() {
+                fields.insert("crypto_us_before".into(), before.to_json());
+                fields.insert("crypto_us_after".into(), after.to_json());
+            }
             println!("{r}");
         }
     } else {
-        print_table(&args, &results, &crypto, relay, cores);
+        print_table(&args, &results, relay, cores);
     }
     Ok(Outcome::Ok)
 }
@@ -315,23 +328,12 @@ fn summarise(
             "broker": per(n.broker_cpu_us),
             "bravo": per(n.bravo_cpu_us),
         },
-        "crypto_us": {
-            "sign": crypto.sign_us,
-            "verify": crypto.verify_us,
-            "batch_verify": crypto.batch_verify_us,
-            "verify_strict": crypto.verify_strict_us,
-        },
+        "crypto_us": crypto.to_json(),
         "cores": cores,
     })
 }
 
-fn print_table(
-    args: &Args,
-    results: &[serde_json::Value],
-    crypto: &crypto::CryptoCosts,
-    relay: f64,
-    cores: usize,
-) {
+fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: usize) {
     println!(
         "backchannel bench: {} B bodies, {}, {} core(s), files in {}",
         args.size,
@@ -346,14 +348,25 @@ fn print_table(
                 .display()
                 .to_string())
     );
-    println!(
-        "crypto per message: sign {:.1} us, verify {:.1} us (verify_strict {:.1} us), batch verify {:.1} us; limit {:.0} msg/s",
-        crypto.sign_us,
-        crypto.verify_us,
-        crypto.verify_strict_us,
-        crypto.batch_verify_us,
-        crypto.limit(cores)
-    );
+    for r in results {
+        let c = |k: &str| {
+            r.get("crypto_us")
+                .and_then(|c| c.get(k))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        };
+        println!(
+            "{}: crypto per message around its run: sign {:.1} us, verify {:.1} us (verify_strict {:.1} us), batch verify {:.1} us; limit {:.0} msg/s",
+            r.get("mode").and_then(|v| v.as_str()).unwrap_or(""),
+            c("sign"),
+            c("verify"),
+            c("verify_strict"),
+            c("batch_verify"),
+            r.get("crypto_limit_msgs_per_s")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        );
+    }
     println!("plain TLS relay: {relay:.0} msg/s");
     println!(
         "{:<9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
