@@ -382,6 +382,11 @@ impl Party {
     /// Each batch of frames read is handled in this order: verdicts recorded in the
     /// transcript, one fsync, then the reports to `on`, then the receipts out. So
     /// nothing is shown to the user or acknowledged to the peer before it is on disk.
+    ///
+    /// A deadline that has already passed (or passes while what is owed is written)
+    /// still takes one batch of what has already arrived, without waiting: a caller
+    /// that runs with short deadlines (a sender keeping a schedule, whose own fsync
+    /// outlasts the gap) would otherwise never read its receipts.
     pub async fn run_until(
         &mut self,
         deadline: Instant,
@@ -409,6 +414,7 @@ impl Party {
         let mut interrupt = std::pin::pin!(interrupt);
         let mut interrupted = None;
         let mut stop = false;
+        let mut late_read_done = false;
         let mut frames: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
         loop {
             // What was read is on disk before the user hears of it; the user hears of
@@ -446,7 +452,12 @@ impl Party {
                 return Ok(RunEnd::Interrupted(t));
             }
             if Instant::now() >= deadline {
-                return Ok(RunEnd::Deadline);
+                if late_read_done || self.conn.is_none() {
+                    return Ok(RunEnd::Deadline);
+                }
+                // Past the deadline: take what already arrived (the read is polled
+                // before the timer, which has fired), then return.
+                late_read_done = true;
             }
             let wake = self
                 .endpoint
@@ -457,13 +468,16 @@ impl Party {
                 continue;
             };
             frames.clear();
+            // In this order: a request, then what arrived, then the timer (so a timer
+            // that is already due, or a passed deadline, does not starve the reads).
             let read = tokio::select! {
-                r = conn.reader.read_batch(&mut frames, BATCH) => Some(r),
-                _ = tokio::time::sleep_until(wake) => None,
+                biased;
                 t = &mut interrupt => {
                     interrupted = Some(t);
                     continue;
                 }
+                r = conn.reader.read_batch(&mut frames, BATCH) => Some(r),
+                _ = tokio::time::sleep_until(wake) => None,
             };
             match read {
                 None => self.endpoint.handle_timeout(now()),

@@ -15,19 +15,16 @@
     clippy::panic
 )]
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod common;
+
+use std::path::Path;
 use std::time::Duration;
 
-use backchannel_broker::{BrokerSettings, Honest};
 use backchannel_party::crash::{CrashPoints, POINTS};
-use backchannel_party::{Activity, Control, Party, PartyError, PartySettings};
-use backchannel_proto::{
-    Body, ChannelConfig, ChannelMode, PartyName, PeerPolicy, PublicIdentity, SigningIdentity, judge,
-};
-use tokio::sync::oneshot;
+use backchannel_party::{Activity, Control, Party, PartyError};
+use backchannel_proto::{Body, ChannelMode, PublicIdentity, judge};
+use common::World;
 use tokio::time::Instant;
-use tokio_rustls::rustls::ClientConfig;
 
 const MESSAGES: [&str; 3] = [
     "No preemptive strike absent provocation.",
@@ -35,106 +32,6 @@ const MESSAGES: [&str; 3] = [
     "Assurance A-1 is withdrawn as of now.",
 ];
 const AFTER: &str = "No initiation of military action absent provocation.";
-
-fn identity(name: &str, seed: u8) -> SigningIdentity {
-    SigningIdentity::from_secret_bytes(PartyName::new(name).unwrap(), &[seed; 32])
-}
-
-struct World {
-    dir: PathBuf,
-    addr: std::net::SocketAddr,
-    tls: Arc<ClientConfig>,
-    alpha: SigningIdentity,
-    bravo: SigningIdentity,
-    mode: ChannelMode,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl World {
-    async fn start(tag: &str, mode: ChannelMode) -> World {
-        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "backchannel-crash-{tag}-{}-{run}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (alpha, bravo) = (identity("alpha", 1), identity("bravo", 2));
-        let cert = backchannel_net::tls::generate_broker_certificate().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut settings = BrokerSettings::from_pem(
-            &cert.cert_pem,
-            &cert.key_pem,
-            Arc::new(vec![alpha.public(), bravo.public()]),
-        )
-        .unwrap();
-        settings.quotas.frames = 1000;
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(backchannel_broker::run(
-            settings,
-            listener,
-            Box::new(Honest),
-            None,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        World {
-            dir,
-            addr,
-            tls: backchannel_net::tls::client_config(&cert.cert_pem).unwrap(),
-            alpha,
-            bravo,
-            mode,
-            stop: Some(stop),
-        }
-    }
-
-    fn settings(&self, me: &SigningIdentity, peer: &SigningIdentity) -> PartySettings {
-        PartySettings {
-            me: me.clone(),
-            broker: self.addr.to_string(),
-            tls: self.tls.clone(),
-            peers: vec![PeerPolicy::new(
-                &me.public(),
-                peer.public(),
-                self.mode,
-                "main",
-            )],
-            channel: ChannelConfig {
-                ack_timeout: Duration::from_millis(300),
-                heartbeat_interval: None,
-                ..ChannelConfig::default()
-            },
-            transcript: self.dir.join(format!("{}.transcript", me.name())),
-            state: self.dir.join(format!("{}.state", me.name())),
-        }
-    }
-
-    fn open(&self, me: &SigningIdentity, peer: &SigningIdentity, crash: CrashPoints) -> Party {
-        let mut party =
-            Party::open_with_crash_points_for_testing_only(self.settings(me, peer), crash)
-                .unwrap_or_else(|e| panic!("{} does not open after a crash: {e}", me.name()));
-        // Snapshots every few records, so the crash points inside them are reached.
-        party.set_snapshot_interval(3);
-        party
-    }
-
-    fn keys(&self) -> Vec<PublicIdentity> {
-        vec![self.alpha.public(), self.bravo.public()]
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Victim {

@@ -104,8 +104,13 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
                 }
             }
         }
+        // Open loop with the window full: nothing can be sent before a receipt comes,
+        // so wait for one (the callback stops the run when there is room) instead of
+        // waking for a send time that has already passed.
+        let full = scheduled.len() >= args.window;
         let wake = match interval {
-            Some(_) if sending => next_due.min(deadline),
+            Some(_) if sending && !full => next_due.min(deadline),
+            Some(_) if sending => deadline,
             _ => deadline + Duration::from_secs(10),
         };
         let to = args.to.as_str();
@@ -127,7 +132,11 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
                     // Room in the window: go and send more, in batches of at least a
                     // quarter window (each batch is one fsync).
                     let room = window.saturating_sub(scheduled.len());
-                    if interval.is_none() && room >= (window / 4).max(1) {
+                    let stop = match interval {
+                        None => room >= (window / 4).max(1),
+                        Some(_) => full && room > 0,
+                    };
+                    if stop {
                         Control::Stop
                     } else {
                         Control::Continue
