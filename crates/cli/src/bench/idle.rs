@@ -17,11 +17,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use backchannel_party::{Activity, Control, Party, PartyConfig};
 use backchannel_proto::ChannelMode;
-use clap::Parser;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{Node, proc_stat, progress, spawn_broker};
+use super::{Node, proc_stat, progress, spawn_broker, write_deployment};
 
 /// The most parties a run may start (each pins every other: N² pins in all).
 pub const MAX_PARTIES: usize = 2_000;
@@ -45,25 +44,13 @@ pub async fn measure(
     hold: Duration,
     dir: &Path,
 ) -> anyhow::Result<serde_json::Value> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
     let names: Vec<String> = (0..parties).map(|i| format!("p{i}")).collect();
     progress(&format!(
         "writing a deployment of {parties} parties ({} channels each)",
         parties - 1
     ));
-    let init = crate::init::Args::try_parse_from([
-        "init",
-        dir.to_str().context("non-UTF-8 path")?,
-        "--port",
-        &port.to_string(),
-        "--mode",
-        &mode.to_string(),
-        "--parties",
-        &names.join(","),
-    ])?;
-    crate::init::run_quietly(init)?;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let port = write_deployment(dir, mode, &refs)?;
     let broker = spawn_broker(dir, port).await?;
     let broker_pid = broker.0.id();
     let rss_before_kib = proc_stat::rss_kib(broker_pid).unwrap_or(0);

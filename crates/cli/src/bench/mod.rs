@@ -176,6 +176,26 @@ async fn run_idle(args: &Args, parties: usize, hold: Duration) -> anyhow::Result
     Ok(Outcome::Ok)
 }
 
+/// Writes a deployment of `parties` in `mode` into `dir` (as `init` does) with its
+/// broker on a free port of 127.0.0.1; returns the port.
+fn write_deployment(dir: &Path, mode: ChannelMode, parties: &[&str]) -> anyhow::Result<u16> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let init = crate::init::Args::try_parse_from([
+        "init",
+        dir.to_str().context("non-UTF-8 path")?,
+        "--port",
+        &port.to_string(),
+        "--mode",
+        &mode.to_string(),
+        "--parties",
+        &parties.join(","),
+    ])?;
+    crate::init::run_quietly(init)?;
+    Ok(port)
+}
+
 /// Starts the broker of the deployment in `dir` as its own process, quiet, and waits
 /// until it listens on `port`.
 async fn spawn_broker(dir: &Path, port: u16) -> anyhow::Result<Node> {
@@ -214,18 +234,7 @@ async fn run_mode(
     mode: ChannelMode,
     dir: &Path,
 ) -> anyhow::Result<(SenderReport, NodeCosts)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let init = crate::init::Args::try_parse_from([
-        "init",
-        dir.to_str().context("non-UTF-8 path")?,
-        "--port",
-        &port.to_string(),
-        "--mode",
-        &mode.to_string(),
-    ])?;
-    crate::init::run_quietly(init)?;
+    let port = write_deployment(dir, mode, &["alpha", "bravo"])?;
     let exe = std::env::current_exe()?;
     let broker = spawn_broker(dir, port).await?;
     let started = std::time::Instant::now();
