@@ -43,6 +43,7 @@ mod connection;
 pub mod crash;
 pub mod lock;
 mod party;
+mod signing;
 pub mod state_file;
 pub mod transcript_file;
 

@@ -18,6 +18,7 @@ use crate::config::PartySettings;
 use crate::connection::{ConnectError, Connection, connect};
 use crate::crash::CrashPoints;
 use crate::lock::{LockError, PartyLock};
+use crate::signing::sign_on_every_core;
 use crate::state_file::{self, StateFileError};
 use crate::transcript_file::{TranscriptFile, TranscriptFileError};
 
@@ -261,19 +262,25 @@ impl Party {
     ) -> Result<Vec<Result<u64, EndpointSendError>>, PartyError> {
         self.check_usable()?;
         let at = now();
-        let mut results = Vec::with_capacity(batch.len());
-        for item in batch {
-            let result = self.endpoint.send(at, &item.to, item.body, item.ttl);
+        let peers: Vec<String> = batch.iter().map(|item| item.to.clone()).collect();
+        let results = self.endpoint.send_batch(
+            at,
+            batch
+                .into_iter()
+                .zip(&peers)
+                .map(|(item, to)| (to.as_str(), item.body, item.ttl)),
+            sign_on_every_core,
+        );
+        for (to, result) in peers.iter().zip(&results) {
             if let Ok(seq) = result
                 && let Some(o) = self
                     .endpoint
-                    .channel(&item.to)
-                    .and_then(|c| c.state().outstanding(seq))
+                    .channel(to)
+                    .and_then(|c| c.state().outstanding(*seq))
             {
                 self.transcript
                     .record(Direction::Sent, at, RecordedVerdict::Sent, "", &o.frame);
             }
-            results.push(result);
         }
         self.persist()?;
         for (peer, ahead) in self.endpoint.clock_ahead(at) {

@@ -42,11 +42,14 @@ use crate::config::ChannelConfig;
 use crate::digest::Digest;
 use crate::envelope::{Ack, Envelope, RefusalCode, Refusals};
 use crate::event::Event;
+use crate::frame::HEADER_LEN;
 use crate::identity::{PartyName, SigningIdentity};
 use crate::mode::ChannelMode;
 use crate::off_record::{self, ChannelKeys};
 use crate::rejection::{ChainFault, Rejection};
-use crate::seal::{SealError, seal_deniable, seal_off_record, seal_signed};
+use crate::seal::{
+    SealError, seal_deniable, seal_off_record, seal_signed, seal_with_foreign_authenticator,
+};
 use crate::time::Timestamp;
 use crate::verify::{Attestation, EnvelopeIn, PeerPolicy, VerifiedEnvelope};
 use crate::version::ProtocolVersion;
@@ -66,6 +69,12 @@ struct Told {
     /// Off-record: the newest epoch whose key it published.
     reveal: Option<u64>,
 }
+
+/// An Ed25519 signature's length, the signed-mode authenticator.
+pub(crate) const SIGNATURE_LEN: usize = 64;
+
+/// Where a frame's content starts: after the header and the content's u32 length.
+const CONTENT_START: usize = HEADER_LEN + 4;
 
 /// The most times the retransmission wait doubles: 2^3 = 8 acknowledgement timeouts.
 const MAX_BACKOFF_DOUBLINGS: u32 = 3;
@@ -207,6 +216,23 @@ impl Channel {
         body: Body<'_>,
         ttl: Duration,
     ) -> Result<u64, SendError> {
+        self.send_with(signer, now, body, ttl, false)
+            .map(|(seq, _)| seq)
+    }
+
+    /// [`Channel::send`]; with `defer_signature` on a signed-mode channel the frame is
+    /// queued with 64 zero bytes where the signature goes, and the second value is
+    /// `true`: the caller must [`Channel::fill_signature`] before anything else reads
+    /// the channel ([`Endpoint::send_batch`](crate::Endpoint::send_batch) does). The
+    /// chain digest covers the content only, so it is final either way.
+    pub(crate) fn send_with(
+        &mut self,
+        signer: &SigningIdentity,
+        now: Timestamp,
+        body: Body<'_>,
+        ttl: Duration,
+        defer_signature: bool,
+    ) -> Result<(u64, bool), SendError> {
         if body.is_control() {
             return Err(SendError::ControlBody);
         }
@@ -235,7 +261,13 @@ impl Channel {
         let mac = self.mac_material(signer, (seq - 1) / off_record::EPOCH_LEN)?;
         let env = self.envelope(seq, self.state.sent.head, sent_at, ttl, body);
         let mut frame = Vec::with_capacity(256);
-        let digest = self.seal(&env, signer, mac.as_ref(), &mut frame)?;
+        let deferred = defer_signature && self.peer.mode == ChannelMode::Signed;
+        let digest = if deferred {
+            self.check_signer(signer)?;
+            seal_with_foreign_authenticator(&env, &[0; SIGNATURE_LEN], &mut frame)?
+        } else {
+            self.seal(&env, signer, mac.as_ref(), &mut frame)?
+        };
         self.note_told(mac.as_ref());
         self.state.sent = Ack { seq, head: digest };
         self.state.last_sent_at = sent_at;
@@ -251,7 +283,25 @@ impl Channel {
         // is needed for what was received so far.
         self.receipt_owed = false;
         self.heartbeat_due = false;
-        Ok(seq)
+        Ok((seq, deferred))
+    }
+
+    /// The content of outstanding envelope `seq` as it is signed (between the frame's
+    /// length prefix and its 64-byte signature), for a deferred signature.
+    pub(crate) fn unsigned_content(&self, seq: u64) -> Option<&[u8]> {
+        let frame = &self.state.outstanding(seq)?.frame;
+        frame.get(CONTENT_START..frame.len().checked_sub(SIGNATURE_LEN)?)
+    }
+
+    /// Puts the signature of outstanding envelope `seq` in its frame (deferred by
+    /// [`Channel::send_with`]).
+    pub(crate) fn fill_signature(&mut self, seq: u64, signature: &[u8; SIGNATURE_LEN]) {
+        if let Some(o) = self.state.outstanding_mut(seq)
+            && let Some(at) = o.frame.len().checked_sub(SIGNATURE_LEN)
+            && let Some(slot) = o.frame.get_mut(at..)
+        {
+            slot.copy_from_slice(signature);
+        }
     }
 
     fn envelope<'b>(
@@ -278,6 +328,16 @@ impl Channel {
         }
     }
 
+    fn check_signer(&self, signer: &SigningIdentity) -> Result<(), SendError> {
+        if signer.name() != &self.me {
+            return Err(SendError::WrongSigner {
+                signer: signer.name().to_string(),
+                me: self.me.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     fn seal(
         &self,
         env: &Envelope<'_>,
@@ -285,12 +345,7 @@ impl Channel {
         mac: Option<&MacMaterial>,
         out: &mut Vec<u8>,
     ) -> Result<Digest, SendError> {
-        if signer.name() != &self.me {
-            return Err(SendError::WrongSigner {
-                signer: signer.name().to_string(),
-                me: self.me.to_string(),
-            });
-        }
+        self.check_signer(signer)?;
         Ok(match (self.peer.mode, mac) {
             (ChannelMode::Signed, _) => seal_signed(env, signer, out)?,
             (ChannelMode::Deniable, _) => seal_deniable(env, out)?,

@@ -107,4 +107,11 @@ impl ChannelState {
         let index = usize::try_from(seq.checked_sub(first)?).ok()?;
         self.unacked.get(index)
     }
+
+    /// [`ChannelState::outstanding`], to change.
+    pub(crate) fn outstanding_mut(&mut self, seq: u64) -> Option<&mut Outstanding> {
+        let first = self.unacked.front()?.seq;
+        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.unacked.get_mut(index)
+    }
 }

@@ -9,6 +9,7 @@ use crate::event::Event;
 use crate::identity::{PartyName, SigningIdentity};
 use crate::mode::ChannelMode;
 use crate::rejection::Rejection;
+use crate::sign_job::SignJob;
 use crate::time::Timestamp;
 use crate::verify::{EnvelopeIn, PeerPolicy, authenticate_batch};
 
@@ -82,6 +83,67 @@ impl Endpoint {
             .get_mut(i)
             .ok_or_else(|| UnknownPeer(peer.to_owned()))?;
         Ok(channel.send(&self.me, now, body, ttl)?)
+    }
+
+    /// Sends each item as [`Endpoint::send`] would, in order, with the same results,
+    /// but has the signatures of signed-mode envelopes made by [`SignJob`]s that
+    /// `schedule` runs, on whatever threads the driver chooses (see
+    /// [`crate::sign_job`]). Any job `schedule` leaves is run here, so every frame is
+    /// signed when this returns.
+    pub fn send_batch<'b>(
+        &mut self,
+        now: Timestamp,
+        items: impl IntoIterator<Item = (&'b str, Body<'b>, Duration)>,
+        schedule: impl FnOnce(&mut [SignJob<'_>]),
+    ) -> Vec<Result<u64, EndpointSendError>> {
+        let mut results = Vec::new();
+        let mut deferred = Vec::new();
+        for (peer, body, ttl) in items {
+            let Some(i) = self.channel_index(peer) else {
+                results.push(Err(UnknownPeer(peer.to_owned()).into()));
+                continue;
+            };
+            let me = &self.me;
+            let result = match self.channels.get_mut(i) {
+                Some(channel) => channel.send_with(me, now, body, ttl, true),
+                None => {
+                    results.push(Err(UnknownPeer(peer.to_owned()).into()));
+                    continue;
+                }
+            };
+            results.push(match result {
+                Ok((seq, later)) => {
+                    if later {
+                        deferred.push((i, seq));
+                    }
+                    Ok(seq)
+                }
+                Err(e) => Err(e.into()),
+            });
+        }
+        if deferred.is_empty() {
+            return results;
+        }
+        let (me, channels) = (&self.me, &mut self.channels);
+        let mut jobs: Vec<SignJob<'_>> = deferred
+            .iter()
+            .filter_map(|&(i, seq)| {
+                let content = channels.get(i)?.unsigned_content(seq)?.to_vec();
+                Some(SignJob::new(me, content, (i, seq)))
+            })
+            .collect();
+        schedule(&mut jobs);
+        for job in &mut jobs {
+            job.run();
+            let (i, seq) = job.target;
+            // Signing with an in-memory Ed25519 key does not fail; if it ever did,
+            // the frame would keep zeros and its recipient refuse it as a bad
+            // signature (the sender sees no receipt), never accept it.
+            if let (Some(signature), Some(channel)) = (job.signature(), channels.get_mut(i)) {
+                channel.fill_signature(seq, signature);
+            }
+        }
+        results
     }
 
     /// The verdict on one received frame (`proto-spec/protocol.md` §7): decode, then

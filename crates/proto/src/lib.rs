@@ -68,6 +68,7 @@ mod rejection;
 pub mod rejection_log;
 pub mod relay;
 mod seal;
+pub mod sign_job;
 pub mod signature_rule;
 pub mod text;
 mod time;

@@ -13,6 +13,7 @@ mod common;
 use std::time::Duration;
 
 use backchannel_proto::off_record::OffRecordAuth;
+use backchannel_proto::sign_job::SignJob;
 use backchannel_proto::{
     Attestation, Body, BodyKind, ChannelConfig, ChannelMode, Endpoint, EndpointSendError,
     EnvelopeIn, Event, Rejection, SendError,
@@ -606,5 +607,66 @@ fn refusals_beyond_the_list_are_counted_so_none_passes_for_delivered() {
             [4, 5, 6, 7]
         ),
         other => panic!("{other:?}"),
+    }
+}
+
+/// One driver's way of running a batch's signature jobs.
+type Schedule = fn(&mut [SignJob<'_>]);
+
+#[test]
+fn a_batch_send_makes_exactly_the_frames_of_one_send_at_a_time() {
+    let alpha_endpoint = || {
+        Endpoint::new(
+            alpha(),
+            vec![
+                policy(&alpha(), &bravo(), ChannelMode::Signed),
+                policy(&alpha(), &charlie(), ChannelMode::Deniable),
+            ],
+            quiet_config(),
+        )
+    };
+    // Signed and deniable channels interleaved, and a peer nobody configured.
+    let items = || {
+        (0..40).map(|i| {
+            let to = match i % 7 {
+                0 => "mallory",
+                1 | 4 => "charlie",
+                _ => "bravo",
+            };
+            (to, Body::Text(format!("message {i}").into()), DAY)
+        })
+    };
+    let mut one_by_one = alpha_endpoint();
+    let expected_results: Vec<_> = items()
+        .map(|(to, body, ttl)| one_by_one.send(at(5), to, body, ttl))
+        .collect();
+    let expected = drain(&mut one_by_one, at(5));
+    assert!(expected_results.iter().any(Result::is_err));
+
+    let schedules: [(&str, Schedule); 3] = [
+        ("left to the core", |_| {}),
+        ("in reverse, on another thread", |jobs| {
+            std::thread::scope(|s| {
+                s.spawn(|| jobs.iter_mut().rev().for_each(SignJob::run));
+            });
+        }),
+        ("half of them, twice", |jobs| {
+            let half = jobs.len() / 2;
+            for job in jobs.iter_mut().take(half) {
+                job.run();
+                job.run();
+            }
+        }),
+    ];
+    for (name, schedule) in schedules {
+        let mut batched = alpha_endpoint();
+        let results = batched.send_batch(at(5), items(), schedule);
+        assert_eq!(results, expected_results, "{name}");
+        assert_eq!(drain(&mut batched, at(5)), expected, "{name}");
+    }
+    // And bravo accepts every signed one.
+    let mut b = endpoint(bravo(), &[alpha()], ChannelMode::Signed);
+    for frame in expected.iter().filter(|f| open(f).recipient == "bravo") {
+        b.handle_frame(at(6), frame).unwrap();
     }
 }
