@@ -255,7 +255,8 @@ impl Party {
     /// fsync (group commit) before returning. Each message gets its own result: one
     /// refused by the core (unknown peer, too many unacknowledged, too large) does not
     /// stop the others. The outer error means nothing in this batch may be assumed
-    /// saved, and the party must be opened again.
+    /// saved, and the party must be opened again. Signed-mode signatures of a batch of
+    /// 16 or more are made on every core (`proto-spec/nodes.md` §4.3).
     pub fn send_many(
         &mut self,
         batch: Vec<Outgoing<'_>>,
