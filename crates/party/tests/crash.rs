@@ -23,7 +23,7 @@ use std::time::Duration;
 use backchannel_party::crash::{CrashPoints, POINTS};
 use backchannel_party::{Activity, Control, Party, PartyError};
 use backchannel_proto::{Body, ChannelMode, PublicIdentity, judge};
-use common::World;
+use common::{World, accepted_text};
 use tokio::time::Instant;
 
 const MESSAGES: [&str; 3] = [
@@ -123,12 +123,7 @@ async fn exchange(w: &World, victim: Victim, crash: CrashPoints) -> Run {
         let until = Instant::now() + Duration::from_millis(60);
         let result = bravo
             .run_until(until, |a| {
-                if let Activity::Received(r) = a
-                    && r.verdict.is_ok()
-                    && let Some(Body::Text(t)) = r.body()
-                {
-                    shown.push(t.to_string());
-                }
+                shown.extend(accepted_text(a));
                 if let Activity::Received(r) = a
                     && let Err(why) = &r.verdict
                 {
@@ -169,12 +164,7 @@ async fn exchange(w: &World, victim: Victim, crash: CrashPoints) -> Run {
         let until = Instant::now() + Duration::from_millis(60);
         alpha
             .run_until(until, |a| {
-                if let Activity::Received(r) = a
-                    && r.verdict.is_ok()
-                    && let Some(Body::Text(t)) = r.body()
-                {
-                    heard.push(t.to_string());
-                }
+                heard.extend(accepted_text(a));
                 Control::Continue
             })
             .await

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use backchannel_party::{Activity, Control, Outgoing, Party};
 use backchannel_proto::{Body, ChannelMode};
-use common::World;
+use common::{World, accepted_text};
 use tokio::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,12 +57,7 @@ async fn a_passed_deadline_still_takes_what_already_arrived() {
     let mut heard = Vec::new();
     let stopped = bravo
         .run_until(Instant::now(), |a| {
-            if let Activity::Received(r) = a
-                && r.verdict.is_ok()
-                && let Some(Body::Text(t)) = r.body()
-            {
-                heard.push(t.to_string());
-            }
+            heard.extend(accepted_text(a));
             Control::Continue
         })
         .await

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use backchannel_broker::{BrokerSettings, Honest};
 use backchannel_party::crash::CrashPoints;
-use backchannel_party::{Party, PartySettings};
+use backchannel_party::{Activity, Party, PartySettings};
 use backchannel_proto::{
-    ChannelConfig, ChannelMode, PartyName, PeerPolicy, PublicIdentity, SigningIdentity,
+    Body, ChannelConfig, ChannelMode, PartyName, PeerPolicy, PublicIdentity, SigningIdentity,
 };
 use tokio::sync::oneshot;
 use tokio_rustls::rustls::ClientConfig;
@@ -113,5 +113,16 @@ impl Drop for World {
             let _ = stop.send(());
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The words of `a`, if it is an accepted text.
+pub fn accepted_text(a: &Activity) -> Option<String> {
+    match a {
+        Activity::Received(r) if r.verdict.is_ok() => match r.body() {
+            Some(Body::Text(t)) => Some(t.to_string()),
+            _ => None,
+        },
+        _ => None,
     }
 }
