@@ -342,6 +342,13 @@ fn summarise(
     })
 }
 
+/// The number at JSON pointer `path` in a result, 0 if there is none.
+fn number_at(r: &serde_json::Value, path: &str) -> f64 {
+    r.pointer(path)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0)
+}
+
 fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: usize) {
     println!(
         "backchannel bench: {} B bodies, {}, {} core(s), files in {}",
@@ -358,12 +365,7 @@ fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: us
                 .to_string())
     );
     for r in results {
-        let c = |k: &str| {
-            r.get("crypto_us")
-                .and_then(|c| c.get(k))
-                .and_then(|v| v.as_f64())
-                .unwrap_or(0.0)
-        };
+        let c = |k: &str| number_at(r, &format!("/crypto_us/{k}"));
         println!(
             "{}: crypto per message around its run: sign {:.1} us, verify {:.1} us (verify_strict {:.1} us), batch verify {:.1} us; limit {:.0} msg/s",
             r.get("mode").and_then(|v| v.as_str()).unwrap_or(""),
@@ -371,9 +373,7 @@ fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: us
             c("verify"),
             c("verify_strict"),
             c("batch_verify"),
-            r.get("crypto_limit_msgs_per_s")
-                .and_then(|v| v.as_f64())
-                .unwrap_or(0.0)
+            number_at(r, "/crypto_limit_msgs_per_s")
         );
     }
     println!("plain TLS relay: {relay:.0} msg/s");
@@ -396,12 +396,7 @@ fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: us
     for r in results {
         let f = |k: &str| r.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
         let u = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-        let cpu = |k: &str| {
-            r.get("cpu_us_per_msg")
-                .and_then(|c| c.get(k))
-                .and_then(|v| v.as_f64())
-                .unwrap_or(0.0)
-        };
+        let cpu = |k: &str| number_at(r, &format!("/cpu_us_per_msg/{k}"));
         println!(
             "{:<9} {:>10.0} {:>7.2} {:>8} {:>8} {:>8} {:>9} {:>8.3} {:>9.3} {:>9.1} {:>9.1} {:>9.1} {:>9}",
             r.get("mode").and_then(|v| v.as_str()).unwrap_or(""),
