@@ -2,7 +2,8 @@
 //!
 //! A commit waits for the disk (an fsync, ~0.5 ms here) and costs the store some CPU,
 //! which must not stall the async runtime, so the store lives on its own thread.
-//! Requests that arrive while a commit runs are gathered into the next one.
+//! Requests that arrive while a commit runs are gathered into the next one, and only
+//! an awaited append wakes the thread at once (see [`Shared`]).
 //!
 //! Each batch the router accepts is one **group**, with an id taken from
 //! [`StoreWriter::next_group`] before it is stored. The thread counts, per group, the
@@ -14,9 +15,8 @@
 //! commit.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -39,35 +39,114 @@ enum Request {
     Delivered(Vec<u64>),
 }
 
-/// Most requests gathered into one commit.
-const GATHER: usize = 256;
-
 /// How long frames whose recipient is reading may wait for their delivery before
 /// they are stored (`proto-spec/nodes.md` §3.1: what a crash can lose).
 const WRITE_BEHIND_GRACE: Duration = Duration::from_millis(10);
 
+/// What the handles have handed over and the thread has not taken yet.
+#[derive(Default)]
+struct Queue {
+    requests: Vec<Request>,
+    /// Appends someone awaits among `requests`: the thread does not wait for them.
+    urgent: usize,
+    /// Write-behind appends among `requests`: the thread gives them the grace.
+    behind: bool,
+    /// The thread waits with nothing to do: the next request must wake it.
+    idle: bool,
+    /// Every handle is gone: the thread ends once the queue is empty.
+    closed: bool,
+}
+
+/// The queue and the condition the thread sleeps on.
+///
+/// Not a channel: a channel wakes the thread for every request, which in a busy
+/// broker was a thread switch per batch relayed and another per batch delivered.
+/// Here only an awaited append, or the first request into an idle thread's empty
+/// queue, wakes it; write-behind appends and deliveries that come meanwhile are
+/// picked up when its grace ends.
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// How many times a request woke the thread (for the test that keeps it low).
+    wakes: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic elsewhere while holding the lock leaves a queue that is still
+        // consistent (every change to it is a single push or take).
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push(&self, request: Request) {
+        let mut q = self.lock();
+        let urgent = matches!(request, Request::Append { done: Some(_), .. });
+        if urgent {
+            q.urgent += 1;
+        }
+        if matches!(request, Request::Append { done: None, .. }) {
+            q.behind = true;
+        }
+        q.requests.push(request);
+        if urgent || q.idle {
+            q.idle = false;
+            self.wakes.fetch_add(1, Ordering::Relaxed);
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Closes the queue when the last [`StoreWriter`] is dropped.
+struct Closer(Arc<Shared>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.wake.notify_one();
+    }
+}
+
 /// The handle the router and the sessions use; the thread ends when every handle is
 /// dropped.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct StoreWriter {
-    tx: std_mpsc::Sender<Request>,
+    closer: Arc<Closer>,
     next_group: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreWriter")
+            .field("next_group", &self.next_group)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoreWriter {
     /// Starts the thread that owns `store`; `waiting` counts, per group, the frames
     /// reloaded from it that are still to be delivered.
     pub(crate) fn start(store: Store, waiting: HashMap<u64, usize>) -> std::io::Result<Self> {
-        let (tx, rx) = std_mpsc::channel();
+        let shared = Arc::new(Shared::default());
         let next_group = Arc::new(AtomicU64::new(store.next_id()));
         let waiting = waiting
             .into_iter()
             .map(|(g, n)| (g, i64::try_from(n).unwrap_or(i64::MAX)))
             .collect();
+        let theirs = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("broker-store".into())
-            .spawn(move || run(store, waiting, rx))?;
-        Ok(StoreWriter { tx, next_group })
+            .spawn(move || run(store, waiting, &theirs))?;
+        Ok(StoreWriter {
+            closer: Arc::new(Closer(shared)),
+            next_group,
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.closer.0
     }
 
     /// The id of a new group (ids only grow).
@@ -80,23 +159,19 @@ impl StoreWriter {
     /// is gone the frames are gone with it; their senders still hold them.)
     pub(crate) async fn append(&self, group: u64, frames: Vec<Append>) -> Committed {
         let (done, wait) = oneshot::channel();
-        let stopped = "the store thread stopped".to_owned();
-        if let Err(std_mpsc::SendError(Request::Append { frames, .. })) =
-            self.tx.send(Request::Append {
-                group,
-                frames,
-                done: Some(done),
-            })
-        {
-            return (frames, Err(stopped));
-        }
-        wait.await.unwrap_or((Vec::new(), Err(stopped)))
+        self.shared().push(Request::Append {
+            group,
+            frames,
+            done: Some(done),
+        });
+        wait.await
+            .unwrap_or_else(|_| (Vec::new(), Err("the store thread stopped".to_owned())))
     }
 
     /// Stores `frames` as `group` without waiting (their recipient is reading: they
     /// are usually delivered, and then never written, before the commit).
     pub(crate) fn append_later(&self, group: u64, frames: Vec<Append>) {
-        let _ = self.tx.send(Request::Append {
+        self.shared().push(Request::Append {
             group,
             frames,
             done: None,
@@ -107,14 +182,49 @@ impl StoreWriter {
     /// replaced in their mailbox by a newer heartbeat: they no longer wait.
     pub(crate) fn delivered(&self, groups: Vec<u64>) {
         if !groups.is_empty() {
-            let _ = self.tx.send(Request::Delivered(groups));
+            self.shared().push(Request::Delivered(groups));
         }
     }
 }
 
+/// The requests to handle next, once there are any (waiting out the grace for
+/// write-behind appends unless an awaited one comes); `None` once every handle is
+/// gone and nothing is left.
+fn next_requests(shared: &Shared) -> Option<Vec<Request>> {
+    let mut q = shared.lock();
+    while q.requests.is_empty() {
+        if q.closed {
+            return None;
+        }
+        q.idle = true;
+        q = shared
+            .wake
+            .wait(q)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    }
+    q.idle = false;
+    // Frames stored behind their delivery get a short grace to be delivered first
+    // (then they are never written); a group the router waits for does not.
+    let grace_ends = Instant::now() + WRITE_BEHIND_GRACE;
+    while q.urgent == 0 && q.behind && !q.closed {
+        let left = grace_ends.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        q = shared
+            .wake
+            .wait_timeout(q, left)
+            .map(|(q, _)| q)
+            .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+    }
+    q.urgent = 0;
+    q.behind = false;
+    Some(std::mem::take(&mut q.requests))
+}
+
 type Pending = (u64, Vec<Append>, Option<oneshot::Sender<Committed>>);
 
-fn run(mut store: Store, mut waiting: HashMap<u64, i64>, rx: std_mpsc::Receiver<Request>) {
+fn run(mut store: Store, mut waiting: HashMap<u64, i64>, shared: &Shared) {
     // Groups reloaded with nothing left to deliver go with the first commit.
     let mut finished: Vec<u64> = waiting
         .iter()
@@ -124,29 +234,7 @@ fn run(mut store: Store, mut waiting: HashMap<u64, i64>, rx: std_mpsc::Receiver<
     waiting.retain(|_, n| *n > 0);
     // Groups in the store (the others are counted but not written yet).
     let mut stored: std::collections::HashSet<u64> = waiting.keys().copied().collect();
-    while let Ok(first) = rx.recv() {
-        let mut requests = vec![first];
-        // Frames stored behind their delivery get a short grace to be delivered
-        // first (then they are never written); a group the router waits for does not.
-        let grace_ends = Instant::now() + WRITE_BEHIND_GRACE;
-        while requests.len() < GATHER {
-            let urgent = requests
-                .iter()
-                .any(|r| matches!(r, Request::Append { done: Some(_), .. }));
-            let behind = requests
-                .iter()
-                .any(|r| matches!(r, Request::Append { done: None, .. }));
-            let wait = grace_ends.saturating_duration_since(Instant::now());
-            let next = if urgent || !behind || wait.is_zero() {
-                rx.try_recv().ok()
-            } else {
-                rx.recv_timeout(wait).ok()
-            };
-            match next {
-                Some(r) => requests.push(r),
-                None => break,
-            }
-        }
+    while let Some(requests) = next_requests(shared) {
         let mut pending: Vec<Pending> = Vec::new();
         for r in requests {
             match r {
@@ -292,6 +380,37 @@ mod tests {
         let found = reopen(&path);
         let groups: Vec<u64> = found.frames.iter().map(|f| f.group).collect();
         assert_eq!(groups, vec![g2, g3]);
+    }
+
+    #[tokio::test]
+    async fn write_behind_appends_and_deliveries_do_not_wake_the_thread_each_time() {
+        let path = scratch("wakes");
+        let (store, _) = Store::open(&path, &[9; 32]).unwrap();
+        let writer = StoreWriter::start(store, HashMap::new()).unwrap();
+        // Let the thread reach its idle wait first.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        for _ in 0..200 {
+            let g = writer.next_group();
+            writer.append_later(g, frames(1));
+            writer.delivered(vec![g]);
+        }
+        // A relay of 200 batches woke the thread 400 times through a channel; now the
+        // first request wakes it and the rest wait for the end of its grace (a machine
+        // that stalls this loop for longer than a grace allows one more per grace).
+        let graces = started.elapsed().as_millis() / WRITE_BEHIND_GRACE.as_millis();
+        let wakes = u128::from(writer.shared().wakes.load(Ordering::Relaxed));
+        assert!(
+            wakes <= 2 + graces,
+            "{wakes} wakes for 400 write-behind requests"
+        );
+        // An awaited append wakes it at once, and everything delivered was skipped.
+        let last = writer.next_group();
+        writer.append(last, frames(1)).await.1.unwrap();
+        drop(writer);
+        let found = reopen(&path);
+        let stored: Vec<u64> = found.frames.iter().map(|f| f.group).collect();
+        assert_eq!(stored, vec![last]);
     }
 
     #[tokio::test]
