@@ -8,7 +8,7 @@ use backchannel_proto::rejection_log::{self, RejectionLog};
 use backchannel_proto::transcript::{Direction, RecordedVerdict, parse_records};
 use backchannel_proto::{
     Body, Channel, ChannelState, Endpoint, EndpointSendError, EnvelopeIn, Event, Rejection,
-    Timestamp,
+    Timestamp, Transmitted,
 };
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
@@ -618,14 +618,14 @@ impl Party {
         loop {
             out.clear();
             let at = now();
-            match self.endpoint.poll_transmit(at, &mut out) {
-                Ok(Some(_)) => {}
+            let what = match self.endpoint.poll_transmit(at, &mut out) {
+                Ok(Some((_, what))) => what,
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!("could not seal a receipt or heartbeat: {e}");
                     break;
                 }
-            }
+            };
             if !any {
                 if let Err(crash) = self.crash.check("transmit") {
                     self.failed = true;
@@ -633,7 +633,7 @@ impl Party {
                 }
                 any = true;
             }
-            if EnvelopeIn::decode(&out).is_ok_and(|e| e.envelope().body.is_control()) {
+            if what == Transmitted::Control {
                 // Its only effect on the state is the last sent time, which never
                 // goes backwards anyway: it is synced with the next batch.
                 self.transcript

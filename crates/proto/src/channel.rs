@@ -116,6 +116,20 @@ pub enum SendError {
     Seal(#[from] SealError),
 }
 
+/// What [`Channel::poll_transmit`] put in the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transmitted {
+    /// A content envelope sealed earlier (by a send, which recorded it), now going
+    /// out for the first time or again.
+    Content {
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// A receipt or heartbeat sealed just now: a driver that keeps a transcript
+    /// records it here, since no send did.
+    Control,
+}
+
 /// An envelope the channel accepted: authentic as far as its mode allows, in
 /// sequence, continuing the history, and within its validity.
 #[derive(Clone, Debug)]
@@ -686,7 +700,7 @@ impl Channel {
             .min()
     }
 
-    /// Appends the next frame to send to `out` and returns `true`, or returns `false`
+    /// Appends the next frame to send to `out` and says what it is, or returns `None`
     /// when there is nothing to send.
     ///
     /// Queued content goes first; then a receipt if one is owed (a queued content
@@ -697,7 +711,7 @@ impl Channel {
         signer: &SigningIdentity,
         now: Timestamp,
         out: &mut Vec<u8>,
-    ) -> Result<bool, SendError> {
+    ) -> Result<Option<Transmitted>, SendError> {
         while let Some(seq) = self.transmit.pop_front() {
             // Skipped if it was acknowledged while queued.
             if let Some(o) = self.state.outstanding(seq) {
@@ -705,7 +719,7 @@ impl Channel {
                 if self.retransmit_at.is_none() {
                     self.retransmit_at = Some(now.saturating_add(self.config.ack_timeout));
                 }
-                return Ok(true);
+                return Ok(Some(Transmitted::Content { seq }));
             }
         }
         let body = if self.receipt_owed {
@@ -715,7 +729,7 @@ impl Channel {
         } else {
             // A heartbeat that came due on a channel since settled is not owed.
             self.heartbeat_due = false;
-            return Ok(false);
+            return Ok(None);
         };
         // Strictly later than anything sent before, so the peer can refuse a replayed
         // control envelope by its time alone.
@@ -737,7 +751,7 @@ impl Channel {
         self.state.last_sent_at = sent_at;
         self.receipt_owed = false;
         self.heartbeat_due = false;
-        Ok(true)
+        Ok(Some(Transmitted::Control))
     }
 
     /// The next event, if any.

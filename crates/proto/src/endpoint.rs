@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::body::Body;
-use crate::channel::{Accepted, Channel, SendError};
+use crate::channel::{Accepted, Channel, SendError, Transmitted};
 use crate::config::ChannelConfig;
 use crate::event::Event;
 use crate::identity::{PartyName, SigningIdentity};
@@ -258,16 +258,16 @@ impl Endpoint {
         self.channels.iter().filter_map(Channel::poll_timeout).min()
     }
 
-    /// Appends the next frame to send to `out`; returns the peer it is for, or `None`
-    /// when no channel has anything to send.
+    /// Appends the next frame to send to `out`; returns the peer it is for and what
+    /// it is, or `None` when no channel has anything to send.
     pub fn poll_transmit(
         &mut self,
         now: Timestamp,
         out: &mut Vec<u8>,
-    ) -> Result<Option<PartyName>, SendError> {
+    ) -> Result<Option<(PartyName, Transmitted)>, SendError> {
         for c in &mut self.channels {
-            if c.poll_transmit(&self.me, now, out)? {
-                return Ok(Some(c.peer().identity.name().clone()));
+            if let Some(what) = c.poll_transmit(&self.me, now, out)? {
+                return Ok(Some((c.peer().identity.name().clone(), what)));
             }
         }
         Ok(None)

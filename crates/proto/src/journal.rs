@@ -153,13 +153,14 @@ fn replay_sent(
             last: state.sent.seq,
         });
     }
+    let digest = env.digest();
     state.sent = Ack {
         seq: e.seq,
-        head: env.digest(),
+        head: digest,
     };
     state.unacked.push_back(Outstanding {
         seq: e.seq,
-        digest: env.digest(),
+        digest,
         sent_at: e.sent_at,
         reported: false,
         frame: env.frame().to_vec(),

@@ -293,9 +293,10 @@ pub fn judge_with_secrets(
                         });
                     } else {
                         let at_seq = chain.links.entry(e.seq).or_default();
-                        if !at_seq.iter().any(|l| l.digest == env.digest()) {
+                        let digest = env.digest();
+                        if !at_seq.iter().any(|l| l.digest == digest) {
                             at_seq.push(Link {
-                                digest: env.digest(),
+                                digest,
                                 prev: e.prev,
                                 ack: e.ack,
                                 refused: e.refused,

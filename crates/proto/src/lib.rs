@@ -77,7 +77,7 @@ mod verify;
 mod version;
 
 pub use body::{Assurance, Body, BodyKind, MAX_TEXT_LEN, Revocation};
-pub use channel::{Accepted, Channel, SendError};
+pub use channel::{Accepted, Channel, SendError, Transmitted};
 pub use channel_id::ChannelId;
 pub use channel_state::{Acknowledgement, ChannelState, Outstanding};
 pub use codec::EncodeError;

@@ -110,7 +110,6 @@ pub struct EnvelopeIn<'a> {
     content: &'a [u8],
     authenticator: &'a [u8],
     envelope: Envelope<'a>,
-    digest: Digest,
 }
 
 impl<'a> EnvelopeIn<'a> {
@@ -134,7 +133,6 @@ impl<'a> EnvelopeIn<'a> {
             content,
             authenticator,
             envelope,
-            digest: Digest::of_content(content),
         })
     }
 
@@ -153,9 +151,11 @@ impl<'a> EnvelopeIn<'a> {
         self.content
     }
 
-    /// The chain digest of the content.
+    /// The chain digest of the content, computed on each call (a SHA-256 of the
+    /// content): only a recipient's channel, the journal and the judge need it, so a
+    /// decode (the broker's, a sender's look at its own frame) does not pay for it.
     pub fn digest(&self) -> Digest {
-        self.digest
+        Digest::of_content(self.content)
     }
 
     /// The authenticator bytes as received (a signature in signed mode, empty in
@@ -289,9 +289,9 @@ impl<'a> VerifiedEnvelope<'a> {
         self.attestation
     }
 
-    /// The chain digest of its content.
+    /// The chain digest of its content (computed on each call).
     pub fn digest(&self) -> Digest {
-        self.inner.digest
+        self.inner.digest()
     }
 
     /// The frame as received.
