@@ -46,6 +46,10 @@ impl Default for Quotas {
     }
 }
 
+/// A frame's bytes, shared by its mailbox and the store thread (which writes it only
+/// if it is still waiting when its turn comes): relaying a frame copies it nowhere.
+pub(crate) type SharedFrame = Arc<Vec<u8>>;
+
 /// A frame waiting for its recipient.
 #[derive(Debug)]
 pub(crate) struct Queued {
@@ -54,7 +58,7 @@ pub(crate) struct Queued {
     /// Whose envelope it is, for the per-sender quota.
     pub(crate) from: Arc<str>,
     /// The bytes to deliver.
-    pub(crate) frame: Vec<u8>,
+    pub(crate) frame: SharedFrame,
     /// For a heartbeat, its channel: the next heartbeat from the same sender on it
     /// replaces this one while both wait.
     pub(crate) heartbeat: Option<ChannelId>,
@@ -285,7 +289,7 @@ mod tests {
         Queued {
             group: 0,
             from: Arc::clone(from),
-            frame: vec![0; len],
+            frame: Arc::new(vec![0; len]),
             heartbeat: None,
         }
     }

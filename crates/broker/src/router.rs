@@ -15,7 +15,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::event::BrokerEvent;
-use crate::mailbox::{Mailbox, Mailboxes, Queued, heartbeat_channel, heartbeat_channel_of};
+use crate::mailbox::{
+    Mailbox, Mailboxes, Queued, SharedFrame, heartbeat_channel, heartbeat_channel_of,
+};
 use crate::store_writer::{Append, StoreWriter};
 
 /// Envelopes one session read and verified, for the router.
@@ -41,9 +43,9 @@ const GATHER: usize = 16;
 
 /// A frame the strategy decided to deliver, with its room reserved.
 struct Accepted {
-    to: String,
+    to: Arc<str>,
     from: Arc<str>,
-    frame: Vec<u8>,
+    frame: SharedFrame,
     /// See [`Queued::heartbeat`].
     heartbeat: Option<ChannelId>,
 }
@@ -89,7 +91,7 @@ pub(crate) async fn run(
                     continue; // inspected by the session already; cannot happen
                 };
                 let e = envelope.envelope();
-                let (recipient, seq) = (e.recipient.to_string(), e.seq);
+                let (recipient, seq): (Arc<str>, u64) = (Arc::from(&*e.recipient), e.seq);
                 let heartbeat = heartbeat_channel(e);
                 let inspected = Inspected {
                     envelope,
@@ -116,9 +118,9 @@ pub(crate) async fn run(
                 if forward == Forward::Original {
                     match reserve(&mailboxes, &recipient, &from, frame.len()) {
                         Ok(()) => accepted.push(Accepted {
-                            to: recipient.clone(),
+                            to: Arc::clone(&recipient),
                             from: Arc::clone(&from),
-                            frame,
+                            frame: Arc::new(frame),
                             heartbeat,
                         }),
                         Err(refusal) => refuse(
@@ -140,10 +142,10 @@ pub(crate) async fn run(
                     }
                     match reserve(&mailboxes, &d.to, &from, d.frame.len()) {
                         Ok(()) => accepted.push(Accepted {
-                            to: d.to,
+                            to: Arc::from(d.to),
                             from: Arc::clone(&from),
                             heartbeat: heartbeat_channel_of(&d.frame),
-                            frame: d.frame,
+                            frame: Arc::new(d.frame),
                         }),
                         Err(refusal) => {
                             tracing::warn!(target: "broker", "strategy delivery to {} failed: {refusal}", d.to);
@@ -177,10 +179,10 @@ fn polled(
         );
         match reserve(mailboxes, &d.to, &from, d.frame.len()) {
             Ok(()) => accepted.push(Accepted {
-                to: d.to,
+                to: Arc::from(d.to),
                 from,
                 heartbeat: heartbeat_channel_of(&d.frame),
-                frame: d.frame,
+                frame: Arc::new(d.frame),
             }),
             Err(refusal) => {
                 tracing::warn!(target: "broker", "strategy delivery to {} failed: {refusal}", d.to);
@@ -215,17 +217,17 @@ async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &
     };
     let group = store.next_group();
     // Decided once per recipient, so one recipient's frames keep their order.
-    let mut online: HashMap<String, bool> = HashMap::new();
+    let mut online: HashMap<Arc<str>, bool> = HashMap::new();
     for a in accepted.iter() {
         if !online.contains_key(&a.to) {
-            let reading = mailboxes.get(&a.to).is_some_and(Mailbox::is_being_read);
-            online.insert(a.to.clone(), reading);
+            let reading = mailboxes.get(&*a.to).is_some_and(Mailbox::is_being_read);
+            online.insert(Arc::clone(&a.to), reading);
         }
     }
     let (now, later): (Vec<Accepted>, Vec<Accepted>) = accepted
         .drain(..)
         .partition(|a| online.get(&a.to).copied().unwrap_or(false));
-    // The store gets the waiting frames first, then copies of the others.
+    // The store gets the waiting frames first, then the others (shared, not copied).
     let waiting = later.len();
     let beats: Vec<Option<ChannelId>> = later.iter().map(|a| a.heartbeat).collect();
     let frames: Vec<Append> = later
@@ -233,7 +235,7 @@ async fn deliver(mailboxes: &Mailboxes, store: Option<&StoreWriter>, accepted: &
         .map(|a| (a.to, a.from, a.frame))
         .chain(
             now.iter()
-                .map(|a| (a.to.clone(), Arc::clone(&a.from), a.frame.clone())),
+                .map(|a| (Arc::clone(&a.to), Arc::clone(&a.from), Arc::clone(&a.frame))),
         )
         .collect();
     push(mailboxes, Some(store), group, now.into_iter());
@@ -276,7 +278,7 @@ fn push(
 ) {
     let mut superseded = Vec::new();
     for a in frames {
-        if let Some(mailbox) = mailboxes.get(&a.to) {
+        if let Some(mailbox) = mailboxes.get(&*a.to) {
             let old = mailbox.push(Queued {
                 group,
                 from: a.from,

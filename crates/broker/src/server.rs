@@ -134,7 +134,7 @@ fn open_store(paths: &StorePaths, mailboxes: &Mailboxes) -> Result<StoreWriter, 
             group: f.group,
             from,
             heartbeat: heartbeat_channel_of(&f.frame),
-            frame: f.frame,
+            frame: Arc::new(f.frame),
         });
         // A newer heartbeat on the same channel replaced it: it no longer waits.
         if let Some(count) = superseded.and_then(|old| waiting.get_mut(&old.group)) {

@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::mailbox::SharedFrame;
 use crate::store::{NewGroup, Store};
 
-/// A frame to append: (recipient, from, frame).
-pub(crate) type Append = (String, Arc<str>, Vec<u8>);
+/// A frame to append: (recipient, from, frame). The frame's bytes are the ones its
+/// mailbox holds, not a copy.
+pub(crate) type Append = (Arc<str>, Arc<str>, SharedFrame);
 
 /// The frames handed to [`StoreWriter::append`], back, once committed (or why the
 /// commit failed).
@@ -284,7 +286,7 @@ fn run(mut store: Store, mut waiting: HashMap<u64, i64>, shared: &Shared) {
                 id: *id,
                 frames: frames
                     .iter()
-                    .map(|(to, from, frame)| (to.as_str(), &**from, frame.as_slice()))
+                    .map(|(to, from, frame)| (&**to, &**from, frame.as_slice()))
                     .collect(),
             })
             .collect();
@@ -348,7 +350,13 @@ mod tests {
 
     fn frames(n: usize) -> Vec<Append> {
         (0..n)
-            .map(|i| ("bravo".to_owned(), Arc::from("alpha"), vec![i as u8; 10]))
+            .map(|i| {
+                (
+                    Arc::from("bravo"),
+                    Arc::from("alpha"),
+                    Arc::new(vec![i as u8; 10]),
+                )
+            })
             .collect()
     }
 
