@@ -57,6 +57,8 @@ struct Queue {
     idle: bool,
     /// Every handle is gone: the thread ends once the queue is empty.
     closed: bool,
+    /// The thread has ended (or panicked): nothing pushed now would ever be handled.
+    stopped: bool,
 }
 
 /// The queue and the condition the thread sleeps on.
@@ -83,8 +85,12 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn push(&self, request: Request) {
+    /// Hands `request` to the thread, or gives it back if the thread has stopped.
+    fn push(&self, request: Request) -> Result<(), Request> {
         let mut q = self.lock();
+        if q.stopped {
+            return Err(request);
+        }
         let urgent = matches!(request, Request::Append { done: Some(_), .. });
         if urgent {
             q.urgent += 1;
@@ -98,6 +104,23 @@ impl Shared {
             self.wakes.fetch_add(1, Ordering::Relaxed);
             self.wake.notify_one();
         }
+        Ok(())
+    }
+}
+
+/// Marks the queue stopped when the thread ends, however it ends, and drops what is
+/// left in it: an awaited append then learns that its group will not be stored instead
+/// of waiting forever.
+struct StopOnExit<'a>(&'a Shared);
+
+impl Drop for StopOnExit<'_> {
+    fn drop(&mut self) {
+        let left = {
+            let mut q = self.0.lock();
+            q.stopped = true;
+            std::mem::take(&mut q.requests)
+        };
+        drop(left);
     }
 }
 
@@ -161,19 +184,23 @@ impl StoreWriter {
     /// is gone the frames are gone with it; their senders still hold them.)
     pub(crate) async fn append(&self, group: u64, frames: Vec<Append>) -> Committed {
         let (done, wait) = oneshot::channel();
-        self.shared().push(Request::Append {
+        let stopped = || "the store thread stopped".to_owned();
+        if let Err(Request::Append { frames, .. }) = self.shared().push(Request::Append {
             group,
             frames,
             done: Some(done),
-        });
-        wait.await
-            .unwrap_or_else(|_| (Vec::new(), Err("the store thread stopped".to_owned())))
+        }) {
+            return (frames, Err(stopped()));
+        }
+        wait.await.unwrap_or_else(|_| (Vec::new(), Err(stopped())))
     }
 
     /// Stores `frames` as `group` without waiting (their recipient is reading: they
     /// are usually delivered, and then never written, before the commit).
     pub(crate) fn append_later(&self, group: u64, frames: Vec<Append>) {
-        self.shared().push(Request::Append {
+        // If the thread has stopped they are dropped here: their senders still hold
+        // them unacknowledged.
+        let _ = self.shared().push(Request::Append {
             group,
             frames,
             done: None,
@@ -184,7 +211,7 @@ impl StoreWriter {
     /// replaced in their mailbox by a newer heartbeat: they no longer wait.
     pub(crate) fn delivered(&self, groups: Vec<u64>) {
         if !groups.is_empty() {
-            self.shared().push(Request::Delivered(groups));
+            let _ = self.shared().push(Request::Delivered(groups));
         }
     }
 }
@@ -227,6 +254,7 @@ fn next_requests(shared: &Shared) -> Option<Vec<Request>> {
 type Pending = (u64, Vec<Append>, Option<oneshot::Sender<Committed>>);
 
 fn run(mut store: Store, mut waiting: HashMap<u64, i64>, shared: &Shared) {
+    let _stop_on_exit = StopOnExit(shared);
     // Groups reloaded with nothing left to deliver go with the first commit.
     let mut finished: Vec<u64> = waiting
         .iter()
@@ -419,6 +447,37 @@ mod tests {
         let found = reopen(&path);
         let stored: Vec<u64> = found.frames.iter().map(|f| f.group).collect();
         assert_eq!(stored, vec![last]);
+    }
+
+    #[tokio::test]
+    async fn appends_do_not_wait_for_a_store_thread_that_stopped() {
+        let shared = Arc::new(Shared::default());
+        let writer = StoreWriter {
+            closer: Arc::new(Closer(Arc::clone(&shared))),
+            next_group: Arc::new(AtomicU64::new(1)),
+        };
+        // One append is queued when the thread ends (however it ends) ...
+        let queued = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.append(writer.next_group(), frames(2)).await }
+        });
+        while shared.lock().requests.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(StopOnExit(&shared));
+        let limit = Duration::from_secs(5);
+        let (_, committed) = tokio::time::timeout(limit, queued).await.unwrap().unwrap();
+        assert!(committed.unwrap_err().contains("stopped"));
+        // ... and one comes after: both learn it at once, the later one with its frames.
+        let (back, committed) =
+            tokio::time::timeout(limit, writer.append(writer.next_group(), frames(3)))
+                .await
+                .unwrap();
+        assert_eq!(back.len(), 3);
+        assert!(committed.unwrap_err().contains("stopped"));
+        // Write-behind requests are dropped without blocking.
+        writer.append_later(writer.next_group(), frames(1));
+        writer.delivered(vec![1]);
     }
 
     #[tokio::test]
