@@ -15,17 +15,30 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::event::BrokerEvent;
-use crate::mailbox::{
-    Mailbox, Mailboxes, Queued, SharedFrame, heartbeat_channel, heartbeat_channel_of,
-};
+use crate::mailbox::{Mailbox, Mailboxes, Queued, SharedFrame, heartbeat_channel_of};
 use crate::store_writer::{Append, StoreWriter};
+
+/// One envelope a session read and verified, with what the router needs to route it
+/// (decoded once, by the session).
+pub(crate) struct Relayed {
+    /// The frame as received.
+    pub(crate) frame: Vec<u8>,
+    /// What the broker verified of it.
+    pub(crate) attestation: Attestation,
+    /// Its named recipient.
+    pub(crate) recipient: Arc<str>,
+    /// Its sequence number.
+    pub(crate) seq: u64,
+    /// For a heartbeat, its channel (see [`Queued::heartbeat`]).
+    pub(crate) heartbeat: Option<ChannelId>,
+}
 
 /// Envelopes one session read and verified, for the router.
 pub(crate) struct Batch {
     /// The party that sent them.
     pub(crate) from: String,
     /// Each frame with what the broker verified of it.
-    pub(crate) frames: Vec<(Vec<u8>, Attestation)>,
+    pub(crate) frames: Vec<Relayed>,
     /// Where to send notices for the sender.
     pub(crate) notices: mpsc::Sender<Vec<u8>>,
 }
@@ -86,20 +99,29 @@ pub(crate) async fn run(
         }
         for batch in gathered.drain(..) {
             let from: Arc<str> = Arc::from(batch.from.as_str());
-            for (frame, attestation) in batch.frames {
-                let Ok(envelope) = EnvelopeIn::decode(&frame) else {
-                    continue; // inspected by the session already; cannot happen
-                };
-                let e = envelope.envelope();
-                let (recipient, seq): (Arc<str>, u64) = (Arc::from(&*e.recipient), e.seq);
-                let heartbeat = heartbeat_channel(e);
-                let inspected = Inspected {
-                    envelope,
+            for relayed in batch.frames {
+                let Relayed {
+                    frame,
                     attestation,
-                };
+                    recipient,
+                    seq,
+                    heartbeat,
+                } = relayed;
                 extra.clear();
-                let forward = strategy.relay(now(), &inspected, &mut extra);
-                drop(inspected);
+                // The honest broker routes on what the session decoded; a strategy
+                // that looks at each envelope gets it decoded again here.
+                let forward = if strategy.forwards_everything_unchanged() {
+                    Forward::Original
+                } else {
+                    let Ok(envelope) = EnvelopeIn::decode(&frame) else {
+                        continue; // inspected by the session already; cannot happen
+                    };
+                    let inspected = Inspected {
+                        envelope,
+                        attestation,
+                    };
+                    strategy.relay(now(), &inspected, &mut extra)
+                };
                 if forward == Forward::Withhold && !strategy.last_was_a_move() {
                     tracing::debug!(target: "broker", "{} re-presented {from}'s #{seq} to {recipient} to fit what the recipient saw", strategy.name());
                 } else if forward == Forward::Withhold {

@@ -16,8 +16,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::admission::Ticket;
 use crate::event::BrokerEvent;
-use crate::mailbox::{Mailboxes, Queued};
-use crate::router::Batch;
+use crate::mailbox::{Mailboxes, Queued, heartbeat_channel};
+use crate::router::{Batch, Relayed};
 use crate::store_writer::StoreWriter;
 
 /// How long a new session waits for the party's previous session to let go of its
@@ -297,7 +297,14 @@ async fn relay_batch(
                         });
                     }
                 }
-                keep.push((i, inspected.attestation));
+                let e = inspected.envelope.envelope();
+                keep.push((
+                    i,
+                    inspected.attestation,
+                    Arc::<str>::from(&*e.recipient),
+                    e.seq,
+                    heartbeat_channel(e),
+                ));
             }
             Err(refusal) => {
                 let (peer, seq) = refs
@@ -329,7 +336,18 @@ async fn relay_batch(
         from: party.name().to_string(),
         frames: keep
             .into_iter()
-            .filter_map(|(i, a)| taken.get_mut(i).and_then(Option::take).map(|f| (f, a)))
+            .filter_map(|(i, attestation, recipient, seq, heartbeat)| {
+                taken
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .map(|frame| Relayed {
+                        frame,
+                        attestation,
+                        recipient,
+                        seq,
+                        heartbeat,
+                    })
+            })
             .collect(),
         notices: notices.clone(),
     };

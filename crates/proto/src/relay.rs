@@ -243,6 +243,14 @@ pub trait RelayStrategy: Send {
         true
     }
 
+    /// Whether [`RelayStrategy::relay`] always returns [`Forward::Original`] and adds
+    /// nothing, whatever the envelope: then the broker does not decode each envelope
+    /// again to ask (it routes on what its session already decoded). Default: `false`;
+    /// only [`Honest`] says `true`.
+    fn forwards_everything_unchanged(&self) -> bool {
+        false
+    }
+
     /// How often the broker should call [`RelayStrategy::poll`], for a strategy whose
     /// decisions are not all made when an envelope arrives (a person at the broker's
     /// desk releasing a held message, say). `None`, the default: never.
@@ -262,6 +270,10 @@ pub struct Honest;
 impl RelayStrategy for Honest {
     fn name(&self) -> &'static str {
         "honest"
+    }
+
+    fn forwards_everything_unchanged(&self) -> bool {
+        true
     }
 
     fn relay(
