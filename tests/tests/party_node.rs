@@ -108,6 +108,43 @@ fn concurrent_processes_for_one_party_never_fork_its_chain() {
 }
 
 #[test]
+fn a_running_node_prints_each_message_as_it_arrives() {
+    // The node writes its lines once per batch (`BatchedTerminal`): each batch must
+    // still be out before the node waits for the next, not held until it stops.
+    let _serial = serial();
+    let d = Deployment::start("nodeprint", "alpha,bravo");
+    let mut node = spawn(&["party", "--config", &d.config("bravo")]);
+    wait_for_file(&d.file("bravo", "bravo.sock"));
+    let stdout = node.0.stdout.take().unwrap();
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for said in [
+        "Our aircraft will keep clear of the agreed corridor.",
+        "The exercise ends at dawn.",
+    ] {
+        let sent = d.run_as("send", "alpha", &["--to", "bravo", "--timeout", "30", said]);
+        assert!(sent.status.success(), "{}", text(&sent));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = printed
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the running node did not print {said:?}"));
+            if line.contains(said) {
+                break;
+            }
+        }
+    }
+    drop(node);
+}
+
+#[test]
 fn a_node_does_the_work_of_send_receive_and_pending_with_the_same_output() {
     let _serial = serial();
     let d = Deployment::start("node", "alpha,bravo");

@@ -21,7 +21,7 @@ use crate::control::{ClientSink, ControlSocket, Incoming, Request};
 use crate::print;
 use crate::receive::{ReceiveRequest, ReceiveSession};
 use crate::send::{SendRequest, SendSession};
-use crate::session::{Session, Sink, Terminal, exit_code};
+use crate::session::{BatchedTerminal, Session, Sink, exit_code};
 
 /// Run the party node: keep the connection to the broker, print what arrives, and
 /// do the work of `send`, `receive` and `pending` run for this party meanwhile.
@@ -110,6 +110,11 @@ pub async fn serve(
     // Messages accepted while no `receive` ran: the next one gets them first, so a
     // message is never shown only to a command that was not waiting for it.
     let mut unclaimed: VecDeque<Activity> = VecDeque::new();
+    // This process's own command prints through one buffer, flushed whenever the
+    // party is about to wait (it polls the interrupt first, after each batch of
+    // activities) and whenever it returns: one `write` per batch, not per line.
+    let terminal = std::sync::Mutex::new(BatchedTerminal::default());
+    let terminal = || terminal.lock().unwrap_or_else(|p| p.into_inner());
     let result = loop {
         let far = Instant::now() + Duration::from_secs(365 * 86_400);
         let deadline = clients
@@ -117,12 +122,16 @@ pub async fn serve(
             .map(|c| c.session.deadline())
             .chain(own.as_ref().map(|o| o.deadline()))
             .fold(far, Instant::min);
-        let interrupt = async {
+        let mut wait = Box::pin(async {
             tokio::select! {
                 r = requests.recv() => Wake::Request(r),
                 _ = &mut shutdown => Wake::Shutdown,
             }
-        };
+        });
+        let interrupt = std::future::poll_fn(move |cx| {
+            terminal().flush();
+            wait.as_mut().poll(cx)
+        });
         let mut own_done = false;
         let end = party
             .run_until_interrupted(deadline, interrupt, |a| {
@@ -134,7 +143,7 @@ pub async fn serve(
                 }
                 if let Some(o) = own.as_mut()
                     && !own_done
-                    && o.on(a, &mut Terminal) == Control::Stop
+                    && o.on(a, &mut *terminal()) == Control::Stop
                 {
                     own_done = true;
                     stop = true;
@@ -154,8 +163,9 @@ pub async fn serve(
             .await;
         let now = Instant::now();
         if own_done || own.as_ref().is_some_and(|o| o.deadline() <= now) {
-            own_outcome = own.take().map(|o| o.finish(&mut Terminal));
+            own_outcome = own.take().map(|o| o.finish(&mut *terminal()));
         }
+        terminal().flush();
         match end {
             Err(e) => break Err(e.into()),
             Ok(RunEnd::Interrupted(Wake::Shutdown)) => break Ok(()),
@@ -209,11 +219,13 @@ pub async fn serve(
     finish_done(&mut clients);
     party.close().await;
     result?;
-    match (own, own_outcome) {
-        (Some(o), _) => o.finish(&mut Terminal),
+    let outcome = match (own, own_outcome) {
+        (Some(o), _) => o.finish(&mut *terminal()),
         (None, Some(outcome)) => outcome,
         (None, None) => Ok(Outcome::Ok),
-    }
+    };
+    terminal().flush();
+    outcome
 }
 
 /// Starts the commands in `batch`: all its sends sealed and saved with one fsync.

@@ -29,6 +29,48 @@ impl Sink for Terminal {
     }
 }
 
+/// This process's stdout, written once per [`BatchedTerminal::flush`] instead of once
+/// per line (stdout is line-buffered: a node that prints every message it receives
+/// made one `write` per message). Its owner flushes before it waits for anything, so
+/// no line is held back while the process is idle. A line to stderr first flushes
+/// what stdout holds, so the two keep their order on a terminal.
+#[derive(Debug, Default)]
+pub struct BatchedTerminal {
+    held: String,
+}
+
+impl BatchedTerminal {
+    /// Writes out what is held (errors writing to stdout are ignored, as `println!`
+    /// would panic on them: a closed pipe must not stop a node).
+    pub fn flush(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = std::io::Write::write_all(&mut stdout, self.held.as_bytes());
+        let _ = std::io::Write::flush(&mut stdout);
+        self.held.clear();
+    }
+}
+
+impl Sink for BatchedTerminal {
+    fn out(&mut self, line: &str) {
+        self.held.push_str(line);
+        self.held.push('\n');
+    }
+
+    fn err(&mut self, line: &str) {
+        self.flush();
+        eprintln!("{line}");
+    }
+}
+
+impl Drop for BatchedTerminal {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 /// One command's view of a running party.
 pub trait Session: Send {
     /// When the command gives up waiting.
