@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use backchannel_proto::{
     Body, ChannelConfig, ChannelMode, Endpoint, Envelope, EnvelopeIn, PartyName, PeerPolicy,
-    SigningIdentity, Timestamp, seal_deniable, seal_signed,
+    SigningIdentity, Timestamp, Transmitted, seal_deniable, seal_signed,
 };
 
 /// The fixed start of simulated time: 2026-09-22T12:00:00Z.
@@ -72,15 +72,24 @@ pub fn endpoint(me: SigningIdentity, peers: &[SigningIdentity], mode: ChannelMod
     Endpoint::new(me, policies, quiet_config())
 }
 
-/// Every frame `ep` wants to transmit now.
+/// Every frame `ep` wants to transmit now, each checked against what `poll_transmit`
+/// said it is (a driver records control envelopes on that word alone).
 pub fn drain(ep: &mut Endpoint, now: Timestamp) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     loop {
         let mut out = Vec::new();
-        match ep.poll_transmit(now, &mut out).unwrap() {
-            Some(_) => frames.push(out),
-            None => return frames,
+        let Some((_, what)) = ep.poll_transmit(now, &mut out).unwrap() else {
+            return frames;
+        };
+        let decoded = EnvelopeIn::decode(&out).unwrap();
+        let e = decoded.envelope();
+        match what {
+            Transmitted::Control => assert!(e.body.is_control(), "{e:?}"),
+            Transmitted::Content { seq } => {
+                assert!(!e.body.is_control() && e.seq == seq, "{what:?}: {e:?}");
+            }
         }
+        frames.push(out);
     }
 }
 
