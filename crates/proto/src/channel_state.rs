@@ -103,15 +103,18 @@ impl ChannelState {
     /// The outstanding envelope with sequence number `seq`, found in O(1): the queue
     /// holds consecutive sequence numbers.
     pub fn outstanding(&self, seq: u64) -> Option<&Outstanding> {
-        let first = self.unacked.front()?.seq;
-        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
-        self.unacked.get(index)
+        self.unacked.get(self.outstanding_index(seq)?)
     }
 
     /// [`ChannelState::outstanding`], to change.
     pub(crate) fn outstanding_mut(&mut self, seq: u64) -> Option<&mut Outstanding> {
-        let first = self.unacked.front()?.seq;
-        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+        let index = self.outstanding_index(seq)?;
         self.unacked.get_mut(index)
+    }
+
+    /// Where `seq` would sit in the queue of consecutive sequence numbers.
+    fn outstanding_index(&self, seq: u64) -> Option<usize> {
+        let first = self.unacked.front()?.seq;
+        usize::try_from(seq.checked_sub(first)?).ok()
     }
 }

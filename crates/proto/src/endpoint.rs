@@ -99,18 +99,15 @@ impl Endpoint {
         let mut results = Vec::new();
         let mut deferred = Vec::new();
         for (peer, body, ttl) in items {
-            let Some(i) = self.channel_index(peer) else {
+            let me = &self.me;
+            let Some((i, channel)) = self
+                .channel_index(peer)
+                .and_then(|i| self.channels.get_mut(i).map(|c| (i, c)))
+            else {
                 results.push(Err(UnknownPeer(peer.to_owned()).into()));
                 continue;
             };
-            let me = &self.me;
-            let result = match self.channels.get_mut(i) {
-                Some(channel) => channel.send_with(me, now, body, ttl, true),
-                None => {
-                    results.push(Err(UnknownPeer(peer.to_owned()).into()));
-                    continue;
-                }
-            };
+            let result = channel.send_with(me, now, body, ttl, true);
             results.push(match result {
                 Ok((seq, later)) => {
                     if later {
