@@ -7,6 +7,8 @@
 //! broker leave a core idle fills it. Small batches (a person's message, a window of
 //! one) are signed in place: starting a thread would cost more than it saves.
 
+use std::sync::OnceLock;
+
 use backchannel_proto::sign_job::SignJob;
 
 /// Fewer jobs than this are signed on the calling thread.
@@ -18,10 +20,11 @@ const MAX_THREADS: usize = 8;
 /// Runs `jobs` on up to every core (the caller's thread is one of them). A thread that
 /// cannot be started leaves its share to the core, which runs what is left.
 pub(crate) fn sign_on_every_core(jobs: &mut [SignJob<'_>]) {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(MAX_THREADS);
-    if threads < 2 || jobs.len() < PARALLEL_FROM {
+    if jobs.len() < PARALLEL_FROM {
+        return;
+    }
+    let threads = cores();
+    if threads < 2 {
         return;
     }
     let share = jobs.len().div_ceil(threads);
@@ -41,4 +44,17 @@ pub(crate) fn sign_on_every_core(jobs: &mut [SignJob<'_>]) {
             mine.iter_mut().for_each(SignJob::run);
         }
     });
+}
+
+/// How many threads may sign a batch: the cores this process may use, up to
+/// [`MAX_THREADS`]. Asked once per process: the standard library reads the cgroup's CPU
+/// quota from files on every call, which cost a sender at a few thousand small batches
+/// a second ~5 % of its CPU.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(MAX_THREADS)
+    })
 }
