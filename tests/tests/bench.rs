@@ -69,6 +69,19 @@ fn bench_reports_each_mode_with_its_baselines_and_honours_its_options() {
             "{node}: {r}"
         );
     }
+    // The cores' share the nodes used: their CPU per message times the rate, over the
+    // cores (the same figures, so it agrees with them to rounding).
+    let cpu_per_msg: f64 = ["alpha", "broker", "bravo"]
+        .iter()
+        .map(|node| r["cpu_us_per_msg"][node].as_f64().unwrap())
+        .sum();
+    let busy = r["cores_busy"].as_f64().unwrap();
+    let expected =
+        cpu_per_msg * r["msgs_per_s"].as_f64().unwrap() / 1e6 / r["cores"].as_f64().unwrap();
+    assert!(
+        busy > 0.0 && (busy - expected).abs() < 1e-6 * expected.max(1.0),
+        "{busy} vs {expected}: {r}"
+    );
     // The crypto limit comes from costs measured right before and right after the
     // run: the figure used is their mean.
     for op in ["sign", "verify", "batch_verify", "verify_strict"] {
@@ -78,6 +91,19 @@ fn bench_reports_each_mode_with_its_baselines_and_honours_its_options() {
         assert!(before > 0.0 && after > 0.0, "{op}: {r}");
         assert!((used - (before + after) / 2.0).abs() < 1e-6, "{op}: {r}");
     }
+    // ... and how far the limit moved between the two is reported with it:
+    // |limit(after) - limit(before)| / mean, with limit = cores / (sign + 2 x batch).
+    let cores = r["cores"].as_f64().unwrap();
+    let limit = |which: &str| {
+        let c = &r[which];
+        cores * 1e6 / (c["sign"].as_f64().unwrap() + 2.0 * c["batch_verify"].as_f64().unwrap())
+    };
+    let (b, a) = (limit("crypto_us_before"), limit("crypto_us_after"));
+    let drift = r["crypto_limit_drift"].as_f64().unwrap();
+    assert!(
+        (drift - (a - b).abs() / ((a + b) / 2.0)).abs() < 1e-9,
+        "{drift}: {r}"
+    );
     // The deployment lived in --files and was removed afterwards.
     assert!(std::fs::read_dir(&files).unwrap().next().is_none());
 

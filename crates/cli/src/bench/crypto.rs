@@ -45,6 +45,19 @@ impl CryptoCosts {
         }
     }
 
+    /// How far the crypto limit moved between a measurement `before` a run and one
+    /// `after` it, as a fraction of their mean: the machine's speed drifts, and a ratio
+    /// against the limit is uncertain by about this much. 0 when either is unusable.
+    pub fn drift(before: &CryptoCosts, after: &CryptoCosts, cores: usize) -> f64 {
+        let (b, a) = (before.limit(cores), after.limit(cores));
+        let mean = (a + b) / 2.0;
+        if mean.is_finite() && mean > 0.0 {
+            (a - b).abs() / mean
+        } else {
+            0.0
+        }
+    }
+
     /// Messages per second the machine's cores could carry if signing once and
     /// verifying twice, both in batches (the broker per read, the recipient per read),
     /// were all there is.
@@ -126,4 +139,31 @@ pub fn measure(size: usize, budget: Duration) -> anyhow::Result<CryptoCosts> {
         batch_verify_us: batch_us,
         verify_strict_us: strict_us,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn costs(sign_us: f64, batch_verify_us: f64) -> CryptoCosts {
+        CryptoCosts {
+            sign_us,
+            verify_us: 50.0,
+            batch_verify_us,
+            verify_strict_us: 55.0,
+        }
+    }
+
+    #[test]
+    fn drift_is_the_change_of_the_limit_against_its_mean() {
+        let a = costs(20.0, 15.0);
+        assert_eq!(CryptoCosts::drift(&a, &a, 2), 0.0);
+        // 50 us per message, then 40: limits 40k and 50k msg/s on two cores.
+        let b = costs(20.0, 10.0);
+        let drift = CryptoCosts::drift(&a, &b, 2);
+        assert!((drift - 10_000.0 / 45_000.0).abs() < 1e-9, "{drift}");
+        assert_eq!(drift, CryptoCosts::drift(&b, &a, 2), "either order");
+        // A measurement that produced nothing usable does not pose as a drift.
+        assert_eq!(CryptoCosts::drift(&costs(0.0, 0.0), &a, 2), 0.0);
+    }
 }

@@ -26,6 +26,11 @@ use serde_json::json;
 use crate::Outcome;
 use sender::SenderReport;
 
+/// A crypto limit that moved more than this between before and after a run gets a
+/// warning: the ratio against it is then uncertain by more than the code's effect on
+/// it usually is.
+const DRIFT_WARNING: f64 = 0.10;
+
 /// Measure throughput and latency of broker + two parties over TLS on loopback, with
 /// a plain TLS relay and the crypto limit measured in the same run.
 ///
@@ -120,9 +125,19 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         progress("crypto costs again");
         let after = crypto::measure(args.size, bracket)?;
         let crypto = crypto::CryptoCosts::mean(&before, &after);
-        results.push(summarise(
-            &args, mode, &report, &broker, relay, &crypto, cores,
-        ));
+        let drift = crypto::CryptoCosts::drift(&before, &after, cores);
+        if drift > DRIFT_WARNING {
+            progress(&format!(
+                "warning: the crypto limit moved {:.0} % between before and after the {mode} run \
+                 (this machine's speed drifted): its ratio is uncertain by about as much",
+                drift * 100.0
+            ));
+        }
+        let mut result = summarise(&args, mode, &report, &broker, relay, &crypto, cores);
+        if let Some(fields) = result.as_object_mut() {
+            fields.insert("crypto_limit_drift".into(), json!(drift));
+        }
+        results.push(result);
         costs.push((before, after));
     }
     if args.json {
@@ -312,6 +327,16 @@ fn summarise(
         }
     };
     let limit = crypto.limit(cores);
+    // The share of the cores the three nodes kept busy from the first send to the last
+    // receipt (their whole CPU time, start-up included, so a little over the truth):
+    // the ratio to the crypto limit is about this times the crypto's share of their
+    // CPU, so it says which of the two a shortfall comes from.
+    let node_cpu_s = (r.cpu_us + n.broker_cpu_us + n.bravo_cpu_us) as f64 / 1e6;
+    let cores_busy = if r.elapsed_s > 0.0 {
+        node_cpu_s / (cores as f64 * r.elapsed_s)
+    } else {
+        0.0
+    };
     let l = &r.latencies_us;
     json!({
         "mode": mode.to_string(),
@@ -339,6 +364,7 @@ fn summarise(
         },
         "crypto_us": crypto.to_json(),
         "cores": cores,
+        "cores_busy": cores_busy,
     })
 }
 
@@ -367,18 +393,19 @@ fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: us
     for r in results {
         let c = |k: &str| number_at(r, &format!("/crypto_us/{k}"));
         println!(
-            "{}: crypto per message around its run: sign {:.1} us, verify {:.1} us (verify_strict {:.1} us), batch verify {:.1} us; limit {:.0} msg/s",
+            "{}: crypto per message around its run: sign {:.1} us, verify {:.1} us (verify_strict {:.1} us), batch verify {:.1} us; limit {:.0} msg/s (moved {:.0} % from before the run to after it)",
             r.get("mode").and_then(|v| v.as_str()).unwrap_or(""),
             c("sign"),
             c("verify"),
             c("verify_strict"),
             c("batch_verify"),
-            number_at(r, "/crypto_limit_msgs_per_s")
+            number_at(r, "/crypto_limit_msgs_per_s"),
+            number_at(r, "/crypto_limit_drift") * 100.0
         );
     }
     println!("plain TLS relay: {relay:.0} msg/s");
     println!(
-        "{:<9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9}",
         "mode",
         "msg/s",
         "MB/s",
@@ -388,6 +415,7 @@ fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: us
         "max us",
         "vs relay",
         "vs crypto",
+        "busy",
         "alpha us",
         "broker us",
         "bravo us",
@@ -398,7 +426,7 @@ fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: us
         let u = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
         let cpu = |k: &str| number_at(r, &format!("/cpu_us_per_msg/{k}"));
         println!(
-            "{:<9} {:>10.0} {:>7.2} {:>8} {:>8} {:>8} {:>9} {:>8.3} {:>9.3} {:>9.1} {:>9.1} {:>9.1} {:>9}",
+            "{:<9} {:>10.0} {:>7.2} {:>8} {:>8} {:>8} {:>9} {:>8.3} {:>9.3} {:>6.2} {:>9.1} {:>9.1} {:>9.1} {:>9}",
             r.get("mode").and_then(|v| v.as_str()).unwrap_or(""),
             f("msgs_per_s"),
             f("mb_per_s"),
@@ -408,6 +436,7 @@ fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: us
             u("max_us"),
             f("ratio_tls_relay"),
             f("ratio_crypto_limit"),
+            f("cores_busy"),
             cpu("alpha"),
             cpu("broker"),
             cpu("bravo"),
@@ -415,6 +444,6 @@ fn print_table(args: &Args, results: &[serde_json::Value], relay: f64, cores: us
         );
     }
     println!(
-        "(latency: scheduled send to the covering receipt back at the sender; CPU: per delivered message)"
+        "(latency: scheduled send to the covering receipt back at the sender; busy: the share of the cores the three nodes used; CPU: per delivered message)"
     );
 }
