@@ -40,12 +40,13 @@ print(f"machine: {os.cpu_count()} cores; crypto per message: sign {any_run['cryp
       f"verify {any_run['crypto_us']['verify']:.1f} us, batch verify {any_run['crypto_us']['batch_verify']:.1f} us, "
       f"verify_strict {any_run['crypto_us']['verify_strict']:.1f} us")
 print()
-print("| run | mode | msg/s | vs TLS relay | vs crypto limit | p50 us | p99 us | p99.9 us | CPU us/msg alpha / broker / bravo | broker peak KiB |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+print("| run | mode | msg/s | vs TLS relay | vs crypto limit (limit moved) | cores busy | p50 us | p99 us | p99.9 us | CPU us/msg alpha / broker / bravo | broker peak KiB |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
 for name, modes in runs.items():
     for mode, r in modes.items():
         c = r["cpu_us_per_msg"]
-        print(f"| {name} | {mode} | {r['msgs_per_s']:.0f} | {r['ratio_tls_relay']:.3f} | {r['ratio_crypto_limit']:.3f} | "
+        print(f"| {name} | {mode} | {r['msgs_per_s']:.0f} | {r['ratio_tls_relay']:.3f} | "
+              f"{r['ratio_crypto_limit']:.3f} ({100 * r['crypto_limit_drift']:.0f} %) | {r['cores_busy']:.2f} | "
               f"{r['p50_us']} | {r['p99_us']} | {r['p999_us']} | {c['alpha']:.1f} / {c['broker']:.1f} / {c['bravo']:.1f} | {r['broker_peak_rss_kib']} |")
 print()
 for mode in ["signed", "deniable"]:
