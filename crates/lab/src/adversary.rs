@@ -2,7 +2,8 @@
 
 use backchannel_proto::relay::{Delivery, Forward, Inspected, RelayStrategy};
 use backchannel_proto::{
-    ChannelMode, Envelope, PublicIdentity, Timestamp, seal_with_foreign_authenticator,
+    ChannelMode, Digest, Envelope, PublicIdentity, Timestamp, seal_deniable,
+    seal_with_foreign_authenticator,
 };
 
 use crate::observed::Observed;
@@ -20,6 +21,15 @@ pub enum Out {
         /// The authenticator to frame it with (ignored in deniable mode).
         authenticator: Vec<u8>,
     },
+    /// Deliver this envelope once more, on purpose (a replay): unlike
+    /// [`Out::Envelope`], in deniable mode it is presented as a new message even when
+    /// the recipient already heard these words. Framed as is in the other modes.
+    Again {
+        /// The fields.
+        envelope: Box<Envelope<'static>>,
+        /// The authenticator to frame it with (ignored in deniable mode).
+        authenticator: Vec<u8>,
+    },
     /// Deliver exactly these bytes to `to`.
     Frame {
         /// The party.
@@ -33,6 +43,14 @@ impl Out {
     /// Deliver `seen` as it came.
     pub fn forward(seen: &Observed) -> Self {
         Out::Envelope {
+            envelope: Box::new(seen.envelope.clone()),
+            authenticator: seen.authenticator.clone(),
+        }
+    }
+
+    /// Deliver `seen` once more, on purpose: see [`Out::Again`].
+    pub fn again(seen: &Observed) -> Self {
+        Out::Again {
             envelope: Box::new(seen.envelope.clone()),
             authenticator: seen.authenticator.clone(),
         }
@@ -65,16 +83,31 @@ pub trait Move: Send {
 
     /// What the move decided since it was last asked, with no envelope arriving.
     fn poll(&mut self, _now: Timestamp, _out: &mut Vec<Out>) {}
+
+    /// Deniable mode: whether the sender is told that everything the broker took in
+    /// was delivered as soon as the recipient is up to date with what it was shown.
+    /// `true`, the default, is the lab's adversary, which lies as well as the mode
+    /// allows (a dropped or withheld last message still gets its receipt). A move
+    /// that invents no receipt (a scenario's script, a person at the desk) says
+    /// `false`: the sender then hears only what the recipient really acknowledged,
+    /// translated back, which covers a held or dropped envelope once a later one of
+    /// the same sender was passed on, and a held one that is released once it is.
+    fn claims_consumed(&self) -> bool {
+        true
+    }
 }
 
 /// A broker relay strategy that runs a [`Move`], adaptively in deniable mode.
 pub struct Adversary {
     mv: Box<dyn Move>,
     rewriter: Rewriter,
-    /// Deniable mode: (sender, recipient, seq, sent_at) of every content envelope
-    /// presented, so that a sender's retransmission passing through is not presented
-    /// again as a new message (which would show the recipient the same words twice).
-    presented: std::collections::HashSet<(String, String, u64, u64)>,
+    /// Deniable mode: the digest of every content envelope presented, as the move
+    /// handed it over (before renumbering). A message is heard at most once: the
+    /// sender's retransmissions of it, and the copies a move held and released with
+    /// it, meet the same move and come out as the same envelope, which is not
+    /// presented again (it would show the recipient the same words as a new
+    /// message). Only [`Out::Again`] presents words a second time.
+    presented: std::collections::HashSet<Digest>,
     /// Who plays which role.
     cast: std::sync::Arc<crate::moves::Cast>,
     /// (sender, recipient) -> the sequence number of the first content envelope seen:
@@ -101,11 +134,12 @@ impl Adversary {
     pub fn new(mv: Box<dyn Move>, registered: Vec<PublicIdentity>) -> Self {
         let names: Vec<&str> = registered.iter().map(|p| p.name().as_str()).collect();
         let cast = std::sync::Arc::new(crate::moves::Cast::from_names(&names));
+        let claims_consumed = mv.claims_consumed();
         Adversary {
             mv,
             cast,
             first_seen: std::collections::HashMap::new(),
-            rewriter: Rewriter::new(registered),
+            rewriter: Rewriter::new(registered, claims_consumed),
             presented: std::collections::HashSet::new(),
             out: Vec::new(),
             moved: false,
@@ -116,51 +150,55 @@ impl Adversary {
     /// envelope made to fit the recipient's view, else framed as it is. `seen`, the
     /// envelope that arrived (none when polled), so that its sender's retransmission of
     /// words already presented is not presented again.
-    fn deliver(
-        &mut self,
-        now: Timestamp,
-        seen: Option<&Envelope<'static>>,
-        extra: &mut Vec<Delivery>,
-    ) {
-        for out in self.out.drain(..) {
-            let delivery = match out {
-                Out::Frame { to, frame } => Some(Delivery { to, frame }),
+    fn deliver(&mut self, now: Timestamp, extra: &mut Vec<Delivery>) {
+        for out in std::mem::take(&mut self.out) {
+            let (envelope, authenticator, again) = match out {
+                Out::Frame { to, frame } => {
+                    extra.push(Delivery { to, frame });
+                    continue;
+                }
                 Out::Envelope {
                     envelope,
                     authenticator,
-                } => match envelope.mode {
-                    ChannelMode::Deniable => {
-                        let key = (
-                            envelope.sender.to_string(),
-                            envelope.recipient.to_string(),
-                            envelope.seq,
-                            envelope.sent_at.as_millis(),
-                        );
-                        let first = envelope.body.is_control() || self.presented.insert(key);
-                        // The sender resending what the broker already presented (its
-                        // receipt was lost or withheld): the recipient has those words.
-                        // A deliberate replay of an older envelope is still presented.
-                        if !first && seen.is_some_and(|s| *envelope == *s) {
-                            None
-                        } else {
-                            self.rewriter
-                                .present(now, *envelope)
-                                .ok()
-                                .map(|(to, frame)| Delivery { to, frame })
-                        }
+                } => (envelope, authenticator, false),
+                Out::Again {
+                    envelope,
+                    authenticator,
+                } => (envelope, authenticator, true),
+            };
+            let delivery = match envelope.mode {
+                ChannelMode::Deniable => {
+                    if !again && !envelope.body.is_control() && !self.first_presentation(&envelope)
+                    {
+                        continue;
                     }
-                    _ => {
-                        let mut frame = Vec::new();
-                        seal_with_foreign_authenticator(&envelope, &authenticator, &mut frame)
-                            .ok()
-                            .map(|_| Delivery {
-                                to: envelope.recipient.to_string(),
-                                frame,
-                            })
-                    }
-                },
+                    self.rewriter
+                        .present(now, *envelope)
+                        .ok()
+                        .map(|(to, frame)| Delivery { to, frame })
+                }
+                _ => {
+                    let mut frame = Vec::new();
+                    seal_with_foreign_authenticator(&envelope, &authenticator, &mut frame)
+                        .ok()
+                        .map(|_| Delivery {
+                            to: envelope.recipient.to_string(),
+                            frame,
+                        })
+                }
             };
             extra.extend(delivery);
+        }
+    }
+
+    /// Whether `envelope` (content, as a move handed it over) is presented for the
+    /// first time; notes it as presented.
+    fn first_presentation(&mut self, envelope: &Envelope<'static>) -> bool {
+        let mut scratch = Vec::new();
+        match seal_deniable(envelope, &mut scratch) {
+            Ok(digest) => self.presented.insert(digest),
+            // Cannot be encoded: the rewriter will refuse it too.
+            Err(_) => true,
         }
     }
 }
@@ -181,7 +219,7 @@ impl RelayStrategy for Adversary {
     fn poll(&mut self, now: Timestamp, extra: &mut Vec<Delivery>) {
         self.out.clear();
         self.mv.poll(now, &mut self.out);
-        self.deliver(now, None, extra);
+        self.deliver(now, extra);
     }
 
     fn relay(
@@ -207,7 +245,7 @@ impl RelayStrategy for Adversary {
         self.out.clear();
         self.mv.on_envelope(now, &seen, &mut self.out);
         self.moved = self.out.as_slice() != [Out::forward(&seen)];
-        self.deliver(now, Some(&seen.envelope), extra);
+        self.deliver(now, extra);
         // A move that passed the envelope on exactly as it came did nothing: say so,
         // so the broker's log names only the envelopes a move really touched.
         let original = inspected.envelope.frame();

@@ -495,7 +495,7 @@ impl Book {
                 format!("passed {from}'s #{seq} on to {to} and showed {other} a copy")
             }
             Choice::Replay => {
-                out.push(Out::forward(&seen));
+                out.push(Out::again(&seen));
                 format!("delivered {from}'s #{seq} to {to} again")
             }
         };
@@ -554,6 +554,12 @@ impl Move for DeskMove {
 
     fn poll_every(&self) -> Option<Duration> {
         Some(POLL_EVERY)
+    }
+
+    /// The desk invents no receipt: a sender hears of a held or dropped card only
+    /// through what the recipient really acknowledged.
+    fn claims_consumed(&self) -> bool {
+        false
     }
 
     fn on_envelope(&mut self, now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {

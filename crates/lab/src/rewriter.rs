@@ -26,9 +26,10 @@ struct View {
 ///
 /// It lies in both directions: envelopes to the recipient are renumbered into the
 /// recipient's view, and the recipient's acknowledgements are translated back into the
-/// sender's numbering, claiming every envelope the broker has consumed (delivered,
-/// dropped or held) as delivered. Nothing in deniable mode can catch this: no field is
-/// authenticated by anyone but the broker.
+/// sender's numbering, claiming the envelopes the broker consumed (delivered, dropped
+/// or held) before the one acknowledged as delivered, and, for the lab's adversary,
+/// everything consumed once the recipient is up to date. Nothing in deniable mode can
+/// catch this: no field is authenticated by anyone but the broker.
 #[derive(Debug)]
 pub struct Rewriter {
     registered: Vec<PublicIdentity>,
@@ -39,6 +40,9 @@ pub struct Rewriter {
     /// (sender, recipient) -> the last acknowledgement presented to the recipient in
     /// the sender's name; never presented going backwards.
     acks: HashMap<(String, String), Ack>,
+    /// Whether an up-to-date recipient's acknowledgement claims everything consumed
+    /// ([`Move::claims_consumed`](crate::Move::claims_consumed)).
+    claims_consumed: bool,
 }
 
 /// How long a delayed deniable envelope is made valid for, from the moment it is
@@ -47,9 +51,13 @@ const FRESH_VALIDITY: Duration = Duration::from_secs(3600);
 
 impl Rewriter {
     /// A rewriter that knows the registered parties' public keys (for channel ids).
-    pub fn new(registered: Vec<PublicIdentity>) -> Self {
+    /// With `claims_consumed`, an acknowledgement of everything the recipient was
+    /// shown claims every envelope the broker consumed as delivered; without, it
+    /// claims what was consumed when the last envelope it acknowledges was presented.
+    pub fn new(registered: Vec<PublicIdentity>, claims_consumed: bool) -> Self {
         Rewriter {
             registered,
+            claims_consumed,
             consumed: HashMap::new(),
             views: HashMap::new(),
             acks: HashMap::new(),
@@ -142,7 +150,7 @@ impl Rewriter {
         let Some(view) = self.views.get(&key) else {
             return ack;
         };
-        if ack.seq >= view.head.seq {
+        if self.claims_consumed && ack.seq >= view.head.seq {
             // Up to date with what it was shown: claim everything consumed.
             return self.consumed.get(&key).copied().unwrap_or_default();
         }

@@ -27,9 +27,9 @@ pub enum ScenarioError {
     /// Not valid TOML, or a field of the wrong type or unknown.
     #[error("not a scenario: {0}")]
     Syntax(String),
-    /// Valid TOML that breaks a rule.
-    #[error("{0}")]
-    Invalid(String),
+    /// Valid TOML that breaks rules: every one found, in file order.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
 }
 
 /// A scenario as written.
@@ -41,8 +41,9 @@ pub struct ScenarioFile {
     /// What it shows, for the class.
     #[serde(default)]
     pub about: String,
-    /// The two parties, each a party name (`a-z 0-9 - _`).
-    pub parties: [String; 2],
+    /// The two parties, each a party name (`a-z 0-9 - _`). Read as a list so that a
+    /// third name is refused with a message, never dropped.
+    pub parties: Vec<String>,
     /// The intermediary's name, shown in the account (any text).
     #[serde(default = "default_broker")]
     pub broker: String,
@@ -255,125 +256,215 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Parses and checks a scenario file's text.
+    /// Parses and checks a scenario file's text. A file that breaks rules is refused
+    /// with every rule it breaks, each naming its message.
     pub fn parse(text: &str) -> Result<Self, ScenarioError> {
         let file: ScenarioFile =
             toml::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
-        let invalid = |m: String| Err(ScenarioError::Invalid(m));
-        for p in &file.parties {
-            if backchannel_proto::PartyName::new(p).is_err() {
-                return invalid(format!(
-                    "party name {:?}: use 1 to 32 of a-z, 0-9, '-' and '_'",
-                    backchannel_proto::text::plain(p)
-                ));
-            }
-        }
-        let [a, b] = &file.parties;
-        if a == b {
-            return invalid("the two parties must have different names".into());
-        }
+        let mut problems = Vec::new();
+        let parties = checked_parties(&file.parties, &mut problems);
         if file.message.is_empty() || file.message.len() > MAX_STEPS {
-            return invalid(format!("a script holds 1 to {MAX_STEPS} messages"));
+            problems.push(format!("a script holds 1 to {MAX_STEPS} messages"));
         }
         let mut steps = Vec::with_capacity(file.message.len());
-        for (i, m) in file.message.iter().enumerate() {
-            let n = i + 1;
-            let to = if &m.from == a {
-                b.clone()
-            } else if &m.from == b {
-                a.clone()
-            } else {
-                return invalid(format!(
+        for (i, m) in file.message.iter().take(MAX_STEPS).enumerate() {
+            if let Some(step) = checked_step(m, i + 1, parties.as_ref(), &mut problems) {
+                steps.push(step);
+            }
+        }
+        match parties {
+            Some(parties) if problems.is_empty() => Ok(Scenario {
+                title: file.title,
+                about: file.about,
+                parties,
+                broker: file.broker,
+                steps,
+            }),
+            _ => Err(ScenarioError::Invalid(problems)),
+        }
+    }
+}
+
+/// The two parties, if they are two valid, different names; else the problems.
+fn checked_parties(names: &[String], problems: &mut Vec<String>) -> Option<[String; 2]> {
+    let before = problems.len();
+    for p in names {
+        if backchannel_proto::PartyName::new(p).is_err() {
+            problems.push(format!(
+                "party name {:?}: use 1 to 32 of a-z, 0-9, '-' and '_'",
+                backchannel_proto::text::plain(p)
+            ));
+        }
+    }
+    match names {
+        [a, b] if a == b => {
+            problems.push("the two parties must have different names".into());
+            None
+        }
+        [a, b] if problems.len() == before => Some([a.clone(), b.clone()]),
+        [_, _] => None,
+        _ => {
+            problems.push(format!(
+                "parties: a scenario has exactly two parties, this one names {} ({}); third powers are not supported in scenario files yet",
+                names.len(),
+                names
+                    .iter()
+                    .map(|n| backchannel_proto::text::quoted(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            None
+        }
+    }
+}
+
+/// Message `n` checked against `parties` (when they are valid); `None` with its
+/// problems pushed when it breaks a rule.
+fn checked_step(
+    m: &MessageFile,
+    n: usize,
+    parties: Option<&[String; 2]>,
+    problems: &mut Vec<String>,
+) -> Option<Step> {
+    let before = problems.len();
+    let to = match parties {
+        Some([a, b]) if m.from == *a => Some(b.clone()),
+        Some([a, b]) if m.from == *b => Some(a.clone()),
+        Some(_) => {
+            note(
+                problems,
+                Err(format!(
                     "message {n}: from {:?} is not one of the parties",
                     backchannel_proto::text::plain(&m.from)
-                ));
-            };
-            let said = match (&m.text, &m.assurance, &m.revoke) {
-                (Some(t), None, None) => Said::Text(t.clone()),
-                (None, Some(a), None) => Said::Assurance {
-                    id: checked_id(&a.id, n)?,
+                )),
+            );
+            None
+        }
+        None => None,
+    };
+    let said = match (&m.text, &m.assurance, &m.revoke) {
+        (Some(t), None, None) => Some(Said::Text(t.clone())),
+        (None, Some(a), None) => {
+            let id = checked_id(&a.id, n);
+            let holds_for = duration(&a.holds_for, n, "holds_for", Duration::MAX);
+            match (id, holds_for) {
+                (Ok(id), Ok(holds_for)) => Some(Said::Assurance {
+                    id,
                     commitment: a.commitment.clone(),
                     condition: a.condition.clone(),
-                    holds_for: duration(&a.holds_for, n, "holds_for", Duration::MAX)?,
-                },
-                (None, None, Some(r)) => Said::Revoke {
-                    id: checked_id(&r.id, n)?,
-                    reason: r.reason.clone(),
-                },
-                _ => {
-                    return invalid(format!(
-                        "message {n}: give exactly one of text, assurance or revoke"
-                    ));
+                    holds_for,
+                }),
+                (id, holds_for) => {
+                    note(problems, id.map(drop));
+                    note(problems, holds_for.map(drop));
+                    None
                 }
-            };
-            let valid_for = match &m.valid_for {
-                Some(v) => duration(v, n, "valid_for", Duration::MAX)?,
-                None => Duration::from_secs(86_400),
-            };
-            let after = m
-                .after
-                .as_deref()
-                .map(|v| duration(v, n, "after", MAX_WAIT))
-                .transpose()?;
-            let broker = match &m.broker {
-                MoveFile::Forward => BrokerMove::Forward,
-                MoveFile::Word(w) => match w.as_str() {
-                    "forward" => BrokerMove::Forward,
-                    "drop" => BrokerMove::Drop,
-                    "hold" => BrokerMove::HoldPastExpiry,
-                    other => {
-                        return invalid(format!(
-                            "message {n}: broker move {:?}: use forward, drop, hold, {{ alter = {{ ... }} }}, {{ delay = \"3s\" }} or {{ forge = \"words\" }}",
-                            backchannel_proto::text::plain(other)
-                        ));
-                    }
-                },
-                MoveFile::Table(t) => match (&t.alter, &t.delay, &t.forge) {
-                    (Some(a), None, None) if *a != Alteration::default() => {
-                        BrokerMove::Alter(a.clone())
-                    }
-                    (None, Some(d), None) => BrokerMove::Delay(duration(d, n, "delay", MAX_WAIT)?),
-                    (None, None, Some(f)) => BrokerMove::Forge(f.clone()),
-                    _ => {
-                        return invalid(format!(
-                            "message {n}: a broker table takes exactly one of alter (with at least one field), delay or forge"
-                        ));
-                    }
-                },
-            };
-            if matches!(broker, BrokerMove::HoldPastExpiry) && valid_for > MAX_WAIT {
-                return invalid(format!(
-                    "message {n}: `hold` waits until the message expires: give it valid_for of at most {} s",
-                    MAX_WAIT.as_secs()
-                ));
             }
-            steps.push(Step {
+        }
+        (None, None, Some(r)) => match checked_id(&r.id, n) {
+            Ok(id) => Some(Said::Revoke {
+                id,
+                reason: r.reason.clone(),
+            }),
+            Err(e) => {
+                note(problems, Err(e));
+                None
+            }
+        },
+        _ => {
+            note(
+                problems,
+                Err(format!(
+                    "message {n}: give exactly one of text, assurance or revoke"
+                )),
+            );
+            None
+        }
+    };
+    let valid_for = match &m.valid_for {
+        Some(v) => duration(v, n, "valid_for", Duration::MAX),
+        None => Ok(Duration::from_secs(86_400)),
+    };
+    let after = m
+        .after
+        .as_deref()
+        .map(|v| duration(v, n, "after", MAX_WAIT))
+        .transpose();
+    let broker = checked_move(&m.broker, n);
+    if let (Ok(BrokerMove::HoldPastExpiry), Ok(v)) = (&broker, &valid_for)
+        && *v > MAX_WAIT
+    {
+        note(
+            problems,
+            Err(format!(
+                "message {n}: `hold` waits until the message expires: give it valid_for of at most {} s",
+                MAX_WAIT.as_secs()
+            )),
+        );
+    }
+    match (to, said, valid_for, after, broker) {
+        (Some(to), Some(said), Ok(valid_for), Ok(after), Ok(broker))
+            if problems.len() == before =>
+        {
+            Some(Step {
                 from: m.from.clone(),
                 to,
                 said,
                 valid_for,
                 after,
                 broker,
-            });
+            })
         }
-        Ok(Scenario {
-            title: file.title,
-            about: file.about,
-            parties: file.parties,
-            broker: file.broker,
-            steps,
-        })
+        (_, _, valid_for, after, broker) => {
+            note(problems, valid_for.map(drop));
+            note(problems, after.map(drop));
+            note(problems, broker.map(drop));
+            None
+        }
     }
 }
 
-fn checked_id(id: &str, n: usize) -> Result<String, ScenarioError> {
+/// Adds `r`'s problem, if any, to `problems`.
+fn note(problems: &mut Vec<String>, r: Result<(), String>) {
+    if let Err(e) = r {
+        problems.push(e);
+    }
+}
+
+/// Message `n`'s move as written, checked.
+fn checked_move(m: &MoveFile, n: usize) -> Result<BrokerMove, String> {
+    match m {
+        MoveFile::Forward => Ok(BrokerMove::Forward),
+        MoveFile::Word(w) => match w.as_str() {
+            "forward" => Ok(BrokerMove::Forward),
+            "drop" => Ok(BrokerMove::Drop),
+            "hold" => Ok(BrokerMove::HoldPastExpiry),
+            other => Err(format!(
+                "message {n}: broker move {:?}: use forward, drop, hold, {{ alter = {{ ... }} }}, {{ delay = \"3s\" }} or {{ forge = \"words\" }}",
+                backchannel_proto::text::plain(other)
+            )),
+        },
+        MoveFile::Table(t) => match (&t.alter, &t.delay, &t.forge) {
+            (Some(a), None, None) if *a != Alteration::default() => {
+                Ok(BrokerMove::Alter(a.clone()))
+            }
+            (None, Some(d), None) => duration(d, n, "delay", MAX_WAIT).map(BrokerMove::Delay),
+            (None, None, Some(f)) => Ok(BrokerMove::Forge(f.clone())),
+            _ => Err(format!(
+                "message {n}: a broker table takes exactly one of alter (with at least one field), delay or forge"
+            )),
+        },
+    }
+}
+
+fn checked_id(id: &str, n: usize) -> Result<String, String> {
     if backchannel_proto::text::is_valid_assurance_id(id) {
         Ok(id.to_owned())
     } else {
-        Err(ScenarioError::Invalid(format!(
+        Err(format!(
             "message {n}: assurance id {} is not 1 to 64 of A-Z a-z 0-9 . _ : -",
             backchannel_proto::text::plain(id)
-        )))
+        ))
     }
 }
 
@@ -394,34 +485,53 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     n.checked_mul(unit_ms).map(Duration::from_millis)
 }
 
-fn duration(text: &str, n: usize, field: &str, max: Duration) -> Result<Duration, ScenarioError> {
+fn duration(text: &str, n: usize, field: &str, max: Duration) -> Result<Duration, String> {
     match parse_duration(text) {
         Some(d) if d > Duration::ZERO && d <= max => Ok(d),
-        Some(_) => Err(ScenarioError::Invalid(format!(
+        Some(_) => Err(format!(
             "message {n}: {field} {:?} is out of range (more than zero, at most {} s)",
             backchannel_proto::text::plain(text),
             max.as_secs()
-        ))),
-        None => Err(ScenarioError::Invalid(format!(
+        )),
+        None => Err(format!(
             "message {n}: {field} {:?} is not a duration like 500ms, 90s, 10m, 2h or 30d",
             backchannel_proto::text::plain(text)
-        ))),
+        )),
     }
 }
 
 /// The intermediary's part of a scenario, played on the real frames.
 ///
 /// Message k from X in the script is the k-th content envelope the broker sees from X
-/// (its position, so a retransmission meets the same fate). Receipts and heartbeats pass, except that
-/// what is held holds back everything from its sender to that recipient behind it (a
-/// broker that let a later envelope through would be caught by it at once).
+/// (its position), so every copy of it meets the same move: a retransmission of an
+/// altered message is altered again, of a dropped one dropped, of a held one held.
+/// Receipts and heartbeats pass, except that what is held holds back everything from
+/// its sender to that recipient behind it (a broker that let a later envelope through
+/// would be caught by it at once); what is held behind keeps its own move, so it comes
+/// out altered, dropped or forged as the script says when the hold ends.
 pub struct ScriptedMove {
     /// (sender, position) -> the move.
     moves: HashMap<(String, u64), BrokerMove>,
-    /// (sender, recipient) -> envelopes held and when to release them.
-    held: HashMap<(String, String), (Timestamp, Vec<Observed>)>,
+    /// (sender, recipient) -> when the hold ends and what it then delivers, in order.
+    held: HashMap<(String, String), Held>,
     /// Forgeries already made, by (sender, seq).
     forged: Vec<(String, u64)>,
+}
+
+/// One direction held back.
+struct Held {
+    /// When it is let go.
+    until: Timestamp,
+    /// What it then delivers, each distinct delivery once.
+    outs: Vec<Out>,
+}
+
+/// What the script's move does with one envelope, before any hold of its direction.
+enum Decision {
+    /// Deliver these now.
+    Deliver(Vec<Out>),
+    /// Hold it until then.
+    HoldUntil(Timestamp),
 }
 
 impl ScriptedMove {
@@ -442,15 +552,54 @@ impl ScriptedMove {
     }
 
     fn release_due(&mut self, now: Timestamp, out: &mut Vec<Out>) {
-        let due: Vec<(String, String)> = self
+        let mut due: Vec<(String, String)> = self
             .held
             .iter()
-            .filter(|(_, (at, _))| now >= *at)
+            .filter(|(_, h)| now >= h.until)
             .map(|(k, _)| k.clone())
             .collect();
+        due.sort();
         for k in due {
-            if let Some((_, envs)) = self.held.remove(&k) {
-                out.extend(envs.iter().map(Out::forward));
+            if let Some(h) = self.held.remove(&k) {
+                out.extend(h.outs);
+            }
+        }
+    }
+
+    /// The script's move applied to `seen`.
+    fn decide(&mut self, now: Timestamp, seen: &Observed) -> Decision {
+        let e = &seen.envelope;
+        let mv = if e.body.is_control() {
+            None
+        } else {
+            self.moves.get(&(e.sender.to_string(), seen.position))
+        };
+        match mv.cloned().unwrap_or(BrokerMove::Forward) {
+            BrokerMove::Forward => Decision::Deliver(vec![Out::forward(seen)]),
+            BrokerMove::Drop => Decision::Deliver(Vec::new()),
+            BrokerMove::HoldPastExpiry => {
+                Decision::HoldUntil(e.expires_at.saturating_add(Duration::from_millis(500)))
+            }
+            BrokerMove::Delay(d) => Decision::HoldUntil(now.saturating_add(d)),
+            BrokerMove::Alter(a) => {
+                let mut changed = e.clone();
+                changed.body = altered(&e.body, &a);
+                Decision::Deliver(vec![Out::altered(seen, changed)])
+            }
+            BrokerMove::Forge(words) => {
+                let mut outs = vec![Out::forward(seen)];
+                let key = (e.sender.to_string(), e.seq);
+                if !self.forged.contains(&key) {
+                    self.forged.push(key);
+                    // Numbered and linked as the sender's next, under the sender's
+                    // authenticator: the best a broker without the key can do.
+                    let mut forged = e.clone();
+                    forged.seq = e.seq.saturating_add(1);
+                    forged.prev = seen.digest;
+                    forged.body = Body::Text(words.into());
+                    outs.push(Out::altered(seen, forged));
+                }
+                Decision::Deliver(outs)
             }
         }
     }
@@ -465,46 +614,37 @@ impl Move for ScriptedMove {
         self.release_due(now, out);
         let e = &seen.envelope;
         let direction = (e.sender.to_string(), e.recipient.to_string());
-        if let Some((_, envs)) = self.held.get_mut(&direction) {
-            envs.push(seen.clone());
-            return;
-        }
-        let mv = if e.body.is_control() {
-            None
-        } else {
-            self.moves.get(&(e.sender.to_string(), seen.position))
-        };
-        match mv.cloned().unwrap_or(BrokerMove::Forward) {
-            BrokerMove::Forward => out.push(Out::forward(seen)),
-            BrokerMove::Drop => {}
-            BrokerMove::HoldPastExpiry => {
-                let at = e.expires_at.saturating_add(Duration::from_millis(500));
-                self.held.insert(direction, (at, vec![seen.clone()]));
-            }
-            BrokerMove::Delay(d) => {
-                self.held
-                    .insert(direction, (now.saturating_add(d), vec![seen.clone()]));
-            }
-            BrokerMove::Alter(a) => {
-                let mut changed = e.clone();
-                changed.body = altered(&e.body, &a);
-                out.push(Out::altered(seen, changed));
-            }
-            BrokerMove::Forge(words) => {
-                out.push(Out::forward(seen));
-                let key = (e.sender.to_string(), e.seq);
-                if !self.forged.contains(&key) {
-                    self.forged.push(key);
-                    // Numbered and linked as the sender's next, under the sender's
-                    // authenticator: the best a broker without the key can do.
-                    let mut forged = e.clone();
-                    forged.seq = e.seq.saturating_add(1);
-                    forged.prev = seen.digest;
-                    forged.body = Body::Text(words.into());
-                    out.push(Out::altered(seen, forged));
+        let decision = self.decide(now, seen);
+        match (self.held.get_mut(&direction), decision) {
+            (Some(h), decision) => {
+                let outs = match decision {
+                    Decision::Deliver(outs) => outs,
+                    Decision::HoldUntil(until) => {
+                        h.until = h.until.max(until);
+                        vec![Out::forward(seen)]
+                    }
+                };
+                for o in outs {
+                    if !h.outs.contains(&o) {
+                        h.outs.push(o);
+                    }
                 }
             }
+            (None, Decision::Deliver(outs)) => out.extend(outs),
+            (None, Decision::HoldUntil(until)) => {
+                self.held.insert(
+                    direction,
+                    Held {
+                        until,
+                        outs: vec![Out::forward(seen)],
+                    },
+                );
+            }
         }
+    }
+
+    fn claims_consumed(&self) -> bool {
+        false
     }
 }
 
@@ -605,6 +745,44 @@ text = "hello"
             let err = Scenario::parse(&text).unwrap_err().to_string();
             assert!(err.contains(needle), "{needle:?} not in {err:?}");
         }
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_at_once() {
+        let text = MINIMAL.replace(
+            "text = \"hello\"",
+            "text = \"a\"\nbroker = \"lose\"\nvalid_for = \"soon\"\n\n[[message]]\nfrom = \"egypt\"\nassurance = { id = \"bad id\", commitment = \"x\", holds_for = \"forever\" }",
+        );
+        let problems = match Scenario::parse(&text) {
+            Err(ScenarioError::Invalid(problems)) => problems,
+            other => unreachable!("refused with every problem, not {other:?}"),
+        };
+        let expected = [
+            "message 1: valid_for",
+            "message 1: broker move",
+            "message 2: from",
+            "message 2: assurance id",
+            "message 2: holds_for",
+        ];
+        assert_eq!(problems.len(), expected.len(), "{problems:?}");
+        for (p, start) in problems.iter().zip(expected) {
+            assert!(p.starts_with(start), "{p:?} should start with {start:?}");
+        }
+    }
+
+    #[test]
+    fn a_third_party_is_refused_not_ignored() {
+        let text = MINIMAL.replace("\"iran\"]", "\"iran\", \"usa\"]");
+        let err = Scenario::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("exactly two parties"), "{err}");
+        assert!(err.contains("\"usa\""), "{err}");
+        let one = MINIMAL.replace("[\"israel\", \"iran\"]", "[\"israel\"]");
+        assert!(
+            Scenario::parse(&one)
+                .unwrap_err()
+                .to_string()
+                .contains("names 1")
+        );
     }
 
     #[test]

@@ -11,141 +11,14 @@
     clippy::panic
 )]
 
-use std::collections::VecDeque;
+mod common;
+
 use std::time::Duration;
 
 use backchannel_lab::moves::ALL;
-use backchannel_proto::relay::{Delivery, Forward, RelayStrategy, inspect_batch};
-use backchannel_proto::{
-    Assurance, Body, ChannelConfig, ChannelMode, Endpoint, Event, PartyName, PeerPolicy, Rejection,
-    Revocation, SigningIdentity, Timestamp,
-};
+use backchannel_proto::{Assurance, Body, ChannelMode, Revocation};
 
-const NAMES: [&str; 3] = ["alpha", "bravo", "charlie"];
-
-struct World {
-    parties: Vec<Endpoint>,
-    broker: Box<dyn RelayStrategy>,
-    now: Timestamp,
-    rejections: Vec<(String, Rejection)>,
-    /// (recipient, sender, body) of every content envelope a party accepted.
-    accepted: Vec<(String, String, Body<'static>)>,
-    delivered_to_bravo: u64,
-}
-
-impl World {
-    fn new(attack: &str, mode: ChannelMode) -> Self {
-        World::with_broker(mode, |registered| {
-            backchannel_lab::strategy(attack, registered).unwrap()
-        })
-    }
-
-    /// A world whose broker runs the strategy `broker` builds for the registered parties.
-    fn with_broker(
-        mode: ChannelMode,
-        broker: impl FnOnce(&[backchannel_proto::PublicIdentity]) -> Box<dyn RelayStrategy>,
-    ) -> Self {
-        let ids: Vec<SigningIdentity> = NAMES
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                SigningIdentity::from_secret_bytes(PartyName::new(n).unwrap(), &[i as u8 + 1; 32])
-            })
-            .collect();
-        let registered: Vec<_> = ids.iter().map(SigningIdentity::public).collect();
-        let config = ChannelConfig {
-            ack_timeout: Duration::from_secs(1),
-            heartbeat_interval: Some(Duration::from_millis(300)),
-            ..ChannelConfig::default()
-        };
-        let parties = ids
-            .iter()
-            .map(|me| {
-                let peers = ids
-                    .iter()
-                    .filter(|p| p.name() != me.name())
-                    .map(|p| PeerPolicy::new(&me.public(), p.public(), mode, "main"))
-                    .collect();
-                Endpoint::new(me.clone(), peers, config.clone())
-            })
-            .collect();
-        World {
-            parties,
-            broker: broker(&registered),
-            now: Timestamp::from_millis(1_790_000_000_000),
-            rejections: Vec::new(),
-            accepted: Vec::new(),
-            delivered_to_bravo: 0,
-        }
-    }
-
-    /// Delivers frames to their parties, recording each verdict.
-    fn hand_over(&mut self, deliveries: Vec<Delivery>) {
-        for d in deliveries {
-            let to = NAMES.iter().position(|n| *n == d.to).unwrap();
-            match self.parties[to].handle_frame(self.now, &d.frame) {
-                Ok(a) if !a.envelope.body.is_control() => self.accepted.push((
-                    d.to.clone(),
-                    a.envelope.sender.to_string(),
-                    a.envelope.body.clone().into_owned(),
-                )),
-                Ok(_) => {}
-                Err(why) => self.rejections.push((d.to.clone(), why)),
-            }
-        }
-    }
-
-    /// Advances time by `ms`, running every party's timers and moving every frame
-    /// through the broker until nothing is left to move.
-    fn step(&mut self, ms: u64) {
-        self.now = self.now.saturating_add(Duration::from_millis(ms));
-        for p in &mut self.parties {
-            p.handle_timeout(self.now);
-        }
-        let mut queue: VecDeque<(usize, Vec<u8>)> = VecDeque::new();
-        for _round in 0..50 {
-            for (i, p) in self.parties.iter_mut().enumerate() {
-                loop {
-                    let mut out = Vec::new();
-                    match p.poll_transmit(self.now, &mut out).unwrap() {
-                        Some(_) => queue.push_back((i, out)),
-                        None => break,
-                    }
-                }
-            }
-            // What a strategy decided later (the desk) is delivered in this round too.
-            let mut later: Vec<Delivery> = Vec::new();
-            self.broker.poll(self.now, &mut later);
-            if queue.is_empty() && later.is_empty() {
-                break;
-            }
-            self.hand_over(later);
-            while let Some((from, frame)) = queue.pop_front() {
-                let me = self.parties[from].me().public();
-                let registered: Vec<_> = self.parties.iter().map(|p| p.me().public()).collect();
-                let inspected = inspect_batch(&me, &[&frame], &registered).pop().unwrap();
-                let Ok(inspected) = inspected else { continue };
-                let mut extra: Vec<Delivery> = Vec::new();
-                let forward = self.broker.relay(self.now, &inspected, &mut extra);
-                if forward == Forward::Original {
-                    extra.insert(
-                        0,
-                        Delivery {
-                            to: inspected.envelope.envelope().recipient.to_string(),
-                            frame: frame.clone(),
-                        },
-                    );
-                }
-                self.hand_over(extra);
-            }
-        }
-        while let Some((peer, event)) = self.parties[0].poll_event() {
-            if let (true, Event::Acknowledged { up_to, .. }) = (peer.as_str() == "bravo", event) {
-                self.delivered_to_bravo = self.delivered_to_bravo.max(up_to);
-            }
-        }
-    }
-}
+use common::World;
 
 fn play(attack: &str, mode: ChannelMode) -> World {
     let mut w = World::new(attack, mode);

@@ -29,6 +29,7 @@
 //! | login, welcome and notices between nodes | [`node`] |
 //! | what the broker checks and how it relays | [`relay`], [`broker_session`] |
 //! | a party's persisted channel state: snapshot + journal replay | [`persist`], [`journal`] |
+//! | what a party believes and knows of each side, from its transcript | [`ledger`], [`knowledge`] |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -59,6 +60,7 @@ mod identity;
 pub mod journal;
 pub mod judge;
 pub mod keyfile;
+pub mod knowledge;
 pub mod ledger;
 mod mode;
 pub mod node;

@@ -27,7 +27,7 @@ impl Move for Replay {
         if seen.is(ALPHA, BRAVO, 2)
             && let Some(first) = self.first.take()
         {
-            out.push(Out::forward(&first));
+            out.push(Out::again(&first));
         }
     }
 }
