@@ -63,27 +63,39 @@ pub fn ledger_text(me: &str, ledger: &Ledger) -> String {
         out.push_str(&format!("[{me}] no assurances given or accepted\n"));
     }
     for e in &ledger.entries {
-        let condition = if e.condition.is_empty() {
-            "unconditionally".to_owned()
-        } else {
-            format!("if {}", quoted(&e.condition))
-        };
-        let status = match &e.status {
-            Status::Revoked { seq, reason } => {
-                format!("REVOKED by #{seq} ({})", quoted(reason))
-            }
-            Status::Expired => format!("EXPIRED at {}", e.valid_until),
-            Status::InForce => format!("in force until {}", e.valid_until),
-        };
-        out.push_str(&format!(
-            "[{me}] {} -> {} {} (#{}): {} {condition}; {status}\n",
-            e.giver,
-            e.recipient,
-            quoted(&e.id),
-            e.seq,
-            quoted(&e.commitment),
-        ));
+        out.push_str(&format!("[{me}] {}\n", entry_text(e)));
     }
+    out.push_str(&flags_text(me, ledger));
+    out
+}
+
+/// One assurance and its status for the ledger's owner, escaped.
+pub fn entry_text(e: &LedgerEntry) -> String {
+    let condition = if e.condition.is_empty() {
+        "unconditionally".to_owned()
+    } else {
+        format!("if {}", quoted(&e.condition))
+    };
+    let status = match &e.status {
+        Status::Revoked { seq, reason } => {
+            format!("REVOKED by #{seq} ({})", quoted(reason))
+        }
+        Status::Expired => format!("EXPIRED at {}", e.valid_until),
+        Status::InForce => format!("in force until {}", e.valid_until),
+    };
+    format!(
+        "{} -> {} {} (#{}): {} {condition}; {status}",
+        e.giver,
+        e.recipient,
+        quoted(&e.id),
+        e.seq,
+        quoted(&e.commitment),
+    )
+}
+
+/// The ledger's flags, one line each, escaped.
+pub fn flags_text(me: &str, ledger: &Ledger) -> String {
+    let mut out = String::new();
     for f in &ledger.flags {
         let line = match f {
             Flag::UnknownRevocation {
@@ -114,7 +126,8 @@ pub fn ledger_text(me: &str, ledger: &Ledger) -> String {
     out
 }
 
-fn entry_json(e: &LedgerEntry) -> Value {
+/// One assurance as JSON, raw strings.
+pub fn entry_json(e: &LedgerEntry) -> Value {
     let (revoked_by, reason) = match &e.status {
         Status::Revoked { seq, reason } => (json!(seq), json!(reason)),
         _ => (Value::Null, Value::Null),

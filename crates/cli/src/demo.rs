@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use backchannel_broker::{BrokerEvent, Honest};
 use backchannel_party::{Activity, Control, Party, PartySettings};
 use backchannel_proto::judge::{Finding, JudgeReport};
-use backchannel_proto::ledger::Ledger;
+use backchannel_proto::knowledge::Knowledge;
 use backchannel_proto::{
     Assurance, Body, ChannelConfig, ChannelMode, PeerPolicy, Revocation, SigningIdentity, judge,
 };
@@ -22,7 +22,7 @@ use crate::Outcome;
 use crate::attacks::Which;
 use crate::events::EventLog;
 use crate::local_broker::LocalBroker;
-use crate::{keys, print, verify};
+use crate::{keys, knowledge_view, print, verify};
 
 /// Start a broker, alpha and bravo in this process on real TLS sockets on loopback
 /// (fresh keys, certificate and ports), play an exchange of assurances, and show what
@@ -322,8 +322,8 @@ struct Account {
     broker: Vec<String>,
     bravo: Vec<String>,
     judged: Vec<(String, JudgeReport)>,
-    /// What each party believes at the end: its assurance ledger.
-    ledgers: Vec<(String, Ledger)>,
+    /// What each party believes and knows at the end, from its transcript.
+    knowledge: Vec<Knowledge>,
     failures: Vec<String>,
 }
 
@@ -353,10 +353,10 @@ impl Account {
         }
         let _ = writeln!(
             out,
-            "\n--- what each side believes (its assurance ledger) ---"
+            "\n--- what each side believes, and knows of the other (its own transcript) ---"
         );
-        for (owner, ledger) in &self.ledgers {
-            out.push_str(&crate::assurances::ledger_text(owner, ledger));
+        for k in &self.knowledge {
+            out.push_str(&knowledge_view::knowledge_text(k));
         }
         for (owner, report) in &self.judged {
             let _ = writeln!(
@@ -387,7 +387,8 @@ impl Account {
             "broker": self.broker,
             "bravo": self.bravo,
             "judge": self.judged.iter().map(|(o, r)| (o.clone(), verify::report_json(r))).collect::<serde_json::Map<_, _>>(),
-            "assurances": self.ledgers.iter().map(|(o, l)| (o.clone(), crate::assurances::ledger_json(l))).collect::<serde_json::Map<_, _>>(),
+            "assurances": self.knowledge.iter().map(|k| (k.owner.clone(), crate::assurances::ledger_json(&k.ledger))).collect::<serde_json::Map<_, _>>(),
+            "knowledge": self.knowledge.iter().map(|k| (k.owner.clone(), knowledge_view::knowledge_json(k))).collect::<serde_json::Map<_, _>>(),
         })
     }
 }
@@ -426,7 +427,7 @@ async fn play(mode: ChannelMode, dir: &Path, log: &mut EventLog) -> anyhow::Resu
         broker: Vec::new(),
         bravo: Vec::new(),
         judged: Vec::new(),
-        ledgers: Vec::new(),
+        knowledge: Vec::new(),
         failures: Vec::new(),
     };
 
@@ -473,9 +474,9 @@ async fn play(mode: ChannelMode, dir: &Path, log: &mut EventLog) -> anyhow::Resu
         let report = judge(&bytes, &keys)?;
         check_judgement(&mut account.failures, mode, owner, &report);
         account.judged.push((owner.to_owned(), report));
-        let parsed = backchannel_proto::transcript::parse_transcript(&bytes)?;
-        let ledger = Ledger::build(parsed.entries, backchannel_party::now());
-        account.ledgers.push((owner.to_owned(), ledger));
+        account
+            .knowledge
+            .push(knowledge_view::from_transcript(owner, &bytes)?);
     }
     Ok(account)
 }
@@ -705,8 +706,8 @@ async fn under_attack(
                 }
             );
             println!("what each side believes:");
-            for (owner, ledger) in &run.ledgers {
-                print!("{}", crate::assurances::ledger_text(owner, ledger));
+            for k in &run.knowledge {
+                print!("{}", knowledge_view::knowledge_text(k));
             }
             println!("judge: {}", run.judge);
             println!(

@@ -33,8 +33,8 @@ pub struct LiveRun {
     pub account: Vec<AccountLine>,
     /// Everything that happened, in time order, with when (for the event stream).
     pub timeline: Vec<(backchannel_proto::Timestamp, Happening)>,
-    /// What alpha and bravo believe at the end: their assurance ledgers.
-    pub ledgers: Vec<(String, backchannel_proto::ledger::Ledger)>,
+    /// What alpha and bravo believe and know at the end, from their transcripts.
+    pub knowledge: Vec<backchannel_proto::knowledge::Knowledge>,
 }
 
 /// One thing that happened during a run.
@@ -295,10 +295,8 @@ async fn broker_attack_in(
     let mut run = classify(&seen, &sent, last_to_bravo, &report);
     for owner in ["alpha", "bravo"] {
         let bytes = std::fs::read(dir.join(format!("{owner}.transcript")))?;
-        let parsed = backchannel_proto::transcript::parse_transcript(&bytes)?;
-        let ledger =
-            backchannel_proto::ledger::Ledger::build(parsed.entries, backchannel_party::now());
-        run.ledgers.push((owner.to_owned(), ledger));
+        run.knowledge
+            .push(crate::knowledge_view::from_transcript(owner, &bytes)?);
     }
     // The broker's sender is dropped when it stops; its events end there.
     let from_broker = tokio::time::timeout(Duration::from_secs(5), broker_events)
@@ -444,26 +442,65 @@ fn classify(
         narrative: narrative.join("; "),
         account,
         timeline: Vec::new(),
-        ledgers: Vec::new(),
+        knowledge: Vec::new(),
     }
 }
 
-/// What a judge can prove from a transcript (usually bravo's), in one line.
+/// What a judge can prove from a transcript (usually bravo's), in one line: per
+/// finding, how many messages, receipts and heartbeats, never one count of frames.
 pub fn judge_summary(report: &JudgeReport) -> String {
-    let mut provable: Vec<(String, usize)> = Vec::new();
-    let (mut unattributable, mut invalid) = (0, Vec::new());
-    let (mut either_party, mut anyone) = (0, 0);
+    use backchannel_proto::BodyKind;
+    /// Messages, receipts and heartbeats, counted apart.
+    #[derive(Default)]
+    struct Counts([usize; 3]);
+    impl Counts {
+        fn add(&mut self, kind: Option<BodyKind>) {
+            let slot = match kind {
+                Some(BodyKind::Receipt) => 1,
+                Some(BodyKind::Heartbeat) => 2,
+                _ => 0,
+            };
+            if let Some(n) = self.0.get_mut(slot) {
+                *n += 1;
+            }
+        }
+        fn text(&self) -> String {
+            let [messages, receipts, heartbeats] = self.0;
+            let mut parts = Vec::new();
+            for (n, one, many) in [
+                (messages, "message", "messages"),
+                (receipts, "receipt", "receipts"),
+                (heartbeats, "heartbeat", "heartbeats"),
+            ] {
+                match n {
+                    0 => {}
+                    1 => parts.push(format!("1 {one}")),
+                    n => parts.push(format!("{n} {many}")),
+                }
+            }
+            parts.join(", ")
+        }
+    }
+    let mut provable: Vec<(String, Counts)> = Vec::new();
+    let (mut unattributable, mut either_party, mut anyone) =
+        (Counts::default(), Counts::default(), Counts::default());
+    let mut invalid = Vec::new();
     for e in &report.entries {
+        let kind = e.summary.as_ref().map(|s| s.kind);
         match &e.finding {
             Finding::ProvablyWrittenBy { name, .. } => {
                 match provable.iter_mut().find(|(n, _)| n == name) {
-                    Some((_, k)) => *k += 1,
-                    None => provable.push((name.clone(), 1)),
+                    Some((_, k)) => k.add(kind),
+                    None => {
+                        let mut k = Counts::default();
+                        k.add(kind);
+                        provable.push((name.clone(), k));
+                    }
                 }
             }
-            Finding::Unattributable => unattributable += 1,
-            Finding::EitherPartyCouldHaveWritten { .. } => either_party += 1,
-            Finding::AnyoneCouldHaveWritten { .. } => anyone += 1,
+            Finding::Unattributable => unattributable.add(kind),
+            Finding::EitherPartyCouldHaveWritten { .. } => either_party.add(kind),
+            Finding::AnyoneCouldHaveWritten { .. } => anyone.add(kind),
             Finding::Invalid(why) => invalid.push(why.code()),
             // The owner's count of rejections it did not keep: no envelope to judge.
             Finding::Omitted => {}
@@ -471,21 +508,24 @@ pub fn judge_summary(report: &JudgeReport) -> String {
     }
     let mut parts = Vec::new();
     for (name, k) in provable {
-        parts.push(format!("{k} provably by {name}"));
+        parts.push(format!("provably by {name}: {}", k.text()));
     }
-    if unattributable > 0 {
+    if !unattributable.text().is_empty() {
         parts.push(format!(
-            "{unattributable} unattributable (nothing provable)"
+            "unattributable (nothing provable): {}",
+            unattributable.text()
         ));
     }
-    if either_party > 0 {
+    if !either_party.text().is_empty() {
         parts.push(format!(
-            "{either_party} MAC'd: either party could have written them (nothing provable)"
+            "MAC'd, either party could have written them (nothing provable): {}",
+            either_party.text()
         ));
     }
-    if anyone > 0 {
+    if !anyone.text().is_empty() {
         parts.push(format!(
-            "{anyone} under published keys: anyone could have written them"
+            "under published keys, anyone could have written them: {}",
+            anyone.text()
         ));
     }
     if !invalid.is_empty() {
@@ -516,7 +556,7 @@ pub fn judge_summary(report: &JudgeReport) -> String {
     format!(
         "{}'s transcript: {}",
         backchannel_proto::text::plain(&report.owner),
-        parts.join(", ")
+        parts.join("; ")
     )
 }
 
@@ -610,6 +650,6 @@ async fn outsider_attack(attack: &Attack) -> anyhow::Result<LiveRun> {
         narrative: format!("{description}: the broker answered {said}"),
         account: Vec::new(),
         timeline: Vec::new(),
-        ledgers: Vec::new(),
+        knowledge: Vec::new(),
     })
 }

@@ -17,6 +17,7 @@ mod events;
 mod init;
 mod judge_tests;
 mod keys;
+mod knowledge_view;
 mod lab_run;
 mod local_broker;
 mod matrix_html;

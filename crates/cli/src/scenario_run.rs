@@ -10,7 +10,7 @@ use backchannel_broker::BrokerEvent;
 use backchannel_lab::Adversary;
 use backchannel_lab::scenario::{BrokerMove, Scenario, ScriptedMove, Step};
 use backchannel_party::{Activity, Control, Party, PartySettings};
-use backchannel_proto::ledger::Ledger;
+use backchannel_proto::knowledge::Knowledge;
 use backchannel_proto::{ChannelMode, PeerPolicy, SigningIdentity, Timestamp};
 use serde_json::json;
 use tokio::time::Instant;
@@ -30,8 +30,8 @@ pub struct ScenarioRun {
     pub mode: ChannelMode,
     /// Every node's lines, in time order, with whether each is routine.
     pub account: Vec<(String, bool)>,
-    /// What each party believes at the end.
-    pub ledgers: Vec<(String, Ledger)>,
+    /// What each party believes and knows at the end, from its transcript.
+    pub knowledge: Vec<Knowledge>,
     /// The judge's view of each party's transcript, one line each.
     pub judged: Vec<(String, String)>,
 }
@@ -66,8 +66,8 @@ impl ScenarioRun {
             );
         }
         let _ = writeln!(out, "\nwhat each side believes:");
-        for (owner, ledger) in &self.ledgers {
-            out.push_str(&crate::assurances::ledger_text(owner, ledger));
+        for k in &self.knowledge {
+            out.push_str(&crate::knowledge_view::knowledge_text(k));
         }
         for (_, verdict) in &self.judged {
             let _ = writeln!(out, "judge: {verdict}");
@@ -83,7 +83,8 @@ impl ScenarioRun {
             "broker": scenario.broker,
             "account": self.account.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
             "judge": self.judged.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-            "assurances": self.ledgers.iter().map(|(o, l)| (o.clone(), crate::assurances::ledger_json(l))).collect::<serde_json::Map<_, _>>(),
+            "assurances": self.knowledge.iter().map(|k| (k.owner.clone(), crate::assurances::ledger_json(&k.ledger))).collect::<serde_json::Map<_, _>>(),
+            "knowledge": self.knowledge.iter().map(|k| (k.owner.clone(), crate::knowledge_view::knowledge_json(k))).collect::<serde_json::Map<_, _>>(),
         })
     }
 }
@@ -216,22 +217,18 @@ async fn play_in(
     account.sort_by_key(|(at, _, _)| *at);
 
     let keys = registered;
-    let mut ledgers = Vec::new();
+    let mut knowledge = Vec::new();
     let mut judged = Vec::new();
     for owner in &scenario.parties {
         let bytes = std::fs::read(dir.join(format!("{owner}.transcript")))?;
-        let parsed = backchannel_proto::transcript::parse_transcript(&bytes)?;
-        ledgers.push((
-            owner.clone(),
-            Ledger::build(parsed.entries, backchannel_party::now()),
-        ));
+        knowledge.push(crate::knowledge_view::from_transcript(owner, &bytes)?);
         let report = backchannel_proto::judge(&bytes, &keys)?;
         judged.push((owner.clone(), crate::lab_run::judge_summary(&report)));
     }
     Ok(ScenarioRun {
         mode,
         account: account.into_iter().map(|(_, l, r)| (l, r)).collect(),
-        ledgers,
+        knowledge,
         judged,
     })
 }

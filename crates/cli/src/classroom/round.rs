@@ -321,9 +321,9 @@ impl Round {
             let verdict = match std::fs::read(self.dir.join(format!("{owner}.transcript"))) {
                 Ok(bytes) => match backchannel_proto::judge(&bytes, keys) {
                     Ok(report) => crate::lab_run::judge_summary(&report),
-                    Err(e) => format!("the transcript cannot be judged: {e}"),
+                    Err(e) => format!("{owner}'s transcript cannot be judged: {e}"),
                 },
-                Err(e) => format!("no transcript: {e}"),
+                Err(e) => format!("{owner}: no transcript: {e}"),
             };
             judged.push((owner.clone(), verdict));
         }

@@ -291,7 +291,8 @@ pub fn timeline(round: &Round, events: &[Value]) -> String {
     let judge = round.ending.as_ref().map(|e| {
         e.judged
             .iter()
-            .map(|(owner, v)| format!("{owner}'s transcript: {v}"))
+            // Each finding names its transcript's owner already.
+            .map(|(_, v)| v.clone())
             .collect::<Vec<_>>()
             .join("; ")
     });
