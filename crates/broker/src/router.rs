@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use backchannel_proto::node::{Notice, notice_frame};
 use backchannel_proto::relay::{Delivery, Forward, Inspected, Refusal, RelayStrategy};
-use backchannel_proto::{Attestation, ChannelId, EnvelopeIn, Timestamp};
+use backchannel_proto::{Attestation, BodyKind, ChannelId, EnvelopeIn, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -110,12 +110,14 @@ pub(crate) async fn run(
                 extra.clear();
                 // The honest broker routes on what the session decoded; a strategy
                 // that looks at each envelope gets it decoded again here.
+                let mut kind = None;
                 let forward = if strategy.forwards_everything_unchanged() {
                     Forward::Original
                 } else {
                     let Ok(envelope) = EnvelopeIn::decode(&frame) else {
                         continue; // inspected by the session already; cannot happen
                     };
+                    kind = Some(envelope.envelope().body.kind());
                     let inspected = Inspected {
                         envelope,
                         attestation,
@@ -125,14 +127,16 @@ pub(crate) async fn run(
                 if forward == Forward::Withhold && !strategy.last_was_a_move() {
                     tracing::debug!(target: "broker", "{} re-presented {from}'s #{seq} to {recipient} to fit what the recipient saw", strategy.name());
                 } else if forward == Forward::Withhold {
-                    let instead = match extra.len() {
-                        0 => "delivers nothing in its place".to_owned(),
-                        n => format!("delivers {n} frame(s) of its own instead"),
+                    let instead = if extra.is_empty() {
+                        "delivers nothing in its place".to_owned()
+                    } else {
+                        format!("delivers in its place {}", deliveries_words(&extra))
                     };
+                    let what = kind.map_or_else(String::new, |k| format!("{k} "));
                     note(
                         &events,
                         format!(
-                            "{} acted on {from}'s #{seq} to {recipient}: withheld it, {instead}",
+                            "{} acted on {from}'s {what}#{seq} to {recipient}: withheld it, {instead}",
                             strategy.name()
                         ),
                     );
@@ -159,7 +163,11 @@ pub(crate) async fn run(
                     if forward == Forward::Original && strategy.last_was_a_move() {
                         note(
                             &events,
-                            format!("{} delivers an extra frame to {}", strategy.name(), d.to),
+                            format!(
+                                "{} delivers as well {}",
+                                strategy.name(),
+                                deliveries_words(std::slice::from_ref(&d))
+                            ),
                         );
                     }
                     match reserve(&mailboxes, &d.to, &from, d.frame.len()) {
@@ -197,7 +205,11 @@ fn polled(
             .unwrap_or_else(|_| Arc::from("broker"));
         note(
             events,
-            format!("{} delivers a frame to {}", strategy.name(), d.to),
+            format!(
+                "{} delivers {}",
+                strategy.name(),
+                deliveries_words(std::slice::from_ref(&d))
+            ),
         );
         match reserve(mailboxes, &d.to, &from, d.frame.len()) {
             Ok(()) => accepted.push(Accepted {
@@ -341,6 +353,43 @@ fn refuse(
             reason: refusal.to_string(),
         });
     }
+}
+
+/// What a strategy's deliveries are, in words: each message named by its sender,
+/// kind, number and recipient as the recipient will see them ("north's revocation
+/// #2 to south"), receipts and heartbeats counted, so that a move's note says what
+/// went out and never reads like a forgery when it released what it held.
+fn deliveries_words(deliveries: &[Delivery]) -> String {
+    let mut messages = Vec::new();
+    let (mut receipts, mut heartbeats, mut other) = (0usize, 0usize, 0usize);
+    for d in deliveries {
+        match EnvelopeIn::decode(&d.frame) {
+            Ok(e) => {
+                let e = e.envelope();
+                match e.body.kind() {
+                    BodyKind::Receipt => receipts += 1,
+                    BodyKind::Heartbeat => heartbeats += 1,
+                    kind => messages.push(format!(
+                        "{}'s {kind} #{} to {}",
+                        backchannel_proto::text::plain(&e.sender),
+                        e.seq,
+                        backchannel_proto::text::plain(&d.to)
+                    )),
+                }
+            }
+            Err(_) => other += 1,
+        }
+    }
+    for (n, what) in [
+        (receipts, "receipt(s)"),
+        (heartbeats, "heartbeat(s)"),
+        (other, "undecodable frame(s)"),
+    ] {
+        if n > 0 {
+            messages.push(format!("{n} {what}"));
+        }
+    }
+    messages.join(", ")
 }
 
 fn note(events: &Option<mpsc::Sender<BrokerEvent>>, note: String) {

@@ -22,6 +22,7 @@ use crate::Outcome;
 use crate::attacks::Which;
 use crate::events::EventLog;
 use crate::local_broker::LocalBroker;
+use crate::timeline::RunEnding;
 use crate::{keys, knowledge_view, print, verify};
 
 /// Start a broker, alpha and bravo in this process on real TLS sockets on loopback
@@ -66,7 +67,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut log = EventLog::default();
-    let mut judged: Vec<(String, String)> = Vec::new();
+    let mut endings: Vec<RunEnding> = Vec::new();
     if let Some(path) = &args.scenario {
         let scenario = read_scenario(path)?;
         for mode in args.mode.modes() {
@@ -78,12 +79,16 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
                 print!("{}", run.text(&scenario, args.verbose));
             }
             let verdicts: Vec<String> = run.judged.iter().map(|(_, v)| v.clone()).collect();
-            judged.push((label, verdicts.join("; ")));
+            endings.push(RunEnding {
+                run: label,
+                judge: verdicts.join("; "),
+                knowledge: run.knowledge.clone(),
+            });
         }
         save(
             &args,
             &log,
-            &judged,
+            &endings,
             &format!("backchannel demo --scenario {}", path.display()),
         )?;
         return Ok(Outcome::Ok);
@@ -98,13 +103,13 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             args.json,
             args.verbose,
             &mut log,
-            &mut judged,
+            &mut endings,
         )
         .await;
         save(
             &args,
             &log,
-            &judged,
+            &endings,
             &format!("backchannel demo --adversary {name}"),
         )?;
         return result;
@@ -124,12 +129,16 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         failures.extend(account.failures.iter().map(|f| format!("{mode}: {f}")));
         summary.push(ModeSummary::of(&account));
-        if let Some((_, report)) = account.judged.iter().find(|(o, _)| o == "bravo") {
-            judged.push((
-                format!("demo {mode}"),
-                crate::lab_run::judge_summary(report),
-            ));
-        }
+        endings.push(RunEnding {
+            run: format!("demo {mode}"),
+            judge: account
+                .judged
+                .iter()
+                .find(|(o, _)| o == "bravo")
+                .map(|(_, report)| crate::lab_run::judge_summary(report))
+                .unwrap_or_default(),
+            knowledge: account.knowledge.clone(),
+        });
     }
     if summary.len() > 1 {
         if args.json {
@@ -141,7 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             print!("{}", summary_table(&summary));
         }
     }
-    save(&args, &log, &judged, "backchannel demo")?;
+    save(&args, &log, &endings, "backchannel demo")?;
     if failures.is_empty() {
         Ok(Outcome::Ok)
     } else {
@@ -171,17 +180,12 @@ pub(crate) fn read_scenario(path: &Path) -> anyhow::Result<backchannel_lab::scen
 }
 
 /// Writes the event stream and the timeline, if asked for.
-fn save(
-    args: &Args,
-    log: &EventLog,
-    judged: &[(String, String)],
-    title: &str,
-) -> anyhow::Result<()> {
+fn save(args: &Args, log: &EventLog, endings: &[RunEnding], title: &str) -> anyhow::Result<()> {
     if let Some(path) = &args.events {
         log.write(path)?;
     }
     if let Some(path) = &args.timeline {
-        let html = crate::timeline::page(title, &log.in_order(), judged);
+        let html = crate::timeline::page(title, &log.in_order(), endings);
         std::fs::write(path, html).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     Ok(())
@@ -646,7 +650,7 @@ async fn under_attack(
     json_out: bool,
     verbose: bool,
     log: &mut EventLog,
-    judged: &mut Vec<(String, String)>,
+    endings: &mut Vec<RunEnding>,
 ) -> anyhow::Result<Outcome> {
     let attacks = crate::attacks::select(Some(name))?;
     let modes = which.modes();
@@ -655,7 +659,11 @@ async fn under_attack(
         for mode in &modes {
             let run = crate::lab_run::run_one(attack, *mode).await?;
             let label = format!("{} {mode}", attack.name);
-            judged.push((label.clone(), run.judge.clone()));
+            endings.push(RunEnding {
+                run: label.clone(),
+                judge: run.judge.clone(),
+                knowledge: run.knowledge.clone(),
+            });
             log.lab_run(&label, &run.timeline);
             let want = crate::attacks::expectation(attack, *mode);
             let ok = crate::attacks::matches(&run, want);

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use backchannel_broker::BrokerEvent;
 use backchannel_party::Activity;
-use backchannel_proto::{Attestation, Body, ChannelMode, Envelope, Timestamp};
+use backchannel_proto::{Attestation, Body, ChannelMode, Envelope, Refusal, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::print::raw_body;
@@ -36,6 +36,7 @@ fn base(at: Timestamp, run: &str, node: &str, event: &str) -> Map<String, Value>
         "verdict",
         "reason",
         "attestation",
+        "refused",
         "detail",
     ] {
         m.insert(key.into(), Value::Null);
@@ -47,7 +48,23 @@ fn envelope_fields(m: &mut Map<String, Value>, e: &Envelope<'_>) {
     m.insert("from".into(), json!(e.sender));
     m.insert("to".into(), json!(e.recipient));
     m.insert("seq".into(), json!(e.seq));
+    if e.refused.count > 0 {
+        m.insert(
+            "refused".into(),
+            refused_json(e.refused.listed(), e.refused.count),
+        );
+    }
     body_fields(m, &e.body);
+}
+
+/// The envelopes of the peer's chain a receipt says were refused (covered by the
+/// acknowledgement, never delivered): `{"listed": [{"seq", "code"}], "unlisted": n}`.
+fn refused_json(listed: impl Iterator<Item = Refusal>, count: u64) -> Value {
+    let listed: Vec<Value> = listed
+        .map(|r| json!({ "seq": r.seq, "code": r.code.as_str() }))
+        .collect();
+    let unlisted = count.saturating_sub(listed.len() as u64);
+    json!({ "listed": listed, "unlisted": unlisted })
 }
 
 /// `kind`, `body` and, for assurances and revocations, `id` and `condition`.
@@ -145,6 +162,13 @@ impl EventLog {
                 m.insert("seq".into(), json!(up_to));
                 m.insert("attestation".into(), json!(attestation(att)));
                 if !refused.is_empty() || *unlisted > 0 {
+                    m.insert(
+                        "refused".into(),
+                        refused_json(
+                            refused.iter().copied(),
+                            (refused.len() as u64).saturating_add(*unlisted),
+                        ),
+                    );
                     let listed: Vec<String> = refused
                         .iter()
                         .map(|r| format!("#{} {}", r.seq, r.code.as_str()))

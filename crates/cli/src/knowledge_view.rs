@@ -13,9 +13,9 @@ fn standing_text(s: &Standing, side: &str) -> String {
         Standing::InForce => format!("in force for {side}"),
         Standing::Withdrawn { seq } => format!("withdrawn for {side} (#{seq})"),
         Standing::Expired => format!("expired for {side}"),
-        Standing::WithdrawalRefused { seq, code } => format!(
-            "STILL IN FORCE for {side}: {side} refused the withdrawal #{seq} ({code})"
-        ),
+        Standing::WithdrawalRefused { seq, code } => {
+            format!("STILL IN FORCE for {side}: {side} refused the withdrawal #{seq} ({code})")
+        }
         Standing::WithdrawalUnanswered { seq } => format!(
             "unknown whether {side} has the withdrawal #{seq} (no receipt for it yet): for {side} it may still stand"
         ),

@@ -9,9 +9,9 @@
 //! party accepted or gave, and their status); and what a judge can prove. Every text
 //! from a run is escaped for HTML.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use backchannel_proto::knowledge::Knowledge;
 use serde_json::Value;
 
 /// Escapes text for HTML element content and attribute values.
@@ -90,9 +90,21 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #c
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
 mark{background:#fd6}.flag{color:#c33;font-weight:bold}.box{border:1px solid #999;padding:.5em 1em;margin:.5em 0;background:#f7f7f7}";
 
-/// The page for `events` (grouped by run, in the order runs first appear), with what
-/// a judge can prove per run.
-pub fn page(title: &str, events: &[Value], judge: &[(String, String)]) -> String {
+/// How one run ended: what a judge can prove, and what each party knows from its own
+/// transcript (the "what each side believes" box shows this, never a guess from
+/// the events).
+pub struct RunEnding {
+    /// The run label, as in the events' `run`.
+    pub run: String,
+    /// What a judge can prove, one line.
+    pub judge: String,
+    /// Each party's knowledge at the end.
+    pub knowledge: Vec<Knowledge>,
+}
+
+/// The page for `events` (grouped by run, in the order runs first appear), with how
+/// each run ended.
+pub fn page(title: &str, events: &[Value], endings: &[RunEnding]) -> String {
     let mut runs: Vec<(String, Vec<&Value>)> = Vec::new();
     for e in events {
         let run = text(e, "run");
@@ -108,19 +120,26 @@ pub fn page(title: &str, events: &[Value], judge: &[(String, String)]) -> String
         t = esc(title)
     );
     for (run, list) in &runs {
-        let verdict = judge
-            .iter()
-            .find(|(r, _)| r == run)
-            .map(|(_, v)| v.as_str());
-        out.push_str(&section(run, list, verdict));
+        let ending = endings.iter().find(|e| e.run == *run);
+        out.push_str(&section(
+            run,
+            list,
+            ending.map(|e| e.judge.as_str()),
+            ending.map_or(&[], |e| e.knowledge.as_slice()),
+        ));
     }
     out.push_str("</body></html>\n");
     out
 }
 
-/// One run's part of the page: the lanes, said vs heard, what each side believes,
-/// and (when given) what a judge can prove.
-pub(crate) fn section(run: &str, list: &[&Value], judge: Option<&str>) -> String {
+/// One run's part of the page: the lanes, said vs heard, what each side believes
+/// and knows (`knowledge`), and (when given) what a judge can prove.
+pub(crate) fn section(
+    run: &str,
+    list: &[&Value],
+    judge: Option<&str>,
+    knowledge: &[Knowledge],
+) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -129,7 +148,7 @@ pub(crate) fn section(run: &str, list: &[&Value], judge: Option<&str>) -> String
     );
     out.push_str(&lanes(list));
     out.push_str(&said_vs_heard(list));
-    out.push_str(&beliefs(list));
+    out.push_str(&beliefs(knowledge));
     if let Some(verdict) = judge {
         let _ = write!(
             out,
@@ -199,6 +218,10 @@ fn lanes(list: &[&Value]) -> String {
         );
     }
     let sent: Vec<&&Value> = list.iter().filter(|e| text(e, "event") == "sent").collect();
+    // (receipt's recipient, its sender, refused seq) already drawn: a receipt lists
+    // refusals again until they fall off its list, but says so only once.
+    let mut refusals_drawn: std::collections::HashSet<(String, String, u64)> =
+        std::collections::HashSet::new();
     for (i, e) in rows.iter().enumerate() {
         let y = 50 + 26 * i64::try_from(i).unwrap_or(0);
         let event = text(e, "event");
@@ -231,6 +254,31 @@ fn lanes(list: &[&Value]) -> String {
                     Some(_) => String::new(),
                 };
                 if text(e, "kind") == "receipt" {
+                    let newly_refused: Vec<String> = if accepted {
+                        refused_listed(e)
+                            .into_iter()
+                            .filter(|(seq, _)| {
+                                refusals_drawn.insert((node.clone(), text(e, "from"), *seq))
+                            })
+                            .map(|(seq, code)| format!("#{seq} REFUSED ({code}), not delivered"))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    if !newly_refused.is_empty() {
+                        let _ = write!(
+                            svg,
+                            "<line class=\"bad\" data-event=\"receipt\" data-refused=\"true\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} gets a receipt from {}: {}</text>",
+                            x("broker"),
+                            x(&node),
+                            x(&node).min(x("broker")) + 6,
+                            y - 4,
+                            esc(&node),
+                            esc(&text(e, "from")),
+                            esc(&newly_refused.join(", ")),
+                        );
+                        continue;
+                    }
                     let _ = write!(
                         svg,
                         "<line class=\"{}\" data-event=\"receipt\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} gets a receipt from {}{}</text>",
@@ -321,6 +369,23 @@ fn lanes(list: &[&Value]) -> String {
     svg
 }
 
+/// The refusals a receipt event lists: (seq, code) of the envelopes it covers
+/// without their having been delivered (the event's `refused` key).
+fn refused_listed(e: &Value) -> Vec<(u64, String)> {
+    e.get("refused")
+        .and_then(|r| r.get("listed"))
+        .and_then(Value::as_array)
+        .map(|listed| {
+            listed
+                .iter()
+                .filter_map(|r| {
+                    Some((r.get("seq")?.as_u64()?, r.get("code")?.as_str()?.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What each sender said against what its recipient accepted, message by message.
 fn said_vs_heard(list: &[&Value]) -> String {
     let mut out = String::from(
@@ -397,46 +462,25 @@ fn said_vs_heard(list: &[&Value]) -> String {
     out
 }
 
-/// The assurances each party gave or accepted by the end of the run, with status.
-fn beliefs(list: &[&Value]) -> String {
-    // (holder, giver, id) -> (words, status)
-    let mut book: BTreeMap<(String, String, String), (String, String)> = BTreeMap::new();
-    for e in list {
-        let event = text(e, "event");
-        let holder = text(e, "node");
-        let counts = event == "sent" || (event == "received" && text(e, "verdict") == "accepted");
-        if !counts {
-            continue;
-        }
-        let key = (holder, text(e, "from"), text(e, "id"));
-        match text(e, "kind").as_str() {
-            "assurance" => {
-                book.entry(key).or_insert((words(e), "in force".to_owned()));
-            }
-            "revocation" => {
-                if let Some(entry) = book.get_mut(&key) {
-                    entry.1 = "withdrawn".to_owned();
-                }
-            }
-            _ => {}
-        }
+/// What each party believes and knows of the other at the end of the run, from its
+/// own transcript: one line per assurance (its standing for the owner and for the
+/// other side as the owner can know it) and per message not plainly acknowledged.
+fn beliefs(knowledge: &[Knowledge]) -> String {
+    let mut out = String::from(
+        "<div class=\"box beliefs\"><b>What each side believes, and knows of the other</b> (from its own transcript)<ul>",
+    );
+    if knowledge.is_empty() {
+        out.push_str("<li>no transcript was read</li>");
     }
-    let mut out = String::from("<div class=\"box beliefs\"><b>What each side believes</b><ul>");
-    if book.is_empty() {
-        out.push_str("<li>no assurance was given or accepted</li>");
-    }
-    for ((holder, giver, _), (words, status)) in &book {
-        let whose = if holder == giver {
-            format!("{} gave", esc(holder))
-        } else {
-            format!("{} holds, from {}", esc(holder), esc(giver))
-        };
-        let _ = write!(
-            out,
-            "<li>{whose}: {} &mdash; <b>{}</b></li>",
-            esc(words),
-            esc(status)
-        );
+    for k in knowledge {
+        for line in crate::knowledge_view::knowledge_text(k).lines() {
+            let _ = write!(
+                out,
+                "<li data-owner=\"{}\">{}</li>",
+                esc(&k.owner),
+                esc(line)
+            );
+        }
     }
     out.push_str("</ul></div>");
     out

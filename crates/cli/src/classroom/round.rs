@@ -15,7 +15,7 @@ use backchannel_lab::Adversary;
 use backchannel_lab::desk::Desk;
 use backchannel_lab::scenario::Said;
 use backchannel_party::{Activity, Control, Party, PartySettings, RunEnd};
-use backchannel_proto::ledger::Ledger;
+use backchannel_proto::knowledge::Knowledge;
 use backchannel_proto::{
     BodyKind, ChannelConfig, ChannelMode, PeerPolicy, SigningIdentity, Timestamp,
 };
@@ -100,6 +100,9 @@ pub struct Record {
     pub events: EventLog,
     /// Each party's assurance ledger, rebuilt from its transcript as it changes.
     pub ledgers: Vec<(String, Value)>,
+    /// What each party knows, rebuilt with its ledger (the timeline's "what each
+    /// side believes" box).
+    pub knowledge: Vec<Knowledge>,
     /// Heartbeats the broker read and the parties accepted: counted, not kept (one a
     /// second per direction would swamp the log, and they change no view).
     pub heartbeats: u64,
@@ -168,6 +171,7 @@ impl Round {
         let record = Arc::new(Mutex::new(Record {
             events: EventLog::default(),
             ledgers: Vec::new(),
+            knowledge: Vec::new(),
             heartbeats: 0,
         }));
 
@@ -260,6 +264,11 @@ impl Round {
         lock(&self.record).ledgers.clone()
     }
 
+    /// What each party knows, as last rebuilt from its transcript.
+    pub fn knowledge(&self) -> Vec<Knowledge> {
+        lock(&self.record).knowledge.clone()
+    }
+
     /// Has `from` send `said` to `to`, valid for `ttl` (by default an assurance's own
     /// validity, else an hour); the sequence number, or why not.
     pub async fn send(
@@ -349,12 +358,16 @@ fn refresh_ledger(record: &Mutex<Record>, me: &str, transcript: &std::path::Path
     let Ok(parsed) = backchannel_proto::transcript::parse_transcript(&bytes) else {
         return;
     };
-    let ledger = Ledger::build(parsed.entries, backchannel_party::now());
-    let json = crate::assurances::ledger_json(&ledger);
+    let knowledge = Knowledge::build(me, parsed.entries, backchannel_party::now());
+    let json = crate::assurances::ledger_json(&knowledge.ledger);
     let mut r = lock(record);
     match r.ledgers.iter_mut().find(|(n, _)| n == me) {
         Some((_, l)) => *l = json,
         None => r.ledgers.push((me.to_owned(), json)),
+    }
+    match r.knowledge.iter_mut().find(|k| k.owner == me) {
+        Some(k) => *k = knowledge,
+        None => r.knowledge.push(knowledge),
     }
 }
 
@@ -379,7 +392,10 @@ async fn drive(
                     return Control::Continue;
                 }
                 lock(&record).events.activity(at, &label, &me, a);
-                if matches!(a, Activity::Received(r) if !r.is_control()) {
+                // A receipt changes what the sender knows of its messages' fate.
+                if matches!(a, Activity::Received(r) if !r.is_control())
+                    || matches!(a, Activity::Acknowledged { .. })
+                {
                     refresh_ledger(&record, &me, &transcript);
                 }
                 changed.send_modify(|v| *v = v.wrapping_add(1));

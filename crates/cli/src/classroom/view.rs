@@ -296,5 +296,5 @@ pub fn timeline(round: &Round, events: &[Value]) -> String {
             .collect::<Vec<_>>()
             .join("; ")
     });
-    crate::timeline::section(&round.label, &list, judge.as_deref())
+    crate::timeline::section(&round.label, &list, judge.as_deref(), &round.knowledge())
 }
