@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "time",
     "run",
     "node",
@@ -26,6 +26,7 @@ const KEYS: [&str; 15] = [
     "verdict",
     "reason",
     "attestation",
+    "refused",
     "detail",
 ];
 

@@ -95,14 +95,68 @@ fn a_withdrawal_sat_on_past_its_deadline_is_refused_unless_deniable() {
         let (id, status, _) = &south[0];
         assert_eq!(id, "N-1");
         let said = account(&run);
+        // However often north resends it while it is held, south hears it once.
+        let heard = said
+            .lines()
+            .filter(|l| l.starts_with("[south] accepted") && l.contains("revocation of N-1"))
+            .count();
+        let standing = |owner: &str| {
+            run["knowledge"][owner]["assurances"][0]["for_other"]["standing"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
         if mode == "deniable" {
             // The mediator retimed it: south takes the late withdrawal as fresh.
             assert_eq!(status, "revoked", "{said}");
+            assert_eq!(heard, 1, "{said}");
+            assert_eq!(standing("north"), "withdrawn", "{run}");
+            assert_eq!(standing("south"), "withdrawn", "{run}");
         } else {
             // South refused it as expired, and north's receipt says so.
             assert_eq!(status, "in force", "{said}");
+            assert_eq!(heard, 0, "{said}");
             assert!(said.contains("expired"), "{said}");
             assert!(said.contains("REFUSED by south (expired)"), "{said}");
+            // Each side knows what the other holds: north that N-1 still stands for
+            // south, south that north believes it withdrawn.
+            assert_eq!(standing("north"), "withdrawal-refused", "{mode}: {run}");
+            assert_eq!(standing("south"), "withdrawn-too-late", "{mode}: {run}");
+            let sent = &run["knowledge"]["north"]["sent"][1];
+            assert_eq!(
+                (sent["fate"].as_str(), sent["refused"].as_str()),
+                (Some("refused"), Some("expired"))
+            );
+        }
+    }
+}
+
+#[test]
+fn the_timeline_of_a_sat_on_withdrawal_shows_the_refusal_and_nothing_never_said() {
+    let _serial = serial();
+    let page = scratch("scenario-sat-on-timeline").join("sat-on.html");
+    let out = run(&[
+        "demo",
+        "--scenario",
+        &scenario("withdrawal-sat-on"),
+        "--timeline",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let sections: Vec<&str> = html.split("<section class=\"run\"").skip(1).collect();
+    assert_eq!(sections.len(), 3);
+    for section in sections {
+        let deniable = section.contains("data-run=\"withdrawal-sat-on deniable\"");
+        assert!(!section.contains("NEVER SENT"), "{section}");
+        // A receipt that carries south's refusal is drawn as the refusal.
+        assert_eq!(
+            section.matches("data-refused=\"true\"").count(),
+            usize::from(!deniable),
+            "{section}"
+        );
+        if !deniable {
+            assert!(section.contains("STILL IN FORCE for south"), "{section}");
         }
     }
 }
@@ -130,6 +184,16 @@ fn a_softened_threat_is_caught_unless_deniable() {
             "signed" => {
                 assert!(bravo.is_empty(), "{said}");
                 assert!(said.contains("bad-signature"), "{said}");
+                // alpha cannot tell whether bravo holds what it gave: no receipt.
+                let given = &run["knowledge"]["alpha"]["assurances"];
+                assert!(
+                    given
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|a| a["for_other"]["standing"] == "unknown"),
+                    "{given}"
+                );
             }
             _ => {
                 assert!(bravo.is_empty(), "{said}");
@@ -154,4 +218,20 @@ fn a_broken_scenario_is_refused_before_anything_runs() {
     let err = text(&out);
     assert!(err.contains("message 1: broker move \"lose\""), "{err}");
     assert!(!err.contains("===="), "nothing ran: {err}");
+    // Every broken rule at once, and a third party refused rather than ignored.
+    std::fs::write(
+        &file,
+        "title = \"t\"\nparties = [\"alpha\", \"bravo\", \"charlie\"]\n[[message]]\nfrom = \"alpha\"\ntext = \"x\"\nbroker = \"lose\"\nvalid_for = \"soon\"\n",
+    )
+    .unwrap();
+    let out = run(&["demo", "--scenario", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out);
+    for part in [
+        "exactly two parties",
+        "message 1: valid_for",
+        "message 1: broker move",
+    ] {
+        assert!(err.contains(part), "{part} missing: {err}");
+    }
 }

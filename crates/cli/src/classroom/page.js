@@ -176,7 +176,8 @@ function renderParty(role, v) {
       ? 'accepted (' + ({ signature: 'signed by ', mac: "MAC'd by ", none: 'unsigned: on the broker\'s word that it is from ' }[m.attestation] || '') + m.from + ')'
       : 'REJECTED: ' + (m.detail || '') + ' [' + (m.reason || '') + ']';
     return el('li', { class: ok ? 'accepted' : 'rejected', 'data-reason': m.reason || '' },
-      '#' + m.seq + ' from ' + m.from + ' [' + m.kind + '] ' + words(m) + ' — ' + verdict);
+      '#' + m.seq + ' from ' + m.from + ' [' + m.kind + '] ' + words(m) + ' — ' + verdict +
+      (m.copies > 1 ? ' (' + m.copies + ' copies)' : ''));
   }));
   list($('.notices', seat), v.notices.map((n) => el('li', { class: 'missing', text: n })));
   const ledger = (v.ledger && v.ledger.assurances) || [];

@@ -56,17 +56,28 @@ fn is_control(e: &Value) -> bool {
 /// One sent message with what its sender knows of its fate.
 fn sent_status(events: &[Value], sent: &Value) -> (&'static str, String) {
     let (me, to, seq) = (s(sent, "from"), s(sent, "to"), n(sent, "seq").unwrap_or(0));
-    let refused_tag = format!("#{seq} ");
     for e in events {
         if s(e, "event") == "acknowledged"
             && s(e, "node") == me
             && s(e, "from") == to
             && n(e, "seq").unwrap_or(0) >= seq
         {
-            let detail = s(e, "detail");
-            if let Some(at) = detail.find(&refused_tag) {
-                let why = detail.get(at..).unwrap_or("").to_owned();
-                return ("refused", format!("{to} says it refused it ({why})"));
+            // The receipt's refusals are data (the event's `refused` key).
+            let refused = e
+                .get("refused")
+                .and_then(|r| r.get("listed"))
+                .and_then(Value::as_array)
+                .and_then(|listed| {
+                    listed
+                        .iter()
+                        .find(|r| r.get("seq").and_then(Value::as_u64) == Some(seq))
+                })
+                .map(|r| s(r, "code").to_owned());
+            if let Some(code) = refused {
+                return (
+                    "refused",
+                    format!("{to} says it refused it (#{seq} {code})"),
+                );
             }
             let how = match s(e, "attestation") {
                 "signature" => "signed",
@@ -113,19 +124,48 @@ pub fn party(round: &Round, me: &str, events: &[Value], script: &[Value]) -> Val
             v
         })
         .collect();
-    let heard: Vec<Value> = events
+    // One line per message and verdict: the copies a sender resends (no receipt
+    // yet) are counted on it, not listed again.
+    let mut heard: Vec<Value> = Vec::new();
+    for e in events
         .iter()
         .filter(|e| s(e, "event") == "received" && s(e, "node") == me && !is_control(e))
-        .map(|e| {
-            let mut v = message_fields(e);
-            if let Some(m) = v.as_object_mut() {
-                for key in ["verdict", "reason", "detail", "attestation"] {
-                    m.insert(key.into(), e.get(key).cloned().unwrap_or(Value::Null));
+    {
+        let mut v = message_fields(e);
+        if let Some(m) = v.as_object_mut() {
+            for key in ["verdict", "reason", "detail", "attestation"] {
+                m.insert(key.into(), e.get(key).cloned().unwrap_or(Value::Null));
+            }
+        }
+        let same = heard.iter_mut().find(|h| {
+            [
+                "from",
+                "seq",
+                "kind",
+                "body",
+                "id",
+                "condition",
+                "verdict",
+                "reason",
+            ]
+            .iter()
+            .all(|k| h.get(*k) == v.get(*k))
+        });
+        match same {
+            Some(h) => {
+                if let Some(m) = h.as_object_mut() {
+                    let copies = m.get("copies").and_then(Value::as_u64).unwrap_or(1);
+                    m.insert("copies".into(), json!(copies.saturating_add(1)));
                 }
             }
-            v
-        })
-        .collect();
+            None => {
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("copies".into(), json!(1));
+                }
+                heard.push(v);
+            }
+        }
+    }
     let notices: Vec<Value> = events
         .iter()
         .filter(|e| {
