@@ -451,7 +451,7 @@ async fn play(mode: ChannelMode, dir: &Path, log: &mut EventLog) -> anyhow::Resu
         assurance_id: "A-1".into(),
         reason: "Assurance A-1 is withdrawn as of now.".into(),
     });
-    // The scenario of ../shared/domain.md: an assurance, the reciprocal one, and a
+    // The situation the project models (README): an assurance, the reciprocal one, and a
     // revocation, each acknowledged by a receipt.
     let script = [
         (true, a1, 30 * DAY),

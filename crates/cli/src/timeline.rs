@@ -265,35 +265,28 @@ fn lanes(list: &[&Value]) -> String {
                     } else {
                         Vec::new()
                     };
-                    if !newly_refused.is_empty() {
-                        let _ = write!(
-                            svg,
-                            "<line class=\"bad\" data-event=\"receipt\" data-refused=\"true\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} gets a receipt from {}: {}</text>",
-                            x("broker"),
-                            x(&node),
-                            x(&node).min(x("broker")) + 6,
-                            y - 4,
-                            esc(&node),
-                            esc(&text(e, "from")),
-                            esc(&newly_refused.join(", ")),
-                        );
-                        continue;
-                    }
+                    // A receipt that newly lists a refusal is drawn as the refusal.
+                    let (class, refused_attr, tail) = if !newly_refused.is_empty() {
+                        (
+                            "bad",
+                            " data-refused=\"true\"",
+                            format!(": {}", newly_refused.join(", ")),
+                        )
+                    } else if accepted {
+                        ("ok", "", String::new())
+                    } else {
+                        ("bad", "", format!(": REJECTED ({})", text(e, "reason")))
+                    };
                     let _ = write!(
                         svg,
-                        "<line class=\"{}\" data-event=\"receipt\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} gets a receipt from {}{}</text>",
-                        if accepted { "ok" } else { "bad" },
+                        "<line class=\"{class}\" data-event=\"receipt\"{refused_attr} x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} gets a receipt from {}{}</text>",
                         x("broker"),
                         x(&node),
                         x(&node).min(x("broker")) + 6,
                         y - 4,
                         esc(&node),
                         esc(&text(e, "from")),
-                        if accepted {
-                            String::new()
-                        } else {
-                            format!(": REJECTED ({})", esc(&text(e, "reason")))
-                        },
+                        esc(&tail),
                     );
                     continue;
                 }

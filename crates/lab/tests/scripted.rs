@@ -66,6 +66,24 @@ fn withdrawal() -> Said {
     }
 }
 
+/// An assurance passed on, then its withdrawal (valid 3 s) held until it expired.
+fn sat_on() -> [Step; 2] {
+    [
+        step(
+            "alpha",
+            assurance("while talks continue"),
+            Duration::from_secs(86_400),
+            BrokerMove::Forward,
+        ),
+        step(
+            "alpha",
+            withdrawal(),
+            Duration::from_secs(3),
+            BrokerMove::HoldPastExpiry,
+        ),
+    ]
+}
+
 /// Plays `steps` in order, 200 ms apart, then lets `settle_ms` pass.
 fn play(w: &mut World, steps: &[Step], settle_ms: u64) {
     w.step(0);
@@ -93,20 +111,7 @@ fn heard<'a>(w: &'a World, from: &str, to: &str) -> Vec<&'a Body<'static>> {
 
 #[test]
 fn a_withdrawal_held_past_its_deadline_is_heard_at_most_once() {
-    let steps = [
-        step(
-            "alpha",
-            assurance("while talks continue"),
-            Duration::from_secs(86_400),
-            BrokerMove::Forward,
-        ),
-        step(
-            "alpha",
-            withdrawal(),
-            Duration::from_secs(3),
-            BrokerMove::HoldPastExpiry,
-        ),
-    ];
+    let steps = sat_on();
     for mode in ChannelMode::ALL {
         let mut w = scripted(mode, &steps);
         play(&mut w, &steps, 8_000);
@@ -360,20 +365,7 @@ use backchannel_proto::knowledge::{Fate, Standing};
 
 #[test]
 fn each_side_knows_the_late_withdrawal_for_what_it_is() {
-    let steps = [
-        step(
-            "alpha",
-            assurance("while talks continue"),
-            Duration::from_secs(86_400),
-            BrokerMove::Forward,
-        ),
-        step(
-            "alpha",
-            withdrawal(),
-            Duration::from_secs(3),
-            BrokerMove::HoldPastExpiry,
-        ),
-    ];
+    let steps = sat_on();
     for mode in ChannelMode::ALL {
         let mut w = scripted(mode, &steps);
         play(&mut w, &steps, 8_000);
