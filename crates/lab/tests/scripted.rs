@@ -309,7 +309,7 @@ fn words(b: &Body<'_>) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(common::proptest_config())]
 
     #[test]
     fn every_message_is_heard_at_most_once_and_keeps_its_move(

@@ -194,3 +194,16 @@ impl World {
         }
     }
 }
+
+/// 128 proptest cases by default, as the project's other property tests; set
+/// `PROPTEST_CASES` for a longer run.
+pub fn proptest_config() -> proptest::prelude::ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    proptest::prelude::ProptestConfig {
+        cases,
+        ..proptest::prelude::ProptestConfig::default()
+    }
+}
