@@ -147,11 +147,12 @@ impl Adversary {
     }
 
     /// Turns what the move pushed to `self.out` into deliveries: in deniable mode each
-    /// envelope made to fit the recipient's view, else framed as it is. `seen`, the
-    /// envelope that arrived (none when polled), so that its sender's retransmission of
-    /// words already presented is not presented again.
+    /// envelope made to fit the recipient's view (and content already presented is
+    /// not presented again, unless it is [`Out::Again`]), else framed as it is.
     fn deliver(&mut self, now: Timestamp, extra: &mut Vec<Delivery>) {
-        for out in std::mem::take(&mut self.out) {
+        // Taken out and put back, so the buffer's allocation is kept between envelopes.
+        let mut outs = std::mem::take(&mut self.out);
+        for out in outs.drain(..) {
             let (envelope, authenticator, again) = match out {
                 Out::Frame { to, frame } => {
                     extra.push(Delivery { to, frame });
@@ -189,6 +190,7 @@ impl Adversary {
             };
             extra.extend(delivery);
         }
+        self.out = outs;
     }
 
     /// Whether `envelope` (content, as a move handed it over) is presented for the
