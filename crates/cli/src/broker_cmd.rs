@@ -9,7 +9,7 @@ use backchannel_proto::text::plain;
 use clap::Parser;
 use clap::builder::PossibleValuesParser;
 
-use crate::Outcome;
+use backchannel_show::Outcome;
 
 /// Run the broker until Ctrl-C or SIGTERM. It logs a line for every envelope it reads.
 #[derive(Parser)]
@@ -84,30 +84,14 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             strategy
         }
     };
-    run_broker(settings, listener, strategy, None, shutdown_signal()).await?;
+    run_broker(
+        settings,
+        listener,
+        strategy,
+        None,
+        backchannel_node::shutdown::shutdown_signal(),
+    )
+    .await?;
     println!("broker stopped");
     Ok(Outcome::Ok)
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

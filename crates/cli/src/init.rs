@@ -23,8 +23,8 @@ use backchannel_proto::{ChannelMode, SigningIdentity};
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::Outcome;
 use crate::keys;
+use backchannel_show::Outcome;
 
 /// Write a deployment: the broker's key, certificate and storage key, one identity per
 /// party, and one bundle per node (DIR/broker/, DIR/<party>/), each holding only what

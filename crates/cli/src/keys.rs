@@ -7,7 +7,7 @@ use backchannel_proto::keyfile;
 use backchannel_proto::{PartyName, SigningIdentity};
 use clap::Parser;
 
-use crate::Outcome;
+use backchannel_show::Outcome;
 
 /// Create one party identity: NAME.key (private, mode 0600) and NAME.pub.
 #[derive(Parser)]

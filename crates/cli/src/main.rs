@@ -7,34 +7,18 @@
 #![forbid(unsafe_code)]
 
 mod assurances;
-mod attacks;
 mod bench;
 mod broker_cmd;
-mod classroom;
-mod control;
-mod demo;
-mod events;
 mod init;
-mod judge_tests;
 mod keys;
-mod knowledge_view;
-mod lab_run;
-mod local_broker;
-mod matrix_html;
-mod node;
-mod open;
-mod pending;
-mod print;
-mod receive;
-mod scenario_run;
-mod scratch;
-mod send;
-mod session;
-mod timeline;
 mod verify;
 
 use std::process::ExitCode;
 
+use backchannel_classroom as classroom;
+use backchannel_node::{node, pending, receive, send};
+use backchannel_plays::{attacks, demo};
+use backchannel_show::one_line;
 use clap::{Parser, Subcommand};
 
 /// A secure intermediary messaging protocol: two parties talk through a broker that
@@ -65,30 +49,6 @@ enum Command {
     Verify(verify::Args),
     Attacks(attacks::Args),
     Classroom(classroom::Args),
-}
-
-/// How a command ended, when it did not fail outright.
-pub enum Outcome {
-    /// Exit 0.
-    Ok,
-    /// Exit 3: nothing (or not enough) came back in time.
-    TimedOut,
-    /// Exit 4: the judge found the transcript not clean.
-    NotClean,
-    /// The exit code of a command a party node ran for us (its lines are printed).
-    Exit(u8),
-}
-
-impl Outcome {
-    /// The process exit code.
-    pub fn code(&self) -> u8 {
-        match self {
-            Outcome::Ok => 0,
-            Outcome::TimedOut => 3,
-            Outcome::NotClean => 4,
-            Outcome::Exit(code) => *code,
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -148,16 +108,4 @@ fn default_log(command: &Command) -> &'static str {
         Command::Attacks(_) | Command::Demo(_) | Command::Classroom(_) => "error",
         _ => "warn",
     }
-}
-
-/// An error and its causes on one line.
-pub fn one_line(e: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ").replace('\n', " ")
 }

@@ -23,7 +23,7 @@ use backchannel_proto::ChannelMode;
 use clap::Parser;
 use serde_json::json;
 
-use crate::Outcome;
+use backchannel_show::Outcome;
 use sender::SenderReport;
 
 /// A crypto limit that moved more than this between before and after a run gets a
@@ -166,7 +166,7 @@ fn modes(args: &Args) -> Vec<ChannelMode> {
 fn files_base(args: &Args) -> anyhow::Result<PathBuf> {
     match &args.files {
         Some(dir) => Ok(dir.clone()),
-        None => crate::scratch::scratch_dir("bench"),
+        None => Ok(backchannel_stage::ScratchDir::new("bench")?.keep()),
     }
 }
 

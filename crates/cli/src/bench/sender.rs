@@ -12,7 +12,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::Outcome;
+use backchannel_show::Outcome;
 
 /// (Internal to `backchannel bench`.) Stream messages and report JSON on stdout.
 #[derive(Parser)]
@@ -52,7 +52,7 @@ pub struct SenderReport {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
-    let (_, mut party) = crate::open::open_party(&args.config)?;
+    let (_, mut party) = backchannel_node::open::open_party(&args.config)?;
     let text = "x".repeat(args.size);
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(args.seconds);

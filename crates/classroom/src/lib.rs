@@ -1,0 +1,331 @@
+//! `backchannel classroom`: a class plays the intermediary in the browser.
+//!
+//! One process runs a broker whose relay strategy is the desk
+//! ([`backchannel_lab::desk`]), the two players' party nodes and a third power, all
+//! real TLS nodes on loopback, and serves a page where students take the seats of
+//! alpha, bravo, the broker and the instructor. The broker's choices act on the real
+//! frames; the nodes' verdicts come back to the page as they happen. Rounds can be
+//! played again in another mode with the same script.
+
+#![forbid(unsafe_code)]
+
+mod actions;
+mod round;
+mod view;
+mod web;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use backchannel_lab::scenario::Scenario;
+use backchannel_proto::ChannelMode;
+use clap::Parser;
+use tokio::sync::{RwLock, watch};
+
+use backchannel_plays::attacks::Which;
+use backchannel_show::Outcome;
+use round::{Names, Round};
+use view::Role;
+
+/// Play the intermediary: a live classroom in the browser, where a student is the
+/// broker and the others see what they can and cannot notice.
+#[derive(Parser)]
+pub struct Args {
+    /// The mode of the first round; with `all` (the default) each new round offers
+    /// the next mode, so a class plays signed, deniable and off-record in turn.
+    #[arg(long, value_enum, default_value = "all")]
+    mode: Which,
+    /// A scenario file (scenarios/*.toml; docs/scenarios.md): its two parties play
+    /// alpha and bravo, and each can say its lines of the script with one click.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Where the page is served. The default is this machine only; for a classroom
+    /// network use `--listen 0.0.0.0:8080` and give the students the join code.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+/// Most sessions (browsers that joined) a class keeps; the oldest is forgotten first.
+const MAX_SESSIONS: usize = 256;
+
+/// The class: its join code, the seats taken, and the round being played.
+pub struct Class {
+    code: String,
+    modes: Vec<ChannelMode>,
+    scenario: Option<Scenario>,
+    names: Names,
+    /// token -> the roles that browser holds, oldest first.
+    sessions: Mutex<Vec<(String, Vec<Role>)>>,
+    round: RwLock<Round>,
+    /// Which of the script's lines were said this round.
+    said: Mutex<Vec<bool>>,
+    changed: watch::Sender<u64>,
+}
+
+/// `len` characters from an alphabet without look-alikes, from the OS's randomness.
+fn random_code(len: usize) -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut bytes = vec![0u8; len];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| {
+            let i = usize::from(*b) % ALPHABET.len();
+            char::from(ALPHABET.get(i).copied().unwrap_or(b'a'))
+        })
+        .collect())
+}
+
+impl Class {
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A new session holding `roles`, if `code` is the join code.
+    fn join(&self, code: &str, roles: Vec<Role>) -> Option<String> {
+        if !constant_time_eq(code.trim().as_bytes(), self.code.as_bytes()) {
+            return None;
+        }
+        let token = random_code(32).ok()?;
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.remove(0);
+        }
+        sessions.push((token.clone(), roles));
+        Some(token)
+    }
+
+    /// The roles the session `token` holds.
+    fn roles(&self, token: &str) -> Option<Vec<Role>> {
+        let sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sessions
+            .iter()
+            .find(|(t, _)| constant_time_eq(t.as_bytes(), token.as_bytes()))
+            .map(|(_, r)| r.clone())
+    }
+
+    /// The script's lines for the party `me`: index, recipient, words, whether said.
+    fn script_for(&self, me: &str) -> Vec<serde_json::Value> {
+        let Some(scenario) = &self.scenario else {
+            return Vec::new();
+        };
+        let said = self
+            .said
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        scenario
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, step)| step.from == me)
+            .map(|(k, step)| {
+                let body = step.said.body(round::now());
+                serde_json::json!({
+                    "line": k,
+                    "to": step.to,
+                    "kind": body.kind().as_str(),
+                    "words": backchannel_show::print::raw_body(&body),
+                    "said": said.get(k).copied().unwrap_or(false),
+                })
+            })
+            .collect()
+    }
+
+    /// Everything the session holding `roles` may see, as one object.
+    async fn view(&self, roles: &[Role]) -> serde_json::Value {
+        let round = self.round.read().await;
+        let events = round.events();
+        let desk = round.desk.view();
+        let mut seats = serde_json::Map::new();
+        for role in roles {
+            let v = match role {
+                Role::Alpha => view::party(
+                    &round,
+                    &round.names.alpha,
+                    &events,
+                    &self.script_for(&round.names.alpha),
+                ),
+                Role::Bravo => view::party(
+                    &round,
+                    &round.names.bravo,
+                    &events,
+                    &self.script_for(&round.names.bravo),
+                ),
+                Role::Broker => view::broker(&round, &desk, &events),
+                Role::Instructor => serde_json::json!({
+                    "scoreboard": view::scoreboard(&desk, &events),
+                    "timeline": view::timeline(&round, &events),
+                }),
+            };
+            seats.insert(role.as_str().to_owned(), v);
+        }
+        let ending = round.ending.as_ref().map(|e| {
+            serde_json::json!({
+                "judged": e.judged.iter().map(|(o, v)| serde_json::json!({"owner": o, "verdict": v})).collect::<Vec<_>>(),
+                "timeline": view::timeline(&round, &events),
+            })
+        });
+        let next = self.next_mode(round.mode);
+        serde_json::json!({
+            "round": round.number,
+            "mode": round.mode.to_string(),
+            "modes": self.modes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "next_mode": next.to_string(),
+            "names": {"alpha": round.names.alpha, "bravo": round.names.bravo, "third": round.names.third},
+            "scenario": self.scenario.as_ref().map(|s| serde_json::json!({"title": s.title, "about": s.about, "broker": s.broker})),
+            "ended": round.ending.is_some(),
+            "ending": ending,
+            "seats": seats,
+        })
+    }
+
+    fn next_mode(&self, now: ChannelMode) -> ChannelMode {
+        let at = self.modes.iter().position(|m| *m == now).unwrap_or(0);
+        self.modes
+            .get((at + 1) % self.modes.len().max(1))
+            .copied()
+            .unwrap_or(now)
+    }
+
+    /// Ends the round being played (nodes stopped, transcripts judged).
+    async fn end_round(&self) {
+        self.round.write().await.end().await;
+        self.bump();
+    }
+
+    /// Ends the round and starts the next one in `mode`, with the same script.
+    async fn new_round(&self, mode: ChannelMode) -> anyhow::Result<()> {
+        let mut round = self.round.write().await;
+        round.end().await;
+        let next = Round::start(
+            round.number.saturating_add(1),
+            mode,
+            self.names.clone(),
+            self.changed.clone(),
+        )
+        .await?;
+        *round = next;
+        drop(round);
+        if let Ok(mut said) = self.said.lock() {
+            said.iter_mut().for_each(|s| *s = false);
+        }
+        self.bump();
+        Ok(())
+    }
+}
+
+/// Compares secrets without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What the classroom prints when it starts: where to open it, the join code, and a
+/// warning when it listens beyond this machine.
+fn banner(addr: SocketAddr, code: &str) -> Vec<String> {
+    let shown = if addr.ip().is_unspecified() {
+        format!("http://<this machine's address>:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    };
+    let mut lines = vec![
+        format!("classroom: open {shown}/?code={code}"),
+        format!("join code: {code}"),
+    ];
+    if !addr.ip().is_loopback() {
+        lines.push(format!(
+            "listening beyond this machine on {addr}: every seat needs the join code; anyone on the network who has it can take any seat"
+        ));
+    }
+    lines.push("press Ctrl-C to end the class".to_owned());
+    lines
+}
+
+/// Runs the classroom until Ctrl-C.
+pub async fn run(args: Args) -> anyhow::Result<Outcome> {
+    let scenario = match &args.scenario {
+        Some(path) => Some(backchannel_plays::demo::read_scenario(path)?),
+        None => None,
+    };
+    let modes = args.mode.modes();
+    let first = modes.first().copied().unwrap_or(ChannelMode::Signed);
+    let names = Names::new(scenario.as_ref().map(|s| &s.parties));
+    let (changed, _) = watch::channel(0u64);
+    let round = Round::start(1, first, names.clone(), changed.clone()).await?;
+    let steps = scenario.as_ref().map_or(0, |s| s.steps.len());
+    let class = std::sync::Arc::new(Class {
+        code: random_code(10)?,
+        modes,
+        scenario,
+        names,
+        sessions: Mutex::new(Vec::new()),
+        round: RwLock::new(round),
+        said: Mutex::new(vec![false; steps]),
+        changed,
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr()?;
+    for line in banner(addr, &class.code) {
+        println!("{line}");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let app = web::router(std::sync::Arc::clone(&class));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    class.end_round().await;
+    Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn codes_are_random_and_from_the_alphabet() {
+        let a = random_code(10).unwrap();
+        let b = random_code(10).unwrap();
+        assert_eq!(a.len(), 10);
+        assert_ne!(a, b);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+        assert!(!a.contains('l') && !a.contains('0') && !a.contains('1'));
+    }
+
+    #[test]
+    fn the_banner_warns_when_the_class_is_open_to_the_network() {
+        let local = banner("127.0.0.1:8080".parse().unwrap(), "abc");
+        assert_eq!(local[0], "classroom: open http://127.0.0.1:8080/?code=abc");
+        assert!(!local.iter().any(|l| l.contains("beyond")));
+        let open = banner("0.0.0.0:8080".parse().unwrap(), "abc");
+        assert_eq!(
+            open[0],
+            "classroom: open http://<this machine's address>:8080/?code=abc"
+        );
+        assert!(open.iter().any(|l| l.contains("beyond this machine")));
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}
