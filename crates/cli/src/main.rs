@@ -16,7 +16,7 @@ mod verify;
 use std::process::ExitCode;
 
 use backchannel_classroom as classroom;
-use backchannel_node::{node, pending, receive, send};
+use backchannel_node::{commands, node, pending, receive, send};
 use backchannel_plays::{attacks, demo};
 use backchannel_show::one_line;
 use clap::{Parser, Subcommand};
@@ -78,10 +78,10 @@ fn main() -> ExitCode {
             Command::Assurances(a) => assurances::run(a),
             Command::Keygen(a) => keys::keygen(a),
             Command::Broker(a) => broker_cmd::run(a).await,
-            Command::Send(a) => send::run(a).await,
-            Command::Receive(a) => receive::run(a).await,
+            Command::Send(a) => commands::send(a).await,
+            Command::Receive(a) => commands::receive(a).await,
             Command::Party(a) => node::run(a).await,
-            Command::Pending(a) => pending::run(a).await,
+            Command::Pending(a) => commands::pending(a).await,
             Command::Bench(a) => bench::run(a).await,
             Command::BenchSend(a) => bench::sender::run(a).await,
             Command::Demo(a) => demo::run(a).await,

@@ -23,7 +23,7 @@ use std::time::Duration;
 use backchannel_proto::relay::{Inspected, read_line};
 use backchannel_proto::{BodyKind, ChannelMode, Envelope, EnvelopeIn, Timestamp};
 
-use crate::adversary::{Move, Out};
+use crate::moves::vocabulary::{Move, Out};
 use crate::observed::Observed;
 use crate::scenario::{Alteration, Said, altered};
 

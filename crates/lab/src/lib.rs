@@ -39,7 +39,8 @@ pub mod sim;
 use backchannel_proto::PublicIdentity;
 use backchannel_proto::relay::RelayStrategy;
 
-pub use adversary::{Adversary, Move, Out};
+pub use adversary::Adversary;
+pub use moves::vocabulary::{Move, Out};
 pub use observed::Observed;
 pub use rewriter::Rewriter;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use backchannel_proto::relay::Inspected;
 use backchannel_proto::{Attestation, Digest, Envelope};
 
-use crate::moves::Cast;
+use crate::moves::cast::Cast;
 
 /// One envelope the broker relayed, owned, so a move can keep it for later (to
 /// replay, reorder or delay it).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use backchannel_proto::{Body, Timestamp};
 use serde::Deserialize;
 
-use crate::adversary::{Move, Out};
+use crate::moves::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The most messages a script may hold.
@@ -468,22 +468,7 @@ fn checked_id(id: &str, n: usize) -> Result<String, String> {
     }
 }
 
-/// `90s`, `10m`, `2h`, `30d`, `500ms`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = t.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let unit_ms: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(unit_ms).map(Duration::from_millis)
-}
+pub use backchannel_proto::duration::parse_duration;
 
 fn duration(text: &str, n: usize, field: &str, max: Duration) -> Result<Duration, String> {
     match parse_duration(text) {

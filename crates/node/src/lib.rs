@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod commands;
 pub mod control;
 pub mod node;
 pub mod open;

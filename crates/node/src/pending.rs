@@ -8,9 +8,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::control::{Owner, Request, delegate_or_open};
-use crate::session::{Sink, Terminal};
-use backchannel_show::Outcome;
+use crate::session::Sink;
 use backchannel_show::print;
 
 /// List the messages this party sent that await the recipient's receipt.
@@ -24,10 +22,10 @@ use backchannel_show::print;
 pub struct Args {
     /// The party's configuration file.
     #[arg(long)]
-    config: PathBuf,
+    pub(crate) config: PathBuf,
     /// One JSON object per message: to, seq, sent_at, kind, text fields (raw).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// What `pending` was asked to do.
@@ -90,17 +88,5 @@ fn raw_fields(body: &Body<'_>, map: &mut serde_json::Map<String, serde_json::Val
             map.insert("reason".into(), json!(r.reason));
         }
         Body::Receipt | Body::Heartbeat => {}
-    }
-}
-
-/// Runs `backchannel pending`.
-pub async fn run(args: Args) -> anyhow::Result<Outcome> {
-    let request = PendingRequest { json: args.json };
-    match delegate_or_open(&args.config, &Request::Pending(request.clone())).await? {
-        Owner::Delegated(outcome) => Ok(outcome),
-        Owner::Me(_, party) => {
-            report(&party, &request, &mut Terminal);
-            Ok(Outcome::Ok)
-        }
     }
 }

@@ -8,7 +8,6 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::control::{Owner, Request, delegate_or_open};
 use crate::session::{Session, Sink};
 use backchannel_show::Outcome;
 use backchannel_show::print;
@@ -29,17 +28,17 @@ use backchannel_show::print;
 pub struct Args {
     /// The party's configuration file.
     #[arg(long)]
-    config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Stop after this many accepted messages.
     #[arg(long)]
-    count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// Stop after this many seconds.
     #[arg(long)]
-    timeout: Option<u64>,
+    pub(crate) timeout: Option<u64>,
     /// One JSON object per message: from, to, seq, kind, body, verdict, reason, attested,
     /// attestation (signature, mac or none) and provable.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// What `receive` was asked to do: what a party node needs to do it for us.
@@ -118,22 +117,6 @@ impl Session for ReceiveSession {
                 Ok(Outcome::TimedOut)
             }
             _ => Ok(Outcome::Ok),
-        }
-    }
-}
-
-/// Runs `backchannel receive`.
-pub async fn run(args: Args) -> anyhow::Result<Outcome> {
-    let request = ReceiveRequest {
-        count: args.count,
-        timeout: args.timeout,
-        json: args.json,
-    };
-    match delegate_or_open(&args.config, &Request::Receive(request.clone())).await? {
-        Owner::Delegated(outcome) => Ok(outcome),
-        Owner::Me(me, party) => {
-            let session = Box::new(ReceiveSession::new(&me, request));
-            crate::node::serve(&args.config, me, *party, session).await
         }
     }
 }

@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::control::{Owner, Request, delegate_or_open};
-use crate::session::{Session, Sink, Terminal};
+use crate::session::{Session, Sink};
 use backchannel_show::Outcome;
 use backchannel_show::print;
 
@@ -34,10 +33,10 @@ use backchannel_show::print;
 pub struct Args {
     /// The party's configuration file.
     #[arg(long)]
-    config: PathBuf,
+    pub(crate) config: PathBuf,
     /// The recipient.
     #[arg(long)]
-    to: String,
+    pub(crate) to: String,
     /// Send an assurance with this id; MESSAGE is the commitment.
     #[arg(
         long,
@@ -45,10 +44,10 @@ pub struct Args {
         conflicts_with = "revoke",
         requires = "validity"
     )]
-    assurance: Option<String>,
+    pub(crate) assurance: Option<String>,
     /// How many days the assurance holds.
     #[arg(long, value_name = "N", requires = "assurance", group = "validity")]
-    valid_days: Option<u32>,
+    pub(crate) valid_days: Option<u32>,
     /// How long the assurance holds: a number and a unit, s, m, h or d (`90s`, `10m`,
     /// `2d`); for a class that watches one lapse.
     #[arg(
@@ -58,25 +57,25 @@ pub struct Args {
         group = "validity",
         value_parser = parse_duration
     )]
-    valid_for: Option<Duration>,
+    pub(crate) valid_for: Option<Duration>,
     /// The assurance's condition, e.g. "absent provocation" (default: unconditional).
     #[arg(long, requires = "assurance", default_value = "")]
-    condition: String,
+    pub(crate) condition: String,
     /// Withdraw the assurance with this id; MESSAGE is the reason.
     #[arg(long, value_name = "ID")]
-    revoke: Option<String>,
+    pub(crate) revoke: Option<String>,
     /// The message text (or commitment, or reason); `-` reads it from standard input.
     #[arg(required_unless_present = "file", conflicts_with = "file")]
-    message: Option<String>,
+    pub(crate) message: Option<String>,
     /// Read the message from this file (UTF-8) instead.
     #[arg(long, value_name = "PATH")]
-    file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// Seconds to wait for the receipt.
     #[arg(long, default_value_t = 30)]
-    timeout: u64,
+    pub(crate) timeout: u64,
     /// Print one JSON object instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// How long a plain message or revocation stays deliverable.
@@ -174,27 +173,16 @@ impl SendRequest {
     }
 }
 
-/// `90s`, `10m`, `2h`, `2d`: at least one second, at most 10 years.
+/// `90s`, `10m`, `2h`, `2d` (the one grammar,
+/// [`parse_duration`](backchannel_proto::duration::parse_duration)): at least one
+/// second, at most 10 years.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let unit_at = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?}: give a unit, s, m, h or d (e.g. 90s, 10m, 2d)"))?;
-    let (number, unit) = text.split_at(unit_at);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number, then s, m, h or d"))?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
-    };
-    let secs = n
-        .checked_mul(scale)
-        .filter(|s| (1..=10 * 365 * 86_400).contains(s))
-        .ok_or_else(|| format!("{text:?}: between 1 second and 10 years"))?;
-    Ok(Duration::from_secs(secs))
+    let d = backchannel_proto::duration::parse_duration(text)
+        .ok_or_else(|| format!("{text:?}: a number, then s, m, h or d (e.g. 90s, 10m, 2d)"))?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(10 * 365 * 86_400) {
+        return Err(format!("{text:?}: between 1 second and 10 years"));
+    }
+    Ok(d)
 }
 
 /// Refuses an assurance whose id this party already gave the same recipient with
@@ -333,20 +321,4 @@ impl Session for SendSession {
             }
         }
     }
-}
-
-/// Runs `backchannel send`.
-pub async fn run(args: Args) -> anyhow::Result<Outcome> {
-    let request = SendRequest::from_args(&args)?;
-    let (me, mut party) =
-        match delegate_or_open(&args.config, &Request::Send(request.clone())).await? {
-            Owner::Delegated(outcome) => return Ok(outcome),
-            Owner::Me(me, party) => (me, *party),
-        };
-    check_assurance_id(&party, &request)?;
-    let (body, ttl) = request.body()?;
-    let shown = print::body_text(&body);
-    let seq = party.send(&request.to, body, ttl)?;
-    let session = SendSession::new(&me, request, seq, &shown, &mut Terminal);
-    crate::node::serve(&args.config, me, party, Box::new(session)).await
 }

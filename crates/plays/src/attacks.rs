@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::lab_run::{LiveRun, run_one};
+pub use crate::lab_run::{LiveRun, expectation, matches, run_one};
 use backchannel_show::Outcome;
 
 /// Run every attack against every channel mode, live: a broker playing the attack,
@@ -86,20 +86,6 @@ pub fn select(only: Option<&str>) -> anyhow::Result<Vec<Attack>> {
             Ok(found)
         }
     }
-}
-
-/// What proto-spec/attacks.toml expects of `attack` in `mode`.
-pub fn expectation(attack: &Attack, mode: ChannelMode) -> &expected::Expectation {
-    match mode {
-        ChannelMode::Signed => &attack.signed,
-        ChannelMode::OffRecord => &attack.off_record,
-        _ => &attack.deniable,
-    }
-}
-
-/// Whether a run showed what was expected.
-pub fn matches(run: &LiveRun, want: &expected::Expectation) -> bool {
-    run.outcome == want.outcome && (want.reason.is_empty() || run.reason == want.reason)
 }
 
 /// Runs `backchannel attacks`.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use backchannel_broker::Honest;
-use backchannel_lab::expected::{Actor, Attack, Outcome};
+use backchannel_lab::expected::{self, Actor, Attack, Outcome};
 use backchannel_party::Activity;
 use backchannel_proto::judge::JudgeReport;
 use backchannel_proto::node::{NodeFrame, login_frame, parse_node_frame};
@@ -375,4 +375,18 @@ async fn outsider_attack(attack: &Attack) -> anyhow::Result<LiveRun> {
         events: Vec::new(),
         knowledge: Vec::new(),
     })
+}
+
+/// What proto-spec/attacks.toml expects of `attack` in `mode`.
+pub fn expectation(attack: &Attack, mode: ChannelMode) -> &expected::Expectation {
+    match mode {
+        ChannelMode::Signed => &attack.signed,
+        ChannelMode::OffRecord => &attack.off_record,
+        _ => &attack.deniable,
+    }
+}
+
+/// Whether a run showed what was expected.
+pub fn matches(run: &LiveRun, want: &expected::Expectation) -> bool {
+    run.outcome == want.outcome && (want.reason.is_empty() || run.reason == want.reason)
 }

@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use backchannel_lab::expected::{Attack, Outcome};
 use backchannel_proto::ChannelMode;
 
-use crate::attacks::{expectation, matches};
-use crate::lab_run::LiveRun;
+use crate::lab_run::{LiveRun, expectation, matches};
 use backchannel_show::html::esc;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:1.4em}\

@@ -52,6 +52,7 @@ mod codec;
 mod config;
 mod digest;
 pub mod domain;
+pub mod duration;
 mod endpoint;
 mod envelope;
 mod event;

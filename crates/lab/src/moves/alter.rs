@@ -2,8 +2,8 @@
 
 use backchannel_proto::{Body, Timestamp};
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary shades what it passes on: "no preemptive strike absent

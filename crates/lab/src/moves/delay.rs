@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use backchannel_proto::Timestamp;
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary passes a time-bound notice on too late to act on ("our aircraft

@@ -2,8 +2,8 @@
 
 use backchannel_proto::{ChannelMode, Timestamp};
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary turns a signed cable into hearsay, so it can later be denied or

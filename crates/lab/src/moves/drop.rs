@@ -2,8 +2,8 @@
 
 use backchannel_proto::Timestamp;
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary never passes one message on and says nothing. Discards alpha's #2

@@ -2,8 +2,8 @@
 
 use backchannel_proto::{Body, Timestamp};
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary invents a message and attributes it to one side: "they told us

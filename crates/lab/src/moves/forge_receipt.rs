@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use backchannel_proto::{Ack, Body, Digest, Envelope, Timestamp};
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary keeps a withdrawal from reaching the other side and tells the

@@ -2,7 +2,7 @@
 
 use backchannel_proto::Timestamp;
 
-use crate::adversary::{Move, Out};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// An honest intermediary, through the same machinery as the attacks: the control row

@@ -2,8 +2,8 @@
 
 use backchannel_proto::{ChannelMode, Timestamp};
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary hands one side its own words back as if they were the other

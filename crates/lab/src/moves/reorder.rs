@@ -2,8 +2,8 @@
 
 use backchannel_proto::Timestamp;
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary changes the order of what it passes on: in the lab, the

@@ -2,8 +2,8 @@
 
 use backchannel_proto::Timestamp;
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary repeats an old assurance as if it were said again. Delivers

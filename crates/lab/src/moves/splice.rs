@@ -2,8 +2,8 @@
 
 use backchannel_proto::{ChannelMode, Timestamp};
 
-use super::{ALPHA, BRAVO, CHARLIE};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO, CHARLIE};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary passes off words said in another conversation as said in this

@@ -5,8 +5,8 @@ use backchannel_proto::{
     ChannelMode, PartyName, SigningIdentity, Timestamp, seal_off_record, seal_signed,
 };
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary claims one side "has a new key" and signs in its name with a key

@@ -2,8 +2,8 @@
 
 use backchannel_proto::Timestamp;
 
-use super::{ALPHA, BRAVO};
-use crate::adversary::{Move, Out};
+use super::cast::{ALPHA, BRAVO};
+use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 
 /// The intermediary sits on the latest word, the withdrawal of an assurance, so the
