@@ -102,7 +102,8 @@ function partySeat(role) {
     el('h3', { text: 'what you sent, and what you know of it' }), el('ul', { class: 'sent' }),
     el('h3', { text: 'what reached you, and your verdict' }), el('ul', { class: 'heard' }),
     el('h3', { text: 'warnings' }), el('ul', { class: 'notices' }),
-    el('h3', { text: 'your assurance ledger' }), el('ul', { class: 'ledger' }));
+    el('h3', { text: 'your assurance ledger' }), el('ul', { class: 'ledger' }),
+    el('h3', { text: 'what you know of each side (from your own transcript)' }), el('ul', { class: 'knows' }));
 }
 
 function brokerSeat() {
@@ -183,6 +184,8 @@ function renderParty(role, v) {
   const ledger = (v.ledger && v.ledger.assurances) || [];
   list($('.ledger', seat), ledger.length ? ledger.map((a) => el('li', { class: 'assurance', 'data-status': a.status },
     a.giver + ' to ' + a.recipient + ', ' + a.id + ': "' + a.commitment + '" if "' + a.condition + '" — ' + a.status)) : [el('li', { text: 'no assurance given or received' })]);
+  const knows = v.knows || [];
+  list($('.knows', seat), knows.length ? knows.map((line) => el('li', { text: line })) : [el('li', { text: 'nothing yet' })]);
 }
 
 function cardElement(c, parties) {

@@ -170,6 +170,17 @@ pub fn party(round: &Round, me: &str, events: &[Event], script: &[Value]) -> Val
     let knows = knowledge
         .as_ref()
         .map_or(Value::Null, backchannel_show::knowledge::knowledge_json);
+    // The same lines the command line and the timeline show, word for word.
+    let knows_lines: Vec<String> = knowledge
+        .as_ref()
+        .map(|k| {
+            backchannel_show::knowledge::knowledge_text(k)
+                .lines()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     let peers: Vec<&str> = round.names.all().into_iter().filter(|p| *p != me).collect();
     json!({
         "name": me,
@@ -179,6 +190,7 @@ pub fn party(round: &Round, me: &str, events: &[Event], script: &[Value]) -> Val
         "notices": notices,
         "ledger": ledger,
         "knowledge": knows,
+        "knows": knows_lines,
         "script": script,
     })
 }
