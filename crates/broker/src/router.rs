@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use backchannel_proto::node::{Notice, notice_frame};
 use backchannel_proto::relay::{Delivery, Forward, Inspected, Refusal, RelayStrategy};
-use backchannel_proto::{Attestation, BodyKind, ChannelId, EnvelopeIn, Timestamp};
+use backchannel_proto::{Attestation, Body, BodyKind, ChannelId, EnvelopeIn, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -111,6 +111,10 @@ pub(crate) async fn run(
                 // The honest broker routes on what the session decoded; a strategy
                 // that looks at each envelope gets it decoded again here.
                 let mut kind = None;
+                // What this envelope said, to name a copy of it the strategy delivers
+                // in its place (re-timed, renumbered) rather than count it as a frame
+                // of its own.
+                let mut words = None;
                 let forward = if strategy.forwards_everything_unchanged() {
                     Forward::Original
                 } else {
@@ -118,6 +122,7 @@ pub(crate) async fn run(
                         continue; // inspected by the session already; cannot happen
                     };
                     kind = Some(envelope.envelope().body.kind());
+                    words = Some(envelope.envelope().body.clone().into_owned());
                     let inspected = Inspected {
                         envelope,
                         attestation,
@@ -130,7 +135,15 @@ pub(crate) async fn run(
                     let instead = if extra.is_empty() {
                         "delivers nothing in its place".to_owned()
                     } else {
-                        format!("delivers in its place {}", deliveries_words(&extra))
+                        let original = words.as_ref().map(|body| Original {
+                            sender: &from,
+                            seq,
+                            body,
+                        });
+                        format!(
+                            "delivers in its place {}",
+                            deliveries_words(&extra, original.as_ref())
+                        )
                     };
                     let what = kind.map_or_else(String::new, |k| format!("{k} "));
                     note(
@@ -166,7 +179,7 @@ pub(crate) async fn run(
                             format!(
                                 "{} delivers as well {}",
                                 strategy.name(),
-                                deliveries_words(std::slice::from_ref(&d))
+                                deliveries_words(std::slice::from_ref(&d), None)
                             ),
                         );
                     }
@@ -208,7 +221,7 @@ fn polled(
             format!(
                 "{} delivers {}",
                 strategy.name(),
-                deliveries_words(std::slice::from_ref(&d))
+                deliveries_words(std::slice::from_ref(&d), None)
             ),
         );
         match reserve(mailboxes, &d.to, &from, d.frame.len()) {
@@ -359,7 +372,17 @@ fn refuse(
 /// kind, number and recipient as the recipient will see them ("north's revocation
 /// #2 to south"), receipts and heartbeats counted, so that a move's note says what
 /// went out and never reads like a forgery when it released what it held.
-fn deliveries_words(deliveries: &[Delivery]) -> String {
+/// The envelope a strategy acted on: who sent it, its number and its words.
+struct Original<'a> {
+    sender: &'a str,
+    seq: u64,
+    body: &'a Body<'static>,
+}
+
+/// What a strategy delivered, in words: each message by sender, kind and number (a
+/// copy of `original`'s words named as that message re-timed, and renumbered if its
+/// number changed), receipts and heartbeats counted.
+fn deliveries_words(deliveries: &[Delivery], original: Option<&Original<'_>>) -> String {
     let mut messages = Vec::new();
     let (mut receipts, mut heartbeats, mut other) = (0usize, 0usize, 0usize);
     for d in deliveries {
@@ -369,12 +392,24 @@ fn deliveries_words(deliveries: &[Delivery]) -> String {
                 match e.body.kind() {
                     BodyKind::Receipt => receipts += 1,
                     BodyKind::Heartbeat => heartbeats += 1,
-                    kind => messages.push(format!(
-                        "{}'s {kind} #{} to {}",
-                        backchannel_proto::text::plain(&e.sender),
-                        e.seq,
-                        backchannel_proto::text::plain(&d.to)
-                    )),
+                    kind => {
+                        let sender = backchannel_proto::text::plain(&e.sender);
+                        let to = backchannel_proto::text::plain(&d.to);
+                        let copy = original.filter(|o| o.sender == &*e.sender && *o.body == e.body);
+                        messages.push(match copy {
+                            Some(o) if o.seq == e.seq => {
+                                format!(
+                                    "{sender}'s {kind} #{} re-timed, still #{}, to {to}",
+                                    o.seq, e.seq
+                                )
+                            }
+                            Some(o) => format!(
+                                "{sender}'s {kind} #{} re-timed and renumbered as #{} to {to}",
+                                o.seq, e.seq
+                            ),
+                            None => format!("{sender}'s {kind} #{} to {to}", e.seq),
+                        });
+                    }
                 }
             }
             Err(_) => other += 1,
