@@ -386,7 +386,7 @@ fn a_replayed_login_is_refused_and_the_logged_in_session_is_undisturbed() {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let cert = std::fs::read_to_string(d.file("broker", "broker.crt")).unwrap();
         let config = backchannel_net::tls::client_config(&cert).unwrap();
-        let alpha = backchannel_proto::keyfile::read_signing_key(
+        let alpha = backchannel_net::key_files::read_signing_key(
             &d.file("alpha", "alpha.key"),
             backchannel_proto::PartyName::new("alpha").unwrap(),
         )

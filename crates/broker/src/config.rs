@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use backchannel_net::config_file::{ConfigFileError, load_toml, read_named};
 use backchannel_proto::PublicIdentity;
-use backchannel_proto::keyfile::{self, KeyFileError};
+use backchannel_proto::keyfile::KeyFileError;
 
 use crate::admission::AdmissionLimits;
 use crate::mailbox::Quotas;
@@ -310,18 +310,18 @@ impl BrokerConfig {
             ));
         }
         // The TLS key is the broker's identity to every party: same rule as theirs.
-        keyfile::check_private_permissions(&base.join(&self.private_key))?;
+        backchannel_net::key_files::check_private_permissions(&base.join(&self.private_key))?;
         let read = |p: &Path| read_named(&base.join(p));
         let key_pem = read(&self.private_key)?;
         let tls = backchannel_net::tls::server_config(&read(&self.certificate)?, &key_pem)?;
         let login_key = Some(backchannel_net::tls::broker_login_key(&key_pem)?);
         let mut registered: Vec<PublicIdentity> = match &self.roster {
-            Some(roster) => keyfile::read_roster(&base.join(roster))?,
+            Some(roster) => backchannel_net::key_files::read_roster(&base.join(roster))?,
             None => Vec::new(),
         };
         for p in &self.parties {
             let path = base.join(&p.public_key);
-            let id = keyfile::read_public_key(&path)?;
+            let id = backchannel_net::key_files::read_public_key(&path)?;
             if id.name().as_str() != p.name {
                 return Err(ConfigError::NameMismatch {
                     path,

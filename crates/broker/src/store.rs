@@ -150,7 +150,7 @@ pub fn read_storage_key(path: &Path) -> Result<[u8; 32], StoreError> {
         path: path.to_owned(),
         detail,
     };
-    backchannel_proto::keyfile::check_private_permissions(path)
+    backchannel_net::key_files::check_private_permissions(path)
         .map_err(|e| key_err(e.to_string()))?;
     let text = fs::read_to_string(path).map_err(|e| key_err(e.to_string()))?;
     let hex_text = text

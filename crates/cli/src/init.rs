@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use backchannel_proto::keyfile::{self, encode_public_key};
+use backchannel_proto::keyfile::encode_public_key;
 use backchannel_proto::text::plain;
 use backchannel_proto::{ChannelMode, SigningIdentity};
 use clap::Parser;
@@ -216,7 +216,7 @@ pub fn add_party(args: AddPartyArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("`broker` is the intermediary's name, not a party's");
     }
     let broker_roster = dir.join(BROKER_DIR).join(ROSTER);
-    let registered = keyfile::read_roster(&broker_roster)?;
+    let registered = backchannel_net::key_files::read_roster(&broker_roster)?;
     if registered.iter().any(|p| p.name().as_str() == args.name) {
         anyhow::bail!("{} is already a party of this deployment", args.name);
     }
@@ -309,7 +309,7 @@ fn write_bundle(
     let name = me.name().to_string();
     let bundle = dir.join(&name);
     create_dir(&bundle)?;
-    keyfile::write_signing_key(&bundle.join(format!("{name}.key")), me)?;
+    backchannel_net::key_files::write_signing_key(&bundle.join(format!("{name}.key")), me)?;
     write_new(&bundle.join("broker.crt"), cert_pem.as_bytes(), 0o644)?;
     write_new(&bundle.join(ROSTER), roster.as_bytes(), 0o644)?;
     let cfg = format!(

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use backchannel_proto::keyfile;
 use backchannel_proto::{PartyName, SigningIdentity};
 use clap::Parser;
 
@@ -47,8 +46,8 @@ pub fn write_identity(dir: &Path, me: &SigningIdentity) -> anyhow::Result<()> {
             );
         }
     }
-    keyfile::write_signing_key(&key, me)?;
-    keyfile::write_public_key(&public, &me.public())?;
+    backchannel_net::key_files::write_signing_key(&key, me)?;
+    backchannel_net::key_files::write_public_key(&public, &me.public())?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use backchannel_proto::{judge_with_secrets, keyfile};
+use backchannel_proto::judge_with_secrets;
 use backchannel_show::Outcome;
 use backchannel_show::judge::{report_json, report_text};
 use clap::Parser;
@@ -38,7 +38,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let bytes = std::fs::read(&args.transcript)
         .with_context(|| format!("{}: cannot read", args.transcript.display()))?;
-    let keys = keyfile::read_public_keys(&args.keys)?;
+    let keys = backchannel_net::key_files::read_public_keys(&args.keys)?;
     let secrets = match &args.leaked_key {
         Some(path) => vec![leaked_identity(path)?],
         None => Vec::new(),
@@ -69,5 +69,5 @@ fn leaked_identity(path: &std::path::Path) -> anyhow::Result<backchannel_proto::
             path.display()
         )
     })?;
-    Ok(keyfile::read_signing_key(path, name)?)
+    Ok(backchannel_net::key_files::read_signing_key(path, name)?)
 }

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use backchannel_lab::Adversary;
 use backchannel_lab::desk::{Choice, Desk};
-use backchannel_lab::scenario::{Alteration, BrokerMove, Said, Scenario, ScriptedMove, Step};
+use backchannel_lab::moves::ScriptedMove;
+use backchannel_lab::scenario::{Alteration, BrokerMove, Said, Scenario, Step};
 use backchannel_proto::{Body, ChannelMode};
 use proptest::prelude::*;
 

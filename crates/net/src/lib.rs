@@ -19,6 +19,7 @@
 
 pub mod config_file;
 mod frame_reader;
+pub mod key_files;
 pub mod tls;
 
 pub use frame_reader::{FrameIoError, FrameReader};

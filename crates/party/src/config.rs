@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backchannel_net::config_file::{ConfigFileError, load_toml, read_named};
-use backchannel_proto::keyfile::{self, KeyFileError};
+use backchannel_proto::keyfile::KeyFileError;
 use backchannel_proto::{
     ChannelConfig, ChannelMode, KeyError, PartyName, PeerPolicy, PublicIdentity, SigningIdentity,
 };
@@ -172,7 +172,7 @@ impl PartyConfig {
     /// Loads keys and the pinned certificate; relative paths are taken from `base`.
     pub fn settings(&self, base: &Path) -> Result<PartySettings, ConfigError> {
         let name = PartyName::new(&self.name)?;
-        let me = keyfile::read_signing_key(&base.join(&self.private_key), name)?;
+        let me = backchannel_net::key_files::read_signing_key(&base.join(&self.private_key), name)?;
         let cert = read_named(&base.join(&self.broker_certificate))?;
         let tls = backchannel_net::tls::client_config(&cert)?;
         check_address(&self.broker)?;
@@ -190,7 +190,7 @@ impl PartyConfig {
         };
         match (&self.parties, &self.mode) {
             (Some(roster), Some(mode)) => {
-                for id in keyfile::read_roster(&base.join(roster))? {
+                for id in backchannel_net::key_files::read_roster(&base.join(roster))? {
                     add(id, mode, "main")?;
                 }
             }
@@ -204,7 +204,7 @@ impl PartyConfig {
         let mut listed: Vec<&str> = Vec::new();
         for p in &self.peers {
             let path = base.join(&p.public_key);
-            let id = keyfile::read_public_key(&path)?;
+            let id = backchannel_net::key_files::read_public_key(&path)?;
             if id.name().as_str() != p.name {
                 return Err(ConfigError::Invalid(format!(
                     "{}: the key belongs to {:?}, but the peer is named {:?}",

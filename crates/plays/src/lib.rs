@@ -5,9 +5,12 @@
 
 #![forbid(unsafe_code)]
 
+mod adversary_run;
 pub mod attacks;
 pub mod demo;
+mod exchange;
 mod judge_tests;
 pub mod lab_run;
 mod matrix_html;
 pub mod scenario_run;
+mod summary;

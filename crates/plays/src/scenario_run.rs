@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use backchannel_broker::BrokerEvent;
-use backchannel_lab::scenario::{BrokerMove, Scenario, ScriptedMove, Step};
+use backchannel_lab::moves::ScriptedMove;
+use backchannel_lab::scenario::{BrokerMove, Scenario, Step};
 use backchannel_party::Activity;
 use backchannel_proto::ChannelMode;
 use backchannel_proto::knowledge::Knowledge;

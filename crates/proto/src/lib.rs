@@ -8,10 +8,10 @@
 //! convinces the recipient, yet proves nothing to a third party ([`off_record`]). `proto-spec/protocol.md` is the normative description; each type
 //! links the section that defines it.
 //!
-//! This crate does no I/O on the network, reads no clock and draws no randomness:
-//! the current time and any secret bytes are arguments, so tests, fuzzers and the
-//! simulator are deterministic. (Key files are read and written with `std::fs` in
-//! [`keyfile`].)
+//! This crate does no I/O (no network, no files), reads no clock and draws no
+//! randomness: the current time and any secret bytes are arguments, so tests, fuzzers
+//! and the simulator are deterministic. Key files' text is encoded and parsed in
+//! [`keyfile`]; reading and writing them is `backchannel_net::key_files`.
 //!
 //! | concept | where |
 //! | --- | --- |

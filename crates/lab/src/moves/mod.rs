@@ -8,6 +8,7 @@
 //! conversation has been going.
 
 pub mod cast;
+mod scripted;
 pub mod vocabulary;
 
 mod alter;
@@ -28,6 +29,7 @@ mod substitute_key;
 mod withhold;
 
 pub use cast::{ALPHA, BRAVO, CHARLIE, Cast};
+pub use scripted::ScriptedMove;
 pub use vocabulary::{Move, Out};
 
 /// Every strategy name, the honest baseline first, in the order of the spec.

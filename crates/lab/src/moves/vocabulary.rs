@@ -1,6 +1,6 @@
 //! What every move is made of: [`Move`], the intermediary's decision on each envelope it
 //! relays, and [`Out`], what it hands the broker to deliver. The lab's attacks, a
-//! scenario's script ([`ScriptedMove`](crate::scenario::ScriptedMove)) and the
+//! scenario's script ([`ScriptedMove`](crate::moves::ScriptedMove)) and the
 //! classroom's desk ([`DeskMove`](crate::desk::DeskMove)) are all moves;
 //! [`Adversary`](crate::Adversary) plugs any of them into the broker.
 
