@@ -41,9 +41,19 @@ fi
 
 echo "== seed corpora from proto-spec/test-vectors"
 cargo run --quiet --locked -p backchannel-fuzz-targets --bin make-seeds
+# make-seeds is deterministic and its output is committed: a difference means the
+# committed seeds are stale (commit what it wrote), never a dirty checkout after CI.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1 \
+  && [ -n "$(git status --porcelain -- fuzz/seeds)" ]; then
+  echo "fuzz.sh: fuzz/seeds differs from what make-seeds writes; commit its output:" >&2
+  git status --short -- fuzz/seeds >&2
+  exit 1
+fi
 
 cd fuzz
 export RUSTC_BOOTSTRAP=1
+# cargo fuzz has no --locked: check fuzz/Cargo.lock is current the way cargo would.
+cargo metadata --locked --format-version 1 >/dev/null
 echo "== building the targets (sanitizer: $sanitizer)"
 cargo fuzz build -s "$sanitizer"
 

@@ -236,3 +236,20 @@ impl Drop for Running {
         }
     }
 }
+
+/// Whether this run is CI's (`CI` set to anything but empty, `0` or `false`), where
+/// every tool a test needs is installed by `.ci/run`.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// A test cannot run its part that needs `what`: outside CI it says so and the caller
+/// skips that part; in CI it fails, because a test that passes as skipped there checks
+/// nothing.
+pub fn tool_missing(what: &str) {
+    assert!(
+        !in_ci(),
+        "{what} is missing, and CI must have it (.ci/run installs it): this test cannot pass by skipping"
+    );
+    eprintln!("SKIPPED: {what} is missing here (CI installs it)");
+}

@@ -147,7 +147,9 @@ fn setup() -> Option<World> {
     let hosts = match Hosts::create() {
         Ok(h) => h,
         Err(why) => {
-            eprintln!("SKIPPED: three hosts need network namespaces here: {why}");
+            backchannel_system_tests::tool_missing(&format!(
+                "network namespaces (root and `ip`) for three hosts: {why}"
+            ));
             return None;
         }
     };

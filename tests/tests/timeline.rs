@@ -1,6 +1,6 @@
 //! The picture of a run (`demo --timeline`), checked as HTML and in a real headless
 //! Chromium (Debian's `chromium`; CI installs it; without it the browser part says so
-//! and is skipped).
+//! and is skipped, except in CI, where it fails).
 
 #![allow(
     clippy::unwrap_used,
@@ -67,7 +67,7 @@ fn an_altered_deniable_run_is_drawn_self_contained_and_renders_in_chromium() {
     }
 
     let Some(bin) = chromium() else {
-        eprintln!("SKIPPED (browser part): no chromium here; CI installs it");
+        backchannel_system_tests::tool_missing("chromium (for the browser part)");
         return;
     };
     let dom = browser(bin, &["--dump-dom"], &page);
@@ -134,7 +134,7 @@ fn the_attack_matrix_is_drawn_as_a_coloured_table() {
         assert!(!html.contains(outside), "{outside} in the page");
     }
     let Some(bin) = chromium() else {
-        eprintln!("SKIPPED (browser part): no chromium here; CI installs it");
+        backchannel_system_tests::tool_missing("chromium (for the browser part)");
         return;
     };
     let dom = browser(bin, &["--dump-dom"], &page);
@@ -170,7 +170,7 @@ fn a_scenario_is_drawn_in_every_mode_and_renders_in_chromium() {
         assert!(html.contains(part), "{part} missing");
     }
     let Some(bin) = chromium() else {
-        eprintln!("SKIPPED (browser part): no chromium here; CI installs it");
+        backchannel_system_tests::tool_missing("chromium (for the browser part)");
         return;
     };
     let dom = browser(bin, &["--dump-dom"], &page);
