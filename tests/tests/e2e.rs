@@ -43,6 +43,29 @@ fn a_message_is_delivered_with_a_signed_receipt_and_transcripts_verify() {
         assert!(text(&v).contains("provably written by alpha"));
         assert!(!text(&v).contains("no entry verifies"), "{}", text(&v));
     }
+    // Given the deployment directory (bundles, no .pub files), the judge uses the
+    // bundles' roster: never an empty key set that would call honest entries invalid.
+    let v = run(&[
+        "verify",
+        d.file("bravo", "bravo.transcript").to_str().unwrap(),
+        "--keys",
+        d.dir.to_str().unwrap(),
+    ]);
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(
+        text(&v).contains("provably written by alpha"),
+        "{}",
+        text(&v)
+    );
+    let empty = scratch("deliver-no-keys");
+    let v = run(&[
+        "verify",
+        d.file("bravo", "bravo.transcript").to_str().unwrap(),
+        "--keys",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(v.status.code(), Some(1), "{}", text(&v));
+    assert!(text(&v).contains("no public keys there"), "{}", text(&v));
     // The judge given another deployment's keys is told so, rather than left to read
     // the transcript as forgeries.
     let other = scratch("deliver-other-keys").join("d");
@@ -59,6 +82,84 @@ fn a_message_is_delivered_with_a_signed_receipt_and_transcripts_verify() {
         "{}",
         text(&v)
     );
+}
+
+/// Every file in `dir` with its bytes: what a read-only command must leave as it was.
+fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn read_only_commands_create_and_change_nothing() {
+    let _serial = serial();
+    let d = Deployment::start("read-only", "alpha,bravo");
+    let alpha_dir = d.file("alpha", "");
+    // Nothing sent yet: no transcript, and `pending` makes none.
+    let before = files_of(&alpha_dir);
+    let out = d.run_as("pending", "alpha", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("0 message(s) await a receipt"),
+        "{}",
+        text(&out)
+    );
+    let out = d.run_as("assurances", "alpha", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        files_of(&alpha_dir),
+        before,
+        "a read-only command wrote a file"
+    );
+
+    // One message sent to an offline bravo: `pending` lists it and changes nothing.
+    let sent = d.send("alpha", "bravo", "No preemptive strike.", 1);
+    assert_eq!(sent.status.code(), Some(3), "{}", text(&sent));
+    let before = files_of(&alpha_dir);
+    let out = d.run_as("pending", "alpha", &["--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["seq"], 1, "{line}");
+    assert_eq!(line["to"], "bravo");
+    assert_eq!(line["text"], "No preemptive strike.");
+    let transcript = d.file("alpha", "alpha.transcript");
+    let v = run(&[
+        "verify",
+        transcript.to_str().unwrap(),
+        "--keys",
+        d.file("alpha", "parties.pub").to_str().unwrap(),
+    ]);
+    assert!(v.status.success(), "{}", text(&v));
+    assert_eq!(
+        files_of(&alpha_dir),
+        before,
+        "a read-only command changed a file"
+    );
+
+    // A transcript with only its header: nothing to judge, said with its own code.
+    let received = d.run_as("receive", "bravo", &["--count", "1", "--timeout", "1"]);
+    assert_eq!(received.status.code(), Some(0), "{}", text(&received));
+    let header_only = scratch("read-only-header").join("empty.transcript");
+    let bytes = std::fs::read(d.file("bravo", "bravo.transcript")).unwrap();
+    // bravo received alpha's message: its transcript has entries; a copy cut to the
+    // header has none.
+    // The header: the 8-byte magic, a length byte and the owner's name (protocol.md).
+    let header_len = 8 + 1 + "bravo".len();
+    std::fs::write(&header_only, &bytes[..header_len]).unwrap();
+    let v = run(&[
+        "verify",
+        header_only.to_str().unwrap(),
+        "--keys",
+        d.file("bravo", "parties.pub").to_str().unwrap(),
+    ]);
+    assert_eq!(v.status.code(), Some(5), "{}", text(&v));
+    assert!(text(&v).contains("nothing to judge"), "{}", text(&v));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! Every error is one line on stderr; exit codes are part of the contract:
 //! 0 success, 1 error, 2 usage, 3 no receipt (or not enough messages) in time,
-//! 4 the judge found the transcript not clean.
+//! 4 the judge found the transcript not clean, 5 a transcript with nothing to judge.
 
 #![forbid(unsafe_code)]
 

@@ -2,6 +2,8 @@
 //! for this party to do it (over the control socket), or opens the party's files
 //! itself and serves the request as the node would.
 
+use anyhow::Context as _;
+use backchannel_party::PartyConfig;
 use backchannel_show::Outcome;
 use backchannel_show::print;
 
@@ -44,8 +46,25 @@ pub async fn receive(args: receive::Args) -> anyhow::Result<Outcome> {
 }
 
 /// Runs `backchannel pending`.
+///
+/// Read-only: with no node running it reads the transcript and creates or changes no
+/// file (a missing transcript is a party that has sent nothing).
 pub async fn pending(args: pending::Args) -> anyhow::Result<Outcome> {
     let request = PendingRequest { json: args.json };
+    if crate::control::connect(&args.config).await?.is_none() {
+        let config = PartyConfig::load(&args.config)?;
+        let base = args.config.parent().unwrap_or(std::path::Path::new("."));
+        let path = base.join(&config.transcript);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
+        };
+        let list = pending::from_transcript(&config.name, &bytes)
+            .with_context(|| format!("{}", path.display()))?;
+        pending::write(&config.name, &list, &request, &mut Terminal);
+        return Ok(Outcome::Ok);
+    }
     match delegate_or_open(&args.config, &Request::Pending(request.clone())).await? {
         Owner::Delegated(outcome) => Ok(outcome),
         Owner::Me(_, party) => {

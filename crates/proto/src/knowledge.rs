@@ -67,6 +67,8 @@ pub struct SentMessage {
     pub to: String,
     /// Its sequence number.
     pub seq: u64,
+    /// When it was sent (the envelope's `sent_at`).
+    pub sent_at: Timestamp,
     /// What it said.
     pub body: Body<'static>,
     /// What became of it.
@@ -214,7 +216,12 @@ impl Knowledge {
             match (entry.direction, entry.verdict) {
                 (Direction::Sent, _) => {
                     if !e.body.is_control() {
-                        sent.push((e.recipient.to_string(), e.seq, e.body.clone().into_owned()));
+                        sent.push((
+                            e.recipient.to_string(),
+                            e.seq,
+                            e.sent_at,
+                            e.body.clone().into_owned(),
+                        ));
                     }
                 }
                 (Direction::Received, verdict) => {
@@ -271,10 +278,11 @@ impl Knowledge {
         };
         let sent: Vec<SentMessage> = sent
             .into_iter()
-            .map(|(to, seq, body)| SentMessage {
+            .map(|(to, seq, sent_at, body)| SentMessage {
                 fate: fate_of(&to, seq),
                 to,
                 seq,
+                sent_at,
                 body,
             })
             .collect();

@@ -25,6 +25,8 @@ pub enum Outcome {
     TimedOut,
     /// Exit 4: the judge found the transcript not clean.
     NotClean,
+    /// Exit 5: the transcript has no entries, so there is nothing to judge.
+    NothingToJudge,
     /// The exit code of a command a party node ran for us (its lines are printed).
     Exit(u8),
 }
@@ -36,6 +38,7 @@ impl Outcome {
             Outcome::Ok => 0,
             Outcome::TimedOut => 3,
             Outcome::NotClean => 4,
+            Outcome::NothingToJudge => 5,
             Outcome::Exit(code) => *code,
         }
     }
