@@ -177,3 +177,44 @@ fn an_offline_party_finds_one_heartbeat_per_channel_not_one_per_interval() {
     );
     assert!(given.contains(&newest), "the one kept is the newest");
 }
+
+/// A broker whose store is gone (deleted, or emptied by a bad copy) would start with
+/// nothing queued and lose its mail without a word: it refuses, says what to do, and
+/// starts empty only when told to with `--new-store`. "listening" comes after the
+/// store is open.
+#[test]
+fn a_broker_refuses_a_missing_or_empty_store_unless_told_to_start_anew() {
+    let _serial = serial();
+    let dir = scratch("store-missing").join("d");
+    let port = free_port().to_string();
+    let out = run(&["init", dir.to_str().unwrap(), "--port", &port]);
+    assert!(out.status.success(), "{}", text(&out));
+    let store = dir.join("broker").join("broker.store");
+    assert!(store.is_file(), "init creates the store");
+    let config = dir.join("broker").join("broker.toml");
+    let config = config.to_str().unwrap();
+    for damage in ["emptied", "deleted"] {
+        if damage == "emptied" {
+            std::fs::write(&store, b"").unwrap();
+        } else {
+            std::fs::remove_file(&store).unwrap();
+        }
+        let out = run(&["broker", "--config", config]);
+        assert_eq!(out.status.code(), Some(1), "{damage}: {}", text(&out));
+        let said = text(&out);
+        assert!(said.contains("no broker store here"), "{damage}: {said}");
+        assert!(said.contains("--new-store"), "{damage}: {said}");
+        assert!(!said.contains("listening"), "{damage}: {said}");
+    }
+    // Told to, it starts with an empty store, and says it listens.
+    let mut broker = spawn(&["broker", "--config", config, "--new-store"]);
+    let stdout = broker.0.stdout.take().unwrap();
+    let first = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("broker listening on"), "{first}");
+    assert!(store.is_file());
+    let _ = broker.0.kill();
+    let _ = broker.0.wait();
+}

@@ -47,6 +47,7 @@ fn each_bundle_holds_its_own_secrets_and_nothing_of_another_node() {
             "broker.crt",
             "broker.key",
             "broker.storage-key",
+            "broker.store",
             "broker.toml",
             "parties.pub"
         ]

@@ -117,6 +117,10 @@ pub struct StorePaths {
     pub store: PathBuf,
     /// The storage key file (0600).
     pub key: PathBuf,
+    /// Whether a missing or empty store may be created (`broker --new-store`; `init`
+    /// creates the store of a new deployment). Otherwise the broker refuses to start
+    /// on one, rather than lose what it held without a word.
+    pub create: bool,
 }
 
 /// `[admission]` as written (see [`AdmissionLimits`]).
@@ -345,6 +349,7 @@ impl BrokerConfig {
                 (Some(store), Some(key)) => Some(StorePaths {
                     store: base.join(store),
                     key: base.join(key),
+                    create: false,
                 }),
                 _ => {
                     return Err(ConfigError::Invalid(

@@ -51,4 +51,4 @@ pub use backchannel_proto::relay::{Honest, RelayStrategy};
 pub use config::{BrokerConfig, BrokerSettings, StorePaths};
 pub use event::BrokerEvent;
 pub use mailbox::Quotas;
-pub use server::run;
+pub use server::{run, run_when_ready};

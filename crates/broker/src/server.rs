@@ -33,11 +33,25 @@ pub async fn run(
     events: Option<mpsc::Sender<BrokerEvent>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StoreError> {
+    run_when_ready(settings, listener, strategy, events, shutdown, || {}).await
+}
+
+/// [`run`], calling `ready` once the store is open and loaded, before the first
+/// connection is accepted: the moment to say "listening".
+pub async fn run_when_ready(
+    settings: BrokerSettings,
+    listener: TcpListener,
+    strategy: Box<dyn RelayStrategy>,
+    events: Option<mpsc::Sender<BrokerEvent>>,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(),
+) -> Result<(), StoreError> {
     let mailboxes = mailbox::mailboxes(&settings.registered, settings.quotas);
     let store = match &settings.store {
         None => None,
         Some(paths) => Some(open_store(paths, &mailboxes)?),
     };
+    ready();
     // A few batches in flight at most: sessions wait (and stop reading their sockets)
     // rather than buffer without bound in front of the router.
     let (router_tx, router_rx) = mpsc::channel(16);
@@ -109,7 +123,11 @@ pub async fn run(
 /// counted against the quotas), and starts the thread that commits for everyone.
 fn open_store(paths: &StorePaths, mailboxes: &Mailboxes) -> Result<StoreWriter, StoreError> {
     let key = store::read_storage_key(&paths.key)?;
-    let (store, recovered) = Store::open(&paths.store, &key)?;
+    let (store, recovered) = if paths.create {
+        Store::open(&paths.store, &key)?
+    } else {
+        Store::open_existing(&paths.store, &key)?
+    };
     for group in &recovered.damaged {
         tracing::error!(target: "broker", "{}: stored group {group} failed authentication (damaged or tampered): dropped, not delivered", paths.store.display());
     }

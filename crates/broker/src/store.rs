@@ -72,6 +72,15 @@ pub enum StoreError {
     /// No randomness for a nonce.
     #[error("no randomness for a nonce: {0}")]
     Random(String),
+    /// The store is missing, empty, or was never opened under this deployment's key:
+    /// starting on it would silently lose every message that was queued.
+    #[error(
+        "{path}: no broker store here (missing, empty or never initialised): the messages it held would be lost without a word. Restore it; or, to start with an empty store on purpose, run the broker with --new-store (`init` creates the store for a new deployment)"
+    )]
+    Missing {
+        /// The store file.
+        path: PathBuf,
+    },
 }
 
 /// A frame waiting in a mailbox, as kept in the store.
@@ -184,6 +193,35 @@ impl Store {
     /// Opens (or creates) the store at `path` under `key`, and returns every frame
     /// still queued in it.
     pub fn open(path: &Path, key: &[u8; 32]) -> Result<(Store, Recovered), StoreError> {
+        Self::open_with(path, key, true)
+    }
+
+    /// Opens the store at `path` under `key`, refusing one that is missing, empty or
+    /// was never opened under a key ([`StoreError::Missing`]): what a broker restart
+    /// does, so a lost store is never taken for one with nothing queued.
+    pub fn open_existing(path: &Path, key: &[u8; 32]) -> Result<(Store, Recovered), StoreError> {
+        let missing = || StoreError::Missing {
+            path: path.to_owned(),
+        };
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > 0 => {}
+            Ok(_) => return Err(missing()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) => {
+                return Err(StoreError::Database {
+                    path: path.to_owned(),
+                    detail: e.to_string(),
+                });
+            }
+        }
+        Self::open_with(path, key, false)
+    }
+
+    fn open_with(
+        path: &Path,
+        key: &[u8; 32],
+        create: bool,
+    ) -> Result<(Store, Recovered), StoreError> {
         let db_err = |e: &dyn std::fmt::Display| StoreError::Database {
             path: path.to_owned(),
             detail: e.to_string(),
@@ -196,7 +234,7 @@ impl Store {
             path: path.to_owned(),
             next_id: 1,
         };
-        store.check_key()?;
+        store.check_key(create)?;
         let recovered = store.recover()?;
         Ok((store, recovered))
     }
@@ -208,9 +246,9 @@ impl Store {
         }
     }
 
-    /// Confirms the key opens this store (writing the check on first use) and loads
-    /// the next id.
-    fn check_key(&mut self) -> Result<(), StoreError> {
+    /// Confirms the key opens this store (writing the check on first use, when
+    /// `create`) and loads the next id.
+    fn check_key(&mut self, create: bool) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
@@ -227,6 +265,11 @@ impl Store {
                             path: self.path.clone(),
                         });
                     }
+                }
+                None if !create => {
+                    return Err(StoreError::Missing {
+                        path: self.path.clone(),
+                    });
                 }
                 None => {
                     let sealed = self.seal(KEY_CHECK.as_bytes(), KEY_CHECK_TEXT)?;

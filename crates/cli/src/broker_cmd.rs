@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use backchannel_broker::{BrokerConfig, Honest, run as run_broker};
+use backchannel_broker::{BrokerConfig, Honest, run_when_ready as run_broker};
 use backchannel_proto::relay::RelayStrategy;
 use backchannel_proto::text::plain;
 use clap::Parser;
@@ -25,40 +25,24 @@ pub struct Args {
     /// bravo (and charlie as the third party). For teaching only.
     #[arg(long, value_name = "NAME", value_parser = PossibleValuesParser::new(backchannel_lab::moves::ALL))]
     adversary: Option<String>,
+    /// Start with an empty store when the configured one is missing or empty. Without
+    /// it the broker refuses to start on such a store: the messages it held would be
+    /// lost without a word (`init` creates the store of a new deployment).
+    #[arg(long)]
+    new_store: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = BrokerConfig::load(&args.config)?;
     let base = args.config.parent().unwrap_or(std::path::Path::new("."));
-    let settings = config.settings(base)?;
+    let mut settings = config.settings(base)?;
+    if let Some(paths) = settings.store.as_mut() {
+        paths.create = args.new_store;
+    }
     // A name is resolved here (the first address it has that can be bound).
     let listener = tokio::net::TcpListener::bind(config.listen.as_str())
         .await
         .with_context(|| format!("cannot listen on {}", plain(&config.listen)))?;
-    println!(
-        "broker listening on {} for {} ({} registered parties); stop with Ctrl-C",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        settings
-            .registered
-            .iter()
-            .map(|p| p.name().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        settings.registered.len()
-    );
-    match &settings.store {
-        Some(paths) => println!(
-            "queued envelopes are kept in {} (sealed); they survive a crash",
-            plain(&paths.store.display().to_string())
-        ),
-        None => println!(
-            "note: no `store` in {}: queued envelopes live in memory only and a crash loses them (proto-spec/nodes.md 3.1)",
-            plain(&args.config.display().to_string())
-        ),
-    }
     let strategy: Box<dyn RelayStrategy> = match &args.adversary {
         None => Box::new(Honest),
         Some(name) => {
@@ -84,12 +68,41 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             strategy
         }
     };
+    // Said once the store is open and loaded: "listening" means it really is.
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let names = settings
+        .registered
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let count = settings.registered.len();
+    let kept = match &settings.store {
+        Some(paths) => format!(
+            "queued envelopes are kept in {} (sealed); they survive a crash",
+            plain(&paths.store.display().to_string())
+        ),
+        None => format!(
+            "note: no `store` in {}: queued envelopes live in memory only and a crash loses them (proto-spec/nodes.md 3.1)",
+            plain(&args.config.display().to_string())
+        ),
+    };
+    let ready = move || {
+        println!(
+            "broker listening on {addr} for {names} ({count} registered parties); stop with Ctrl-C"
+        );
+        println!("{kept}");
+    };
     run_broker(
         settings,
         listener,
         strategy,
         None,
         backchannel_node::shutdown::shutdown_signal(),
+        ready,
     )
     .await?;
     println!("broker stopped");

@@ -3,7 +3,7 @@
 //! ```text
 //! DIR/deployment.toml        public: where parties dial the broker, the mode (for add-party)
 //! DIR/broker/                the broker's host: broker.toml, broker.key, broker.crt,
-//!                            broker.storage-key, parties.pub
+//!                            broker.storage-key, broker.store (empty), parties.pub
 //! DIR/<party>/               that party's host: <party>.toml, <party>.key, broker.crt,
 //!                            parties.pub
 //! ```
@@ -169,6 +169,13 @@ fn write(args: &Args) -> anyhow::Result<String> {
         0o600,
     )?;
     backchannel_broker::store::create_storage_key(&broker_dir.join(STORAGE_KEY))?;
+    // The store of a new deployment, created here so that a broker that finds none
+    // later knows something was lost (it refuses to start without --new-store).
+    let key = backchannel_broker::store::read_storage_key(&broker_dir.join(STORAGE_KEY))?;
+    drop(backchannel_broker::store::Store::open(
+        &broker_dir.join(STORE),
+        &key,
+    )?);
     write_new(&broker_dir.join(ROSTER), roster.as_bytes(), 0o644)?;
     write_new(
         &broker_dir.join("broker.toml"),
