@@ -192,3 +192,58 @@ fn configuration_does_not_grow_with_every_peer() {
     assert_eq!(roster.lines().count(), 1_000);
     assert!(size(&large.join("p1").join("parties.pub")) < 100 * 1_000);
 }
+
+/// The private key files `init` writes are PKCS#8 in the form standard tools read:
+/// `openssl pkey` and Python's `cryptography` load them, and the public key they
+/// derive is the one in the party's roster line.
+#[test]
+fn standard_tools_read_the_private_keys() {
+    let dir = scratch("pkcs8").join("d");
+    let out = run(&["init", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let key = dir.join("alpha").join("alpha.key");
+    let roster = std::fs::read_to_string(dir.join("alpha").join("parties.pub")).unwrap();
+    let public_hex = roster
+        .lines()
+        .find(|l| l.ends_with(" alpha"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_owned();
+
+    match std::process::Command::new("openssl")
+        .args(["pkey", "-in", key.to_str().unwrap(), "-noout", "-text_pub"])
+        .output()
+    {
+        Ok(o) => {
+            assert!(o.status.success(), "openssl: {}", text(&o));
+            let shown: String = String::from_utf8_lossy(&o.stdout)
+                .chars()
+                .filter(char::is_ascii_hexdigit)
+                .collect::<String>()
+                .to_lowercase();
+            assert!(
+                shown.contains(&public_hex),
+                "openssl derived another key: {shown}"
+            );
+        }
+        Err(_) => backchannel_system_tests::tool_missing("openssl"),
+    }
+
+    let script = "import sys\n\
+        from cryptography.hazmat.primitives import serialization as s\n\
+        k = s.load_pem_private_key(open(sys.argv[1], 'rb').read(), None)\n\
+        print(k.public_key().public_bytes(s.Encoding.Raw, s.PublicFormat.Raw).hex())\n";
+    match std::process::Command::new("python3")
+        .args(["-c", script, key.to_str().unwrap()])
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), public_hex);
+        }
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named") => {
+            backchannel_system_tests::tool_missing("Python's cryptography");
+        }
+        Ok(o) => panic!("cryptography refused the key: {}", text(&o)),
+        Err(_) => backchannel_system_tests::tool_missing("python3"),
+    }
+}

@@ -76,12 +76,16 @@ pub enum KeyFileError {
 }
 
 /// `me`'s private key as PKCS#8 PEM text (zeroized when dropped).
+///
+/// The RFC 5208 (PKCS#8 v1) form, without the public key: the one every tool reads
+/// (`openssl pkey`, Python's `cryptography`), where the RFC 5958 v2 form with the public
+/// key is refused by some. Files in the v2 form still load ([`parse_signing_key`]).
 pub fn encode_signing_key(
     me: &SigningIdentity,
 ) -> Result<ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing<String>, String> {
-    me.signing_key()
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| e.to_string())
+    let mut pair = ed25519_dalek::pkcs8::KeypairBytes::from(me.signing_key());
+    pair.public_key = None;
+    pair.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())
 }
 
 /// Parses PKCS#8 PEM text into a signing identity named `name`; `path` is only used in
@@ -169,6 +173,30 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn a_private_key_is_written_in_the_v1_form_and_both_forms_load() {
+        let me = SigningIdentity::from_secret_bytes(PartyName::new("alpha").unwrap(), &[3; 32]);
+        let v1 = encode_signing_key(&me).unwrap();
+        let name = || PartyName::new("alpha").unwrap();
+        let p = Path::new("alpha.key");
+        assert_eq!(
+            parse_signing_key(&v1, name(), p).unwrap().public(),
+            me.public()
+        );
+        // v1: the DER's version INTEGER is 0 and there is no [1] public key.
+        let der = ed25519_dalek::pkcs8::KeypairBytes::from_pkcs8_pem(&v1).unwrap();
+        assert!(der.public_key.is_none());
+        // A key written in the v2 form (with the public key), as earlier releases did.
+        let v2 = ed25519_dalek::pkcs8::KeypairBytes::from(me.signing_key())
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap();
+        assert_ne!(*v1, *v2);
+        assert_eq!(
+            parse_signing_key(&v2, name(), p).unwrap().public(),
+            me.public()
+        );
+    }
+
     #[test]
     fn public_key_line_round_trips_and_rejects_junk() {
         let line = encode_public_key(&alpha().public());
