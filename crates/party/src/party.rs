@@ -137,6 +137,41 @@ impl std::fmt::Debug for Party {
     }
 }
 
+/// The snapshot to start from, or none: the transcript is the journal, so a snapshot
+/// that is damaged (its checksum or contents), of an older format, or ahead of the
+/// transcript is not trusted; the state is rebuilt from the whole transcript instead,
+/// and the user is told once.
+fn usable_snapshot(
+    settings: &PartySettings,
+) -> Result<Option<backchannel_proto::persist::Snapshot>, PartyError> {
+    let snapshot = match state_file::load(&settings.state) {
+        Ok(s) => s,
+        Err(StateFileError::Invalid { path, source }) => {
+            tracing::warn!(
+                "{}: {source}; rebuilding the channel state from the transcript {}",
+                path.display(),
+                settings.transcript.display()
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(snapshot) = snapshot else {
+        return Ok(None);
+    };
+    let transcript_len = std::fs::metadata(&settings.transcript).map_or(0, |m| m.len());
+    if snapshot.covers > transcript_len {
+        tracing::warn!(
+            "{}: it covers {} bytes of a transcript of {transcript_len}; rebuilding the channel state from the transcript {}",
+            settings.state.display(),
+            snapshot.covers,
+            settings.transcript.display()
+        );
+        return Ok(None);
+    }
+    Ok(Some(snapshot))
+}
+
 impl Party {
     /// Takes the party's lock, opens its transcript and rebuilds its channel state:
     /// the last snapshot, plus the transcript records written after it.
@@ -156,8 +191,7 @@ impl Party {
     fn open_with(settings: PartySettings, crash: CrashPoints) -> Result<Self, PartyError> {
         let me = settings.me.name().clone();
         let lock = PartyLock::acquire(&PartyLock::path_for(&settings.state), me.as_str())?;
-        let snapshot = state_file::load(&settings.state)?;
-        let (saved, replay_from) = match snapshot {
+        let (saved, replay_from) = match usable_snapshot(&settings)? {
             Some(s) => (s.channels, s.covers),
             None => (Vec::new(), 0),
         };
