@@ -221,6 +221,15 @@ impl Party {
             .collect();
         let (entries, _) = parse_records(&tail, 0);
         let since_snapshot = entries.len();
+        // Sealed after the snapshot: whether each was transmitted before the process
+        // ended is not known, so what is still unacknowledged goes out at once.
+        let unknown: Vec<(String, u64)> = entries
+            .iter()
+            .filter(|e| e.direction == Direction::Sent)
+            .filter_map(|e| EnvelopeIn::decode(e.frame).ok())
+            .filter(|e| !e.envelope().body.is_control())
+            .map(|e| (e.envelope().recipient.to_string(), e.envelope().seq))
+            .collect();
         journal::replay(me.as_str(), &mut states, entries).map_err(|source| {
             PartyError::Replay {
                 path: settings.transcript.clone(),
@@ -232,7 +241,16 @@ impl Party {
             .iter()
             .zip(states)
             .map(|(policy, (_, state))| {
-                Channel::restore(me.clone(), policy.clone(), settings.channel.clone(), state)
+                let peer = policy.identity.name().as_str().to_owned();
+                let mut channel =
+                    Channel::restore(me.clone(), policy.clone(), settings.channel.clone(), state);
+                let seqs: Vec<u64> = unknown
+                    .iter()
+                    .filter(|(to, _)| *to == peer)
+                    .map(|(_, seq)| *seq)
+                    .collect();
+                channel.transmit_unknown(&seqs);
+                channel
             })
             .collect();
         let endpoint = Endpoint::with_channels(settings.me.clone(), channels);

@@ -187,8 +187,6 @@ impl TranscriptFile {
         let written = self.write_pending();
         let result = written.and_then(|()| {
             if let Err(crash) = self.crash.check("transcript.fsync") {
-                // As after a power loss: what was not synced is gone.
-                self.cut_back();
                 return Err(crash.into());
             }
             self.file
@@ -199,7 +197,13 @@ impl TranscriptFile {
                 })
         });
         if let Err(e) = result {
-            self.cut_back();
+            // After a power loss what was not synced is gone; a killed process leaves
+            // it in the page cache, and so on disk.
+            let killed =
+                matches!(e, TranscriptFileError::Crashed(_)) && !self.crash.loses_unsynced();
+            if !killed {
+                self.cut_back();
+            }
             return Err(e);
         }
         self.durable_len += self.pending.len() as u64;

@@ -773,6 +773,25 @@ impl Channel {
         }
     }
 
+    /// After a restart: the envelopes in `seqs` (sealed since the last snapshot, so
+    /// whether they were ever transmitted is not known) that are still unacknowledged
+    /// go out at once, oldest first, ahead of anything sealed from now on; a copy the
+    /// peer already has is dropped as [`Rejection::Replay`]. Without this an envelope
+    /// journaled just before a crash would wait a whole acknowledgement timeout while
+    /// the next one went out first and was refused as a `gap` (`protocol.md` §7.1).
+    pub fn transmit_unknown(&mut self, seqs: &[u64]) {
+        let mut due: Vec<u64> = seqs
+            .iter()
+            .copied()
+            .filter(|seq| self.state.outstanding(*seq).is_some() && !self.transmit.contains(seq))
+            .collect();
+        due.sort_unstable();
+        due.dedup();
+        for seq in due.into_iter().rev() {
+            self.transmit.push_front(seq);
+        }
+    }
+
     /// How far ahead of `now` this party's last envelope is dated, if it is further
     /// than the skew a peer tolerates: this party's clock jumped ahead and back, and
     /// since a chain never goes back in time, its peers refuse what it sends
