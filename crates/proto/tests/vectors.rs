@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use backchannel_proto::frame::{FrameHeader, FrameKind};
 use backchannel_proto::{
-    Assurance, Body, ChannelId, ChannelMode, Digest, Endpoint, EnvelopeIn, Revocation,
-    SigningIdentity, Timestamp,
+    Assurance, Body, ChannelId, ChannelMode, Digest, Endpoint, Envelope, EnvelopeIn, Revocation,
+    SigningIdentity, Timestamp, off_record, seal_off_record,
 };
 use common::*;
 use serde_json::{Value, json};
@@ -254,6 +254,116 @@ fn deniable_sequence() -> Value {
     })
 }
 
+/// The MAC key alpha uses for `epoch` on its chain to bravo (`protocol.md` §6.4),
+/// derived as a second implementation would, from the identities.
+fn alpha_mac_key(env: &Envelope<'_>, epoch: u64) -> off_record::Secret32 {
+    let secret = off_record::pair_secret(alpha().signing_key(), bravo().public().key()).unwrap();
+    let mut chain = off_record::chain_root(&secret, env.version, env.channel, "alpha", "bravo");
+    for _ in 0..epoch {
+        chain = off_record::next_chain(&chain);
+    }
+    off_record::mac_key(&chain)
+}
+
+/// Off-record rejections a careful second implementation must give the same codes
+/// for: a replay, a gap (which still moves the key cursor), a bad tag, a wrong reveal
+/// (checked after the tag), a key used after it was revealed, a copy under a revealed
+/// key, and an epoch too far ahead to derive.
+fn off_record_sequence() -> Value {
+    let mut a = endpoint(alpha(), &[bravo()], ChannelMode::OffRecord);
+    let mut b = endpoint(bravo(), &[alpha()], ChannelMode::OffRecord);
+    let text = |t: &str| Body::Text(t.to_owned().into());
+    let o1 = send(
+        &mut a,
+        at(0),
+        "bravo",
+        text("No preemptive strike absent provocation."),
+        DAY,
+    );
+    // A heartbeat alpha could have sent after seq 1: announcing head 1, so in epoch 1,
+    // tagged with mac[1].
+    let mut heartbeat = open(&o1);
+    heartbeat.body = Body::Heartbeat;
+    heartbeat.prev = EnvelopeIn::decode(&o1).unwrap().digest();
+    heartbeat.sent_at = at(1);
+    heartbeat.expires_at = at(1).saturating_add(DAY);
+    assert_eq!(off_record::epoch_of(&heartbeat), 1);
+    let mut old_heartbeat = Vec::new();
+    seal_off_record(
+        &heartbeat,
+        &alpha_mac_key(&heartbeat, 1),
+        None,
+        &mut old_heartbeat,
+    )
+    .unwrap();
+    let o2 = send(
+        &mut a,
+        at(2),
+        "bravo",
+        text("Our aircraft will keep clear of the agreed corridor."),
+        DAY,
+    );
+    let o3 = send(
+        &mut a,
+        at(4),
+        "bravo",
+        text("Talks can continue through this channel."),
+        DAY,
+    );
+    for f in [&o1, &o2, &o3] {
+        b.handle_frame(at(5), f).unwrap();
+    }
+    for f in drain(&mut b, at(6)) {
+        a.handle_frame(at(6), &f).unwrap();
+    }
+    // Acknowledged up to 3: alpha's next envelope reveals epoch 2.
+    let o4 = send(
+        &mut a,
+        at(8),
+        "bravo",
+        text("Assurance A-1 is withdrawn as of now."),
+        DAY,
+    );
+    let e4 = open(&o4);
+    assert_eq!(off_record::epoch_of(&e4), 3);
+    // o4 with a reveal of epoch 2 that is not mac[2] (it is mac[1]), correctly tagged.
+    let mut bad_reveal = Vec::new();
+    seal_off_record(
+        &e4,
+        &alpha_mac_key(&e4, 3),
+        Some((2, &alpha_mac_key(&e4, 1))),
+        &mut bad_reveal,
+    )
+    .unwrap();
+    // o3 with one bit of its tag flipped.
+    let mut bad_mac = o3.clone();
+    let last = bad_mac.len() - 1;
+    bad_mac[last] ^= 1;
+    // Content numbered 5,000: epoch 4,999, more than 4,096 epochs past the cursor.
+    let mut far = e4.clone();
+    far.seq = 5_000;
+    let mut far_ahead = Vec::new();
+    seal_off_record(&far, &alpha_mac_key(&e4, 3), None, &mut far_ahead).unwrap();
+    json!({
+        "receiver": "bravo",
+        "mode": "off-record",
+        "peers": ["alpha"],
+        "cases": [
+            case("seq 1, MAC'd under mac[0]", at(10), &o1, "accepted"),
+            case("seq 1 again: a copy of an accepted number", at(10), &o1, "rejected:replay"),
+            case("seq 3 before seq 2: authentic, so the key cursor moves to epoch 2, but the chain has a gap", at(10), &o3, "rejected:gap"),
+            case("seq 2: epoch 1 is behind the cursor and its key is kept", at(10), &o2, "accepted"),
+            case("seq 3 with one bit of its tag flipped", at(10), &bad_mac, "rejected:bad-mac"),
+            case("seq 3", at(10), &o3, "accepted"),
+            case("seq 4, correctly tagged, revealing epoch 2 with the wrong key (the tag is checked first, then the reveal)", at(10), &bad_reveal, "rejected:bad-reveal"),
+            case("seq 4, revealing mac[2]: epochs 0 to 2 are published", at(10), &o4, "accepted"),
+            case("a heartbeat of alpha's announcing head 1 (epoch 1, now revealed)", at(10), &old_heartbeat, "rejected:revealed-key"),
+            case("seq 2 again, under a revealed key: a copy of an accepted number is a replay", at(10), &o2, "rejected:replay"),
+            case("seq 5000: epoch 4999, beyond the 4,096 epochs derived ahead of the cursor", at(10), &far_ahead, "rejected:stale-epoch"),
+        ],
+    })
+}
+
 fn build() -> Value {
     json!({
         "description": "backchannel v2 envelope test vectors. Each sequence starts a fresh receiver with the given peers pinned in the given mode (channel label \"main\", default timing of proto-spec/protocol.md §7.4) and feeds the frames in order at now_ms; expect is the verdict: accepted, or rejected:<code>. Hex is lower-case. Secret keys are the 32-byte Ed25519 seeds.",
@@ -264,7 +374,7 @@ fn build() -> Value {
             identity_json(&charlie(), 0xc3, "party"),
             identity_json(&mallory_claiming("alpha"), 0x66, "impostor: pinned by nobody, signs as alpha"),
         ],
-        "sequences": [signed_sequence(), deniable_sequence()],
+        "sequences": [signed_sequence(), deniable_sequence(), off_record_sequence()],
     })
 }
 
