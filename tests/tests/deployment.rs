@@ -247,3 +247,77 @@ fn standard_tools_read_the_private_keys() {
         Err(_) => backchannel_system_tests::tool_missing("python3"),
     }
 }
+
+/// `init --shared`: one roster and one broker certificate for the deployment, so no
+/// bundle grows with it; the parties talk, the judge finds the keys, and `add-party`
+/// updates the one roster.
+#[test]
+fn a_shared_roster_keeps_bundles_small_and_everything_works() {
+    let _serial = serial();
+    let dir = scratch("shared-roster").join("d");
+    let port = free_port();
+    let out = run(&[
+        "init",
+        dir.to_str().unwrap(),
+        "--shared",
+        "--port",
+        &port.to_string(),
+        "--parties",
+        "alpha,bravo",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    for node in ["broker", "alpha", "bravo"] {
+        assert!(
+            !dir.join(node).join("parties.pub").exists(),
+            "{node} has a roster"
+        );
+    }
+    assert!(!dir.join("alpha").join("broker.crt").exists());
+    assert!(dir.join("parties.pub").is_file() && dir.join("broker.crt").is_file());
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _broker = spawn_broker(&dir, addr, &[]);
+    let receiver = spawn(&[
+        "receive",
+        "--config",
+        &config(&dir, "bravo"),
+        "--count",
+        "1",
+        "--timeout",
+        "30",
+        "--json",
+    ]);
+    let sent = run(&[
+        "send",
+        "--config",
+        &config(&dir, "alpha"),
+        "--to",
+        "bravo",
+        "No preemptive strike absent provocation.",
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (ok, lines, err) = finish(receiver);
+    assert!(ok, "{err}");
+    assert_eq!(lines[0]["verdict"], "accepted");
+    let v = run(&[
+        "verify",
+        dir.join("bravo").join("bravo.transcript").to_str().unwrap(),
+        "--keys",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(
+        text(&v).contains("provably written by alpha"),
+        "{}",
+        text(&v)
+    );
+    let added = run(&["add-party", dir.to_str().unwrap(), "charlie"]);
+    assert!(added.status.success(), "{}", text(&added));
+    let roster = std::fs::read_to_string(dir.join("parties.pub")).unwrap();
+    assert_eq!(roster.lines().count(), 3, "{roster}");
+    assert!(!dir.join("charlie").join("parties.pub").exists());
+    let charlie = std::fs::read_to_string(config(&dir, "charlie")).unwrap();
+    assert!(
+        charlie.contains("parties = \"../parties.pub\""),
+        "{charlie}"
+    );
+}

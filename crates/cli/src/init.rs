@@ -56,6 +56,13 @@ pub struct Args {
     /// The parties, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "alpha,bravo")]
     parties: Vec<String>,
+    /// One roster and one copy of the broker's certificate for the whole deployment
+    /// (DIR/parties.pub, DIR/broker.crt), which every bundle's configuration names as
+    /// ../parties.pub and ../broker.crt, instead of a copy in every bundle: a bundle no
+    /// longer grows with the deployment (3,000 parties take about 40 MB on disk, not
+    /// 830 MB). Copy those two files beside each bundle you copy to another machine.
+    #[arg(long)]
+    shared: bool,
 }
 
 /// Add a party to an existing deployment: its bundle, and its public key in every
@@ -77,6 +84,34 @@ pub struct AddPartyArgs {
 struct Deployment {
     broker_addr: String,
     mode: String,
+    /// Written with `--shared`: one roster and certificate for every bundle.
+    #[serde(default)]
+    shared: bool,
+}
+
+/// Where a bundle's configuration finds the roster and the broker's certificate: its
+/// own copies, or the deployment's shared ones one directory up.
+#[derive(Clone, Copy)]
+struct Layout {
+    shared: bool,
+}
+
+impl Layout {
+    fn roster(self) -> &'static str {
+        if self.shared {
+            "../parties.pub"
+        } else {
+            ROSTER
+        }
+    }
+
+    fn certificate(self) -> &'static str {
+        if self.shared {
+            "../broker.crt"
+        } else {
+            "broker.crt"
+        }
+    }
 }
 
 const ROSTER: &str = "parties.pub";
@@ -176,27 +211,43 @@ fn write(args: &Args) -> anyhow::Result<String> {
         &broker_dir.join(STORE),
         &key,
     )?);
-    write_new(&broker_dir.join(ROSTER), roster.as_bytes(), 0o644)?;
+    let layout = Layout {
+        shared: args.shared,
+    };
+    if layout.shared {
+        write_new(&dir.join(ROSTER), roster.as_bytes(), 0o644)?;
+        write_new(&dir.join("broker.crt"), cert.cert_pem.as_bytes(), 0o644)?;
+    } else {
+        write_new(&broker_dir.join(ROSTER), roster.as_bytes(), 0o644)?;
+    }
     write_new(
         &broker_dir.join("broker.toml"),
-        broker_toml(&listen).as_bytes(),
+        broker_toml(&listen, layout).as_bytes(),
         0o644,
     )?;
     for id in &identities {
-        write_bundle(dir, id, &cert.cert_pem, &roster, &broker_addr, args.mode)?;
+        write_bundle(
+            dir,
+            id,
+            &cert.cert_pem,
+            &roster,
+            &broker_addr,
+            args.mode,
+            layout,
+        )?;
     }
     write_new(
         &dir.join("deployment.toml"),
         format!(
             "# Written by `backchannel init`; read by `backchannel add-party`. Nothing secret.\n\
-             broker_addr = \"{broker_addr}\"\nmode = \"{}\"\n",
-            args.mode
+             broker_addr = \"{broker_addr}\"\nmode = \"{}\"\nshared = {}\n",
+            args.mode, args.shared
         )
         .as_bytes(),
         0o644,
     )?;
     Ok(format!(
-        "wrote a {} deployment in {}: {BROKER_DIR}/ (listens on {}), {} (dial {}); copy each directory to its node's machine",
+        "wrote a {} deployment in {}: {BROKER_DIR}/ (listens on {}), {} (dial {}); copy each directory to its node's machine{}",
         args.mode,
         plain(&dir.display().to_string()),
         plain(&listen),
@@ -206,6 +257,11 @@ fn write(args: &Args) -> anyhow::Result<String> {
             .collect::<Vec<_>>()
             .join(", "),
         plain(&broker_addr),
+        if args.shared {
+            format!(", with {ROSTER} and broker.crt beside it (one copy per machine)")
+        } else {
+            String::new()
+        },
     ))
 }
 
@@ -222,7 +278,14 @@ pub fn add_party(args: AddPartyArgs) -> anyhow::Result<Outcome> {
     if args.name == BROKER_DIR {
         anyhow::bail!("`broker` is the intermediary's name, not a party's");
     }
-    let broker_roster = dir.join(BROKER_DIR).join(ROSTER);
+    let layout = Layout {
+        shared: deployment.shared,
+    };
+    let broker_roster = if layout.shared {
+        dir.join(ROSTER)
+    } else {
+        dir.join(BROKER_DIR).join(ROSTER)
+    };
     let registered = backchannel_net::key_files::read_roster(&broker_roster)?;
     if registered.iter().any(|p| p.name().as_str() == args.name) {
         anyhow::bail!("{} is already a party of this deployment", args.name);
@@ -242,15 +305,25 @@ pub fn add_party(args: AddPartyArgs) -> anyhow::Result<Outcome> {
         .map(encode_public_key)
         .chain(std::iter::once(line.clone()))
         .collect();
-    write_bundle(dir, &me, &cert, &roster, &deployment.broker_addr, mode)?;
-    // Every roster this machine holds learns the new key.
+    write_bundle(
+        dir,
+        &me,
+        &cert,
+        &roster,
+        &deployment.broker_addr,
+        mode,
+        layout,
+    )?;
+    // Every roster this machine holds learns the new key (with --shared, the one).
     let mut updated = vec![broker_roster];
-    updated.extend(
-        registered
-            .iter()
-            .map(|p| dir.join(p.name().as_str()).join(ROSTER))
-            .filter(|p| p.exists()),
-    );
+    if !layout.shared {
+        updated.extend(
+            registered
+                .iter()
+                .map(|p| dir.join(p.name().as_str()).join(ROSTER))
+                .filter(|p| p.exists()),
+        );
+    }
     for path in &updated {
         append(path, &line)?;
     }
@@ -265,7 +338,8 @@ pub fn add_party(args: AddPartyArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn broker_toml(listen: &str) -> String {
+fn broker_toml(listen: &str, layout: Layout) -> String {
+    let roster = layout.roster();
     format!(
         "# backchannel broker, written by `backchannel init`.\n\
          # Paths are relative to this file. Run: backchannel broker --config broker.toml\n\n\
@@ -276,7 +350,7 @@ fn broker_toml(listen: &str) -> String {
          private_key = \"broker.key\"\n\
          # The registered parties: one public key per line. Each must prove\n\
          # possession of its key on every connection.\n\
-         parties = \"{ROSTER}\"\n\
+         parties = \"{roster}\"\n\
          # Envelopes held per recipient while it is offline or slow; when full,\n\
          # senders are told and nothing is discarded.\n\
          queue_limit = 10000\n\
@@ -303,8 +377,8 @@ fn broker_toml(listen: &str) -> String {
     )
 }
 
-/// Writes `DIR/<name>/`: the party's key, configuration, the broker's certificate
-/// and the roster.
+/// Writes `DIR/<name>/`: the party's key, configuration, and (unless the layout shares
+/// them) the broker's certificate and the roster.
 fn write_bundle(
     dir: &Path,
     me: &SigningIdentity,
@@ -312,13 +386,17 @@ fn write_bundle(
     roster: &str,
     broker_addr: &str,
     mode: ChannelMode,
+    layout: Layout,
 ) -> anyhow::Result<()> {
     let name = me.name().to_string();
     let bundle = dir.join(&name);
     create_dir(&bundle)?;
     backchannel_net::key_files::write_signing_key(&bundle.join(format!("{name}.key")), me)?;
-    write_new(&bundle.join("broker.crt"), cert_pem.as_bytes(), 0o644)?;
-    write_new(&bundle.join(ROSTER), roster.as_bytes(), 0o644)?;
+    if !layout.shared {
+        write_new(&bundle.join("broker.crt"), cert_pem.as_bytes(), 0o644)?;
+        write_new(&bundle.join(ROSTER), roster.as_bytes(), 0o644)?;
+    }
+    let (roster_path, cert_path) = (layout.roster(), layout.certificate());
     let cfg = format!(
         "# backchannel party {name}, written by `backchannel init`.\n\
          # Paths are relative to this file.\n\n\
@@ -328,16 +406,16 @@ fn write_bundle(
          # The broker (HOST:PORT; a name is resolved on each connection), and its\n\
          # certificate: the only one this party trusts.\n\
          broker = \"{broker_addr}\"\n\
-         broker_certificate = \"broker.crt\"\n\
+         broker_certificate = \"{cert_path}\"\n\
          # Every envelope sent or received, with its verdict (give it to the judge:\n\
-         # backchannel verify {name}.transcript --keys {ROSTER}).\n\
+         # backchannel verify {name}.transcript --keys {roster_path}).\n\
          transcript = \"{name}.transcript\"\n\
          # Sequence numbers, chain heads and unacknowledged envelopes between runs.\n\
          state = \"{name}.state\"\n\
          # Every other party in the roster is a peer, its key pinned; the mode is local\n\
          # policy: an envelope in another mode is refused, so the broker cannot\n\
          # downgrade the channel. ([[peer]] entries may add or override peers.)\n\
-         parties = \"{ROSTER}\"\n\
+         parties = \"{roster_path}\"\n\
          mode = \"{mode}\"\n",
         fp = me.public().fingerprint(),
     );

@@ -73,6 +73,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 /// bundles, not keys), the roster its bundles carry. Never an empty set: a judge
 /// with no keys finds every honest entry invalid.
 fn judge_keys(path: &std::path::Path) -> anyhow::Result<Vec<backchannel_proto::PublicIdentity>> {
+    // A deployment written with `init --shared` keeps its one roster at the top.
+    let shared = path.join("parties.pub");
+    if path.is_dir() && shared.is_file() {
+        return Ok(backchannel_net::key_files::read_roster(&shared)?);
+    }
     let keys = backchannel_net::key_files::read_public_keys(path)?;
     if !keys.is_empty() {
         return Ok(keys);
