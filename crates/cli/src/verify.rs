@@ -42,7 +42,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .with_context(|| format!("{}: cannot read", args.transcript.display()))?;
     let parsed = backchannel_proto::transcript::parse_transcript(&bytes)
         .with_context(|| format!("{}", args.transcript.display()))?;
-    if parsed.entries.is_empty() {
+    // Only a clean header: a damaged file is the judge's to report (not clean).
+    if parsed.entries.is_empty() && parsed.damage.is_none() {
         println!(
             "{}: a transcript with no entries: nothing to judge",
             args.transcript.display()
