@@ -23,11 +23,13 @@ use backchannel_system_tests::webdriver::{Browser, Kind, available_for};
 use common::*;
 use serde_json::{Value, json};
 
-/// A running classroom: its address and join code.
+/// A running classroom: its address, the instructor's code (every seat) and what
+/// else it printed at start (the class's join code, the seats' links).
 struct Class {
     process: Running,
     addr: String,
     code: String,
+    banner: Vec<String>,
 }
 
 impl Class {
@@ -43,13 +45,53 @@ impl Class {
             .unwrap_or_else(|| panic!("first line: {first}"));
         let (base, code) = url.split_once("/?code=").unwrap();
         let addr = base.strip_prefix("http://").unwrap().to_owned();
+        let mut banner = vec![first.clone()];
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let last = line.starts_with("press Ctrl-C");
+            banner.push(line);
+            if last {
+                break;
+            }
+        }
         // Keep reading its output so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Class {
             process,
             addr,
             code: code.to_owned(),
+            banner,
         }
+    }
+
+    /// The class's join code (one seat per student).
+    fn student_code(&self) -> String {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix("join code: "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The code in the link for `seat` only.
+    fn seat_code(&self, seat: &str) -> String {
+        let line = self
+            .banner
+            .iter()
+            .find(|l| l.starts_with(&format!("link for the {seat} seat only: ")))
+            .unwrap();
+        let (_, query) = line.split_once("?code=").unwrap();
+        query.split('&').next().unwrap().to_owned()
+    }
+
+    /// Joins with `code` for `roles`: (status, body).
+    fn join_with(&self, code: &str, roles: &[&str]) -> (u16, String) {
+        self.http(
+            "POST",
+            "/api/join",
+            &json!({"code": code, "roles": roles}).to_string(),
+        )
     }
 
     fn url(&self) -> String {
@@ -559,4 +601,81 @@ fn the_classroom_and_the_command_line_tell_each_side_the_same() {
         }
         class.stop();
     }
+}
+
+/// Seats are capabilities: the join code admits to one student seat, a seat's link to
+/// that seat only, and only the instructor's code to the instructor's seat; a bravo
+/// session sees and does nothing of another seat's; re-joining with more seats fails;
+/// 300 joins from one address leave the instructor's session working.
+#[test]
+fn seats_are_capabilities_and_nobody_takes_the_room() {
+    let class = Class::start(&["--mode", "signed"]);
+    let student = class.student_code();
+    assert_ne!(student, class.code);
+    let token_of = |(status, body): (u16, String)| -> String {
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    };
+    let bravo = token_of(class.join_with(&student, &["bravo"]));
+    // The join code admits to one student seat, never more, never the instructor's.
+    for roles in [
+        vec!["bravo", "broker"],
+        vec!["broker", "instructor", "alpha"],
+        vec!["instructor"],
+    ] {
+        let (status, body) = class.join_with(&student, &roles);
+        assert_eq!(status, 403, "{roles:?}: {body}");
+        assert!(body.contains("one seat"), "{body}");
+    }
+    // A seat's link admits to that seat only.
+    let alpha_code = class.seat_code("alpha");
+    token_of(class.join_with(&alpha_code, &["alpha"]));
+    let (status, body) = class.join_with(&alpha_code, &["bravo"]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("alpha seat only"), "{body}");
+
+    // bravo's session: its own view only, and no other seat's actions.
+    let v = class.view(&bravo);
+    let seats: Vec<&String> = v["seats"].as_object().unwrap().keys().collect();
+    assert_eq!(seats, ["bravo"], "{v}");
+    assert!(
+        v.to_string().find(&class.code).is_none(),
+        "bravo sees the instructor's code"
+    );
+    for (role, action) in [
+        (
+            "broker",
+            json!({"type": "decide", "card": 1, "choice": "drop"}),
+        ),
+        ("instructor", json!({"type": "end"})),
+        (
+            "instructor",
+            json!({"type": "new-round", "mode": "deniable"}),
+        ),
+        (
+            "alpha",
+            json!({"type": "send", "to": "bravo", "message": {"kind": "text", "text": "hi"}}),
+        ),
+    ] {
+        let (status, body) = class.act(&bravo, role, action);
+        assert_eq!(status, 403, "{role}: {body}");
+    }
+
+    // The instructor's session survives a flood of joins from one address.
+    let instructor = class.join(&["instructor"]);
+    let mut refused = 0;
+    for _ in 0..300 {
+        let (status, _) = class.join_with(&student, &["broker"]);
+        if status == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 280, "only {refused} of 300 joins were held back");
+    let v = class.view(&instructor);
+    assert!(v["seats"]["instructor"].is_object(), "{v}");
+    assert_eq!(v["seats"]["instructor"]["codes"]["join"], student.as_str());
+    let (status, body) = class.act(&instructor, "instructor", json!({"type": "end"}));
+    assert_eq!(status, 200, "{body}");
+    class.stop();
 }

@@ -167,7 +167,12 @@ fn a_scenario_is_drawn_in_every_mode_and_renders_in_chromium() {
         "REJECTED (bad-signature)",
         "REJECTED (bad-mac)",
     ] {
-        assert!(html.contains(part), "{part} missing");
+        // On a miss, the account of every mode: what the run really did.
+        assert!(
+            html.contains(part),
+            "{part} missing; the run said:\n{}",
+            text(&out)
+        );
     }
     let Some(bin) = chromium() else {
         backchannel_system_tests::tool_missing("chromium (for the browser part)");

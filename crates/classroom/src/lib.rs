@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod actions;
 mod round;
 mod view;
@@ -46,35 +47,18 @@ pub struct Args {
     listen: SocketAddr,
 }
 
-/// Most sessions (browsers that joined) a class keeps; the oldest is forgotten first.
-const MAX_SESSIONS: usize = 256;
-
 /// The class: its join code, the seats taken, and the round being played.
 pub struct Class {
-    code: String,
+    codes: access::Codes,
     modes: Vec<ChannelMode>,
     scenario: Option<Scenario>,
     names: Names,
-    /// token -> the roles that browser holds, oldest first.
-    sessions: Mutex<Vec<(String, Vec<Role>)>>,
+    /// The browsers that joined, and the seats each holds.
+    sessions: access::Sessions,
     round: RwLock<Round>,
     /// Which of the script's lines were said this round.
     said: Mutex<Vec<bool>>,
     changed: watch::Sender<u64>,
-}
-
-/// `len` characters from an alphabet without look-alikes, from the OS's randomness.
-fn random_code(len: usize) -> anyhow::Result<String> {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    let mut bytes = vec![0u8; len];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
-    Ok(bytes
-        .iter()
-        .map(|b| {
-            let i = usize::from(*b) % ALPHABET.len();
-            char::from(ALPHABET.get(i).copied().unwrap_or(b'a'))
-        })
-        .collect())
 }
 
 impl Class {
@@ -82,33 +66,17 @@ impl Class {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// A new session holding `roles`, if `code` is the join code.
-    fn join(&self, code: &str, roles: Vec<Role>) -> Option<String> {
-        if !constant_time_eq(code.trim().as_bytes(), self.code.as_bytes()) {
-            return None;
-        }
-        let token = random_code(32).ok()?;
-        let mut sessions = self
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if sessions.len() >= MAX_SESSIONS {
-            sessions.remove(0);
-        }
-        sessions.push((token.clone(), roles));
-        Some(token)
+    /// A new session holding `roles`, if `code` admits to them (`access.rs`).
+    fn join(&self, code: &str, roles: Vec<Role>) -> Result<String, access::Refused> {
+        self.codes.grant(code, &roles)?;
+        self.sessions
+            .open(roles)
+            .map_err(|_| access::Refused::WrongCode)
     }
 
     /// The roles the session `token` holds.
     fn roles(&self, token: &str) -> Option<Vec<Role>> {
-        let sessions = self
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sessions
-            .iter()
-            .find(|(t, _)| constant_time_eq(t.as_bytes(), token.as_bytes()))
-            .map(|(_, r)| r.clone())
+        self.sessions.roles(token)
     }
 
     /// The script's lines for the party `me`: index, recipient, words, whether said.
@@ -161,6 +129,12 @@ impl Class {
                 ),
                 Role::Broker => view::broker(&round, &desk, &events),
                 Role::Instructor => serde_json::json!({
+                    // The codes to hand out: the class's join code (one seat each)
+                    // and one link per seat. Only the instructor's seat sees them.
+                    "codes": {
+                        "join": self.codes.join,
+                        "seats": self.codes.seats.iter().map(|(r, c)| serde_json::json!({"seat": r.as_str(), "code": c})).collect::<Vec<_>>(),
+                    },
                     "scoreboard": view::scoreboard(&desk, &events),
                     "timeline": view::timeline(&round, &events),
                 }),
@@ -222,26 +196,36 @@ impl Class {
     }
 }
 
-/// Compares secrets without an early exit on the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// What the classroom prints when it starts: where to open it, the join code, and a
-/// warning when it listens beyond this machine.
-fn banner(addr: SocketAddr, code: &str) -> Vec<String> {
+/// What the classroom prints when it starts: the instructor's link (every seat), the
+/// class's join code (one seat per student), a link per seat, and a warning when it
+/// listens beyond this machine.
+fn banner(addr: SocketAddr, codes: &access::Codes) -> Vec<String> {
     let shown = if addr.ip().is_unspecified() {
         format!("http://<this machine's address>:{}", addr.port())
     } else {
         format!("http://{addr}")
     };
     let mut lines = vec![
-        format!("classroom: open {shown}/?code={code}"),
-        format!("join code: {code}"),
+        format!("classroom: open {shown}/?code={}", codes.instructor),
+        format!(
+            "instructor's code: {} (keep it to yourself: it opens every seat, the instructor's too)",
+            codes.instructor
+        ),
+        format!(
+            "join code: {} (give it to the class: each student takes one seat, alpha, bravo or the broker's desk)",
+            codes.join
+        ),
     ];
+    for (seat, code) in &codes.seats {
+        lines.push(format!(
+            "link for the {} seat only: {shown}/?code={code}&seats={}",
+            seat.as_str(),
+            seat.as_str()
+        ));
+    }
     if !addr.ip().is_loopback() {
         lines.push(format!(
-            "listening beyond this machine on {addr}: every seat needs the join code; anyone on the network who has it can take any seat"
+            "listening beyond this machine on {addr}: a student needs the join code (one seat) or a seat's link; only the instructor's code opens the instructor's seat"
         ));
     }
     lines.push("press Ctrl-C to end the class".to_owned());
@@ -261,11 +245,11 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let round = Round::start(1, first, names.clone(), changed.clone()).await?;
     let steps = scenario.as_ref().map_or(0, |s| s.steps.len());
     let class = std::sync::Arc::new(Class {
-        code: random_code(10)?,
+        codes: access::Codes::new()?,
         modes,
         scenario,
         names,
-        sessions: Mutex::new(Vec::new()),
+        sessions: access::Sessions::default(),
         round: RwLock::new(round),
         said: Mutex::new(vec![false; steps]),
         changed,
@@ -274,17 +258,20 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr()?;
-    for line in banner(addr, &class.code) {
+    for line in banner(addr, &class.codes) {
         println!("{line}");
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let app = web::router(std::sync::Arc::clone(&class));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     class.end_round().await;
     Ok(Outcome::Ok)
 }
@@ -296,36 +283,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_random_and_from_the_alphabet() {
-        let a = random_code(10).unwrap();
-        let b = random_code(10).unwrap();
-        assert_eq!(a.len(), 10);
-        assert_ne!(a, b);
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        );
-        assert!(!a.contains('l') && !a.contains('0') && !a.contains('1'));
-    }
-
-    #[test]
-    fn the_banner_warns_when_the_class_is_open_to_the_network() {
-        let local = banner("127.0.0.1:8080".parse().unwrap(), "abc");
-        assert_eq!(local[0], "classroom: open http://127.0.0.1:8080/?code=abc");
-        assert!(!local.iter().any(|l| l.contains("beyond")));
-        let open = banner("0.0.0.0:8080".parse().unwrap(), "abc");
+    fn the_banner_gives_each_code_and_warns_when_the_class_is_open_to_the_network() {
+        let codes = access::Codes::new().unwrap();
+        let local = banner("127.0.0.1:8080".parse().unwrap(), &codes);
         assert_eq!(
-            open[0],
-            "classroom: open http://<this machine's address>:8080/?code=abc"
+            local[0],
+            format!(
+                "classroom: open http://127.0.0.1:8080/?code={}",
+                codes.instructor
+            )
         );
+        assert!(
+            local
+                .iter()
+                .any(|l| l.starts_with(&format!("join code: {}", codes.join)))
+        );
+        for (seat, code) in &codes.seats {
+            let link = format!("?code={code}&seats={}", seat.as_str());
+            assert!(local.iter().any(|l| l.ends_with(&link)), "{local:?}");
+        }
+        assert!(!local.iter().any(|l| l.contains("beyond")));
+        let open = banner("0.0.0.0:8080".parse().unwrap(), &codes);
+        assert!(open[0].starts_with("classroom: open http://<this machine's address>:8080/?code="));
         assert!(open.iter().any(|l| l.contains("beyond this machine")));
-    }
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(!constant_time_eq(b"", b"a"));
     }
 }

@@ -134,6 +134,8 @@ function instructorSeat() {
   return el('section', { class: 'seat', id: 'seat-instructor' },
     el('h2', { text: 'instructor' }),
     el('div', { class: 'controls' }, end, ' ', el('label', {}, 'next round in ', mode), ' ', again),
+    el('h3', { text: 'codes to hand out (each admits to what it says, nothing more)' }),
+    el('ul', { class: 'codes' }),
     el('h3', { text: "scoreboard: the broker's moves, and who noticed" }),
     el('table', { class: 'scoreboard' }),
     el('h3', { text: 'live timeline' }), el('div', { class: 'timeline' }));
@@ -278,6 +280,13 @@ function renderInstructor(v, whole) {
     state.modeRound = whole.round;
   }
   $('button.end', seat).disabled = whole.ended;
+  if (v.codes) {
+    const base = location.origin + location.pathname;
+    list($('.codes', seat), [
+      el('li', { text: 'join code for the class (one seat each): ' + v.codes.join }),
+      ...v.codes.seats.map((c) => el('li', { text: 'the ' + c.seat + ' seat only: ' + base + '?code=' + c.code + '&seats=' + c.seat })),
+    ]);
+  }
   const rows = v.scoreboard.map((r) => el('tr', { class: r.unnoticed ? 'unnoticed' : '' },
     el('td', { text: r.detail }),
     ...r.checks.map((c) => el('td', { text: c.party + ': ' + (c.noticed ? 'noticed (' + c.how + ')' : 'did not notice') }))));

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Class;
+use super::access::Refused;
 use super::actions::{Request, act};
 use super::view::Role;
 
@@ -88,7 +89,20 @@ struct JoinRequest {
     roles: Vec<String>,
 }
 
-async fn join(State(class): State<Arc<Class>>, body: axum::body::Bytes) -> Response {
+async fn join(
+    State(class): State<Arc<Class>>,
+    ConnectInfo(from): ConnectInfo<std::net::SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    if !class
+        .sessions
+        .admit_join(from.ip(), std::time::Instant::now())
+    {
+        return answer(
+            429,
+            json!({"error": "too many joins from this address: wait a few seconds"}),
+        );
+    }
     let Ok(req) = serde_json::from_slice::<JoinRequest>(&body) else {
         return answer(
             400,
@@ -107,11 +121,12 @@ async fn join(State(class): State<Arc<Class>>, body: axum::body::Bytes) -> Respo
         return answer(400, json!({"error": "choose at least one seat"}));
     }
     match class.join(&req.code, roles.clone()) {
-        Some(token) => answer(
+        Ok(token) => answer(
             200,
             json!({"token": token, "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()}),
         ),
-        None => {
+        Err(Refused::NotThisSeat(why)) => answer(403, json!({"error": why})),
+        Err(Refused::WrongCode) => {
             tokio::time::sleep(WRONG_CODE_DELAY).await;
             answer(403, json!({"error": "wrong join code"}))
         }
