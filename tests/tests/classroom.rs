@@ -36,7 +36,26 @@ impl Class {
     fn start(extra: &[&str]) -> Class {
         let mut args = vec!["classroom", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut process = spawn(&args);
+        Self::started(spawn(&args))
+    }
+
+    /// A classroom whose open-file limit is `files` (soft and hard), as on a machine
+    /// with the common default.
+    fn start_with_file_limit(files: u32, extra: &[&str]) -> Class {
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+            .arg(bin())
+            .args(["classroom", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        Self::started(Running(command.spawn().unwrap()))
+    }
+
+    fn started(mut process: Running) -> Class {
         let stdout = process.0.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().unwrap().unwrap();
@@ -677,5 +696,90 @@ fn seats_are_capabilities_and_nobody_takes_the_room() {
     assert_eq!(v["seats"]["instructor"]["codes"]["join"], student.as_str());
     let (status, body) = class.act(&instructor, "instructor", json!({"type": "end"}));
     assert_eq!(status, 200, "{body}");
+    class.stop();
+}
+
+/// Bounded HTTP: with the open-file limit at 1,024, 1,500 connections that never send
+/// their headers and 200 event streams on one session do not keep a new student out
+/// nor slow the desk: both answer within 2 s; the held connections are closed by the
+/// header deadline.
+#[test]
+fn idle_connections_and_stream_floods_cannot_take_the_classroom() {
+    // This process holds the 1,500 connections: it may need more than 1,024 files.
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+    let class = Class::start_with_file_limit(1024, &["--mode", "deniable"]);
+    let broker = class.join(&["broker", "alpha"]);
+    let mut held = Vec::new();
+    for _ in 0..1500 {
+        match TcpStream::connect(&class.addr) {
+            Ok(s) => held.push(s),
+            Err(e) => panic!("connecting: {e}"),
+        }
+    }
+    // 200 event streams on one session: all but a few are refused at once.
+    let mut streams = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(&class.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /api/stream?token={broker} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            class.addr
+        )
+        .unwrap();
+        let mut first = [0u8; 12];
+        if s.read_exact(&mut first).is_ok() && first.starts_with(b"HTTP/1.1 429") {
+            refused += 1;
+        } else {
+            streams.push(s);
+        }
+    }
+    assert!(refused >= 190, "only {refused} of 200 streams refused");
+    // A new student joins, and the desk acts, at once.
+    let started = std::time::Instant::now();
+    let (status, body) = class.join_with(&class.student_code(), &["bravo"]);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = class.act(
+        &broker,
+        "alpha",
+        json!({"type": "send", "to": "bravo", "message": {"kind": "text", "text": "Still here."}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The connections that never sent a request are closed by the header deadline
+    // (5 s), if a newer one did not take their place before.
+    std::thread::sleep(Duration::from_secs(7));
+    let mut open = 0;
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let mut byte = [0u8; 1];
+        // Closed: end of file, reset, or the server's last word; open: nothing yet.
+        if let Err(e) = s.read(&mut byte)
+            && matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            open += 1;
+        }
+    }
+    assert_eq!(
+        open, 0,
+        "{open} idle connections still open after the deadline"
+    );
+    drop(streams);
     class.stop();
 }

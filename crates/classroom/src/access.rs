@@ -109,11 +109,46 @@ impl Codes {
     }
 }
 
+/// Event streams one session may hold at once (a page holds one; a reload briefly two).
+pub const STREAMS_PER_SESSION: usize = 4;
+/// Event streams held in all.
+pub const STREAMS_IN_ALL: usize = 200;
+
+/// Open event streams: per session token, and in all.
+#[derive(Default)]
+struct StreamCounts {
+    per_session: HashMap<String, usize>,
+    total: usize,
+}
+
+/// One open event stream, counted until it is dropped.
+pub struct StreamGuard {
+    counts: std::sync::Arc<Mutex<StreamCounts>>,
+    token: String,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut c = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_session.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.per_session.remove(&self.token);
+            }
+        }
+    }
+}
+
 /// The sessions: token -> the seats it holds, oldest first.
 #[derive(Default)]
 pub struct Sessions {
     held: Mutex<Vec<(String, Vec<Role>)>>,
     joins: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    streams: std::sync::Arc<Mutex<StreamCounts>>,
 }
 
 impl Sessions {
@@ -166,6 +201,26 @@ impl Sessions {
         Ok(token)
     }
 
+    /// Counts a new event stream for `token`, or refuses it (none if the session or
+    /// the class already holds as many as allowed).
+    pub fn open_stream(&self, token: &str) -> Option<StreamGuard> {
+        let mut c = self
+            .streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mine = c.per_session.get(token).copied().unwrap_or(0);
+        if mine >= STREAMS_PER_SESSION || c.total >= STREAMS_IN_ALL {
+            return None;
+        }
+        c.per_session
+            .insert(token.to_owned(), mine.saturating_add(1));
+        c.total = c.total.saturating_add(1);
+        Some(StreamGuard {
+            counts: std::sync::Arc::clone(&self.streams),
+            token: token.to_owned(),
+        })
+    }
+
     /// The seats the session `token` holds.
     pub fn roles(&self, token: &str) -> Option<Vec<Role>> {
         let held = self
@@ -215,6 +270,25 @@ mod tests {
             s.open(vec![Role::Bravo]).unwrap();
         }
         assert_eq!(s.roles(&instructor), Some(vec![Role::Instructor]));
+    }
+
+    #[test]
+    fn event_streams_are_capped_per_session_and_in_all() {
+        let s = Sessions::default();
+        let mine: Vec<StreamGuard> = (0..STREAMS_PER_SESSION)
+            .map(|_| s.open_stream("t").unwrap())
+            .collect();
+        assert!(s.open_stream("t").is_none());
+        drop(mine);
+        assert!(
+            s.open_stream("t").is_some(),
+            "a closed stream frees its place"
+        );
+        let all: Vec<StreamGuard> = (0..STREAMS_IN_ALL)
+            .filter_map(|i| s.open_stream(&format!("s{i}")))
+            .collect();
+        assert_eq!(all.len(), STREAMS_IN_ALL);
+        assert!(s.open_stream("another").is_none());
     }
 
     #[test]

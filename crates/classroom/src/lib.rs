@@ -12,6 +12,7 @@
 mod access;
 mod actions;
 mod round;
+mod serve;
 mod view;
 mod web;
 
@@ -264,14 +265,10 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let app = web::router(std::sync::Arc::clone(&class));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    serve::serve(listener, app, serve::connection_cap(), async {
         let _ = tokio::signal::ctrl_c().await;
     })
-    .await?;
+    .await;
     class.end_round().await;
     Ok(Outcome::Ok)
 }

@@ -162,16 +162,27 @@ async fn stream(State(class): State<Arc<Class>>, Query(q): Query<StreamQuery>) -
             json!({"error": "not joined: enter the join code again"}),
         );
     };
-    Sse::new(views(class, roles))
+    let Some(guard) = class.sessions.open_stream(&q.token) else {
+        return answer(
+            429,
+            json!({"error": "too many open views: close another tab of this seat"}),
+        );
+    };
+    Sse::new(views(class, roles, guard))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
-fn views(class: Arc<Class>, roles: Vec<Role>) -> impl Stream<Item = Result<Event, Infallible>> {
+/// The views, for as long as the stream is open (`guard` counts it until then).
+fn views(
+    class: Arc<Class>,
+    roles: Vec<Role>,
+    guard: super::access::StreamGuard,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     let changed = class.changed.subscribe();
     futures_util::stream::unfold(
-        (class, roles, changed, String::new(), true),
-        |(class, roles, mut changed, last, first)| async move {
+        (class, roles, changed, String::new(), true, guard),
+        |(class, roles, mut changed, last, first, guard)| async move {
             loop {
                 if !first {
                     tokio::time::sleep(THROTTLE).await;
@@ -182,7 +193,7 @@ fn views(class: Arc<Class>, roles: Vec<Role>) -> impl Stream<Item = Result<Event
                 let view = class.view(&roles).await.to_string();
                 if view != last {
                     let event = Event::default().event("view").data(view.clone());
-                    return Some((Ok(event), (class, roles, changed, view, false)));
+                    return Some((Ok(event), (class, roles, changed, view, false, guard)));
                 }
             }
         },
