@@ -372,7 +372,8 @@ fn play_round(b: &Browser, round: u32, mode: &str, shots: &std::path::Path) {
     } else {
         assert!(board.contains("bravo: noticed"), "{board}");
     }
-    b.wait_for("#seat-instructor .timeline svg", long).unwrap();
+    b.wait_for("#seat-instructor .timeline .lanes", long)
+        .unwrap();
     let png = b.screenshot().unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
     std::fs::write(shots.join(format!("classroom-{mode}.png")), png).unwrap();

@@ -49,7 +49,7 @@ fn an_altered_deniable_run_is_drawn_self_contained_and_renders_in_chromium() {
     assert!(out.status.success(), "{}", text(&out));
     let html = std::fs::read_to_string(&page).unwrap();
     for part in [
-        "<svg",
+        "class=\"lanes timeline\"",
         "Said vs heard",
         "What each side believes",
         "What a judge can prove",
@@ -182,4 +182,60 @@ fn a_scenario_is_drawn_in_every_mode_and_renders_in_chromium() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.contains("data-run=\"for-now off-record\""), "{dom}");
     assert_not_blank(bin, &page, &dir.join("for-now.png"));
+}
+
+/// The picture read from the back of a room: on a 1024x768 projector the page of a
+/// scenario run never scrolls sideways and no word of it is smaller than 18 px.
+#[test]
+fn a_timeline_reads_on_a_1024_by_768_projector() {
+    let _serial = serial();
+    let dir = scratch("timeline-projector");
+    let page = dir.join("sat-on.html");
+    let file = format!(
+        "{}/../scenarios/withdrawal-sat-on.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = run(&[
+        "demo",
+        "--scenario",
+        &file,
+        "--timeline",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let Some((driver, chromium)) = backchannel_system_tests::webdriver::available() else {
+        backchannel_system_tests::tool_missing("chromium and chromium-driver");
+        return;
+    };
+    let b = backchannel_system_tests::webdriver::Browser::start(
+        &driver,
+        &chromium,
+        free_port(),
+        (1024, 768),
+    )
+    .unwrap();
+    b.open(&format!("file://{}", page.display())).unwrap();
+    b.wait_for(".lanes .label", std::time::Duration::from_secs(10))
+        .unwrap();
+    let measured = b
+        .run(
+            "const words = [...document.querySelectorAll('.lanes .label, .lanes .head, .legend span, .said-heard td, .said-heard th, .beliefs li, .judge')];\
+             const sizes = words.map((e) => parseFloat(getComputedStyle(e).fontSize));\
+             const d = document.documentElement;\
+             return { count: words.length, smallest: Math.min(...sizes), scroll: d.scrollWidth, client: d.clientWidth, rows: document.querySelectorAll('.lanes .row').length };",
+            &[],
+        )
+        .unwrap();
+    assert!(measured["count"].as_u64().unwrap() > 20, "{measured}");
+    assert!(measured["rows"].as_u64().unwrap() > 5, "{measured}");
+    assert!(
+        measured["smallest"].as_f64().unwrap() >= 18.0,
+        "a label under 18 px: {measured}"
+    );
+    assert!(
+        measured["scroll"].as_u64().unwrap() <= measured["client"].as_u64().unwrap(),
+        "the page scrolls sideways at 1024x768: {measured}"
+    );
+    let png = b.screenshot().unwrap();
+    std::fs::write(dir.join("sat-on-1024x768.png"), png).unwrap();
 }

@@ -53,7 +53,7 @@ pub fn router(class: Arc<Class>) -> Router {
             get(|| async {
                 // The timeline's own style first, so the drawing looks as it does in
                 // `demo --timeline`; the classroom's rules after it.
-                let css = format!("{}\n{STYLE}", backchannel_show::timeline::STYLE);
+                let css = format!("{}\n{STYLE}", backchannel_show::timeline::page_style());
                 asset("text/css; charset=utf-8", &css)
             }),
         )

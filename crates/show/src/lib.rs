@@ -13,6 +13,7 @@
 pub mod html;
 pub mod judge;
 pub mod knowledge;
+mod lanes;
 pub mod ledger;
 pub mod print;
 pub mod timeline;

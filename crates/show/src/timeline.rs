@@ -1,9 +1,9 @@
-//! A picture of a run: one self-contained HTML page (inline SVG and CSS, nothing
-//! fetched) drawn from the event stream (`events.rs`, docs/events.md).
+//! A picture of a run: one self-contained HTML page (HTML and CSS, nothing fetched)
+//! drawn from the run's typed events (docs/events.md).
 //!
-//! Per run: one lane per node (the parties, the broker in the middle), an arrow per
-//! envelope in time order (sender to broker, broker to recipient) with its verdict in
-//! plain words, marks where what arrived differs from what was sent (altered), was
+//! Per run: the swim lanes (`lanes.rs`: one lane per node, an arrow per envelope in
+//! time order (sender to broker, broker to recipient) with its verdict in
+//! plain words), marks where what arrived differs from what was sent (altered), was
 //! never sent (forged), or never arrived (lost); a **said vs heard** table with the
 //! differing words highlighted; a **what each side believes** box (the assurances each
 //! party accepted or gave, and their status); and what a judge can prove. Every text
@@ -18,7 +18,7 @@ use backchannel_stage::{Event, EventName, Verdict};
 use crate::html::esc;
 
 /// The words of an envelope event, with its condition if any.
-fn words(e: &Event) -> String {
+pub(crate) fn words(e: &Event) -> String {
     let body = e.words();
     let id = e.id.as_deref().unwrap_or("");
     let condition = e.condition.as_deref().unwrap_or("");
@@ -30,17 +30,17 @@ fn words(e: &Event) -> String {
     }
 }
 
-fn reason(e: &Event) -> &str {
+pub(crate) fn reason(e: &Event) -> &str {
     e.reason.as_deref().unwrap_or("")
 }
 
-fn detail(e: &Event) -> &str {
+pub(crate) fn detail(e: &Event) -> &str {
     e.detail.as_deref().unwrap_or("")
 }
 
 /// Whether `a` and `b` are about the same envelope: one sender, one recipient, one
 /// number.
-fn same_envelope(a: &Event, b: &Event) -> bool {
+pub(crate) fn same_envelope(a: &Event, b: &Event) -> bool {
     a.from == b.from && a.to == b.to && a.seq == b.seq
 }
 
@@ -60,14 +60,16 @@ fn mark_differences(said: &str, heard: &str) -> String {
         .join(" ")
 }
 
-/// The page's style sheet (the classroom adds it to its own).
-pub const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
+/// The page's style sheet, less the lanes' (see [`page_style`]).
+pub const STYLE: &str = "body{font-family:sans-serif;margin:1em;color:#222;font-size:18px}\
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}\
-.lane{stroke:#bbb;stroke-width:2}.lanelabel{font-weight:bold;font-size:14px}\
-.ok{stroke:#2a7;fill:#2a7}.bad{stroke:#c33;fill:#c33}.send{stroke:#557;fill:#557}\
-.move{fill:#e80}.lost{fill:#c33}.label{font-size:11px;fill:#222}\
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
-mark{background:#fd6}.flag{color:#c33;font-weight:bold}.box{border:1px solid #999;padding:.5em 1em;margin:.5em 0;background:#f7f7f7}";
+table{border-collapse:collapse;margin:.5em 0;max-width:100%}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+mark{background:#fd6}.flag{color:#c33;font-weight:bold}.box{border:1px solid #999;padding:.5em 1em;margin:.5em 0;background:#f7f7f7;overflow-wrap:anywhere}";
+
+/// The whole page's style: [`STYLE`] and the lanes' (the classroom adds it to its own).
+pub fn page_style() -> String {
+    format!("{STYLE}{}", crate::lanes::STYLE)
+}
 
 /// How one run ended: what a judge can prove, and what each party knows from its own
 /// transcript (the "what each side believes" box shows this, never a guess from
@@ -95,8 +97,9 @@ pub fn page(title: &str, events: &[Event], endings: &[RunEnding]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body><h1>{t}</h1>",
-        t = esc(title)
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{style}</style></head><body><h1>{t}</h1>",
+        t = esc(title),
+        style = page_style()
     );
     for (run, list) in &runs {
         let ending = endings.iter().find(|e| e.run == *run);
@@ -120,7 +123,7 @@ pub fn section(run: &str, list: &[&Event], judge: Option<&str>, knowledge: &[Kno
         "<section class=\"run\" data-run=\"{r}\"><h2>{r}</h2>",
         r = esc(run)
     );
-    out.push_str(&lanes(list));
+    out.push_str(&crate::lanes::lanes(list));
     out.push_str(&said_vs_heard(list));
     out.push_str(&beliefs(knowledge));
     if let Some(verdict) = judge {
@@ -132,210 +135,6 @@ pub fn section(run: &str, list: &[&Event], judge: Option<&str>, knowledge: &[Kno
     }
     out.push_str("</section>");
     out
-}
-
-/// The swim lanes: one row per envelope event, in time order.
-fn lanes(list: &[&Event]) -> String {
-    let mut nodes: Vec<String> = Vec::new();
-    for e in list {
-        let n = e.node.clone();
-        if n != "broker" && !n.is_empty() && !nodes.contains(&n) {
-            nodes.push(n);
-        }
-    }
-    nodes.sort();
-    // The broker between the first party and the others.
-    let split = nodes.len().min(1);
-    nodes.insert(split, "broker".to_owned());
-    let x = |node: &str| -> i64 {
-        let i = nodes.iter().position(|n| n == node).unwrap_or(0);
-        120 + 260 * i64::try_from(i).unwrap_or(0)
-    };
-    let rows: Vec<&&Event> = list
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.event,
-                EventName::Sent
-                    | EventName::Received
-                    | EventName::Move
-                    | EventName::NoReceipt
-                    | EventName::Notice
-            ) && !(e.event == EventName::Received && e.kind == Some(BodyKind::Heartbeat))
-        })
-        .collect();
-    // The same move again and again (a broker holding each heartbeat behind a held
-    // message) is one row with a count.
-    let mut counted: Vec<(&&Event, usize)> = Vec::new();
-    for e in rows {
-        let same_move = |(last, _): &&mut (&&Event, usize)| {
-            e.event == EventName::Move && last.event == EventName::Move && last.detail == e.detail
-        };
-        match counted.last_mut() {
-            Some(last) if same_move(&last) => last.1 += 1,
-            _ => counted.push((e, 1)),
-        }
-    }
-    let rows: Vec<&&Event> = counted.iter().map(|(e, _)| *e).collect();
-    let width = 120 + 260 * i64::try_from(nodes.len()).unwrap_or(1);
-    let height = 60 + 26 * i64::try_from(rows.len()).unwrap_or(0);
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>"
-    );
-    for n in &nodes {
-        let _ = write!(
-            svg,
-            "<line class=\"lane\" x1=\"{x}\" y1=\"30\" x2=\"{x}\" y2=\"{height}\"/><text class=\"lanelabel\" x=\"{x}\" y=\"20\" text-anchor=\"middle\">{n}</text>",
-            x = x(n),
-            n = esc(n)
-        );
-    }
-    let sent: Vec<&&Event> = list.iter().filter(|e| e.event == EventName::Sent).collect();
-    // (receipt's recipient, its sender, refused seq) already drawn: a receipt lists
-    // refusals again until they fall off its list, but says so only once.
-    let mut refusals_drawn: std::collections::HashSet<(String, String, u64)> =
-        std::collections::HashSet::new();
-    for (i, e) in rows.iter().enumerate() {
-        let y = 50 + 26 * i64::try_from(i).unwrap_or(0);
-        let node = e.node.clone();
-        match e.event {
-            EventName::Sent => {
-                let label = format!("#{} {}", e.seq.unwrap_or(0), words(e));
-                let _ = write!(
-                    svg,
-                    "<line class=\"send\" data-event=\"sent\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} says {}</text>",
-                    x(&node),
-                    x("broker"),
-                    x(&node).min(x("broker")) + 6,
-                    y - 4,
-                    esc(&node),
-                    esc(&label)
-                );
-            }
-            EventName::Received => {
-                let accepted = e.verdict == Some(Verdict::Accepted);
-                let original = sent.iter().find(|s| same_envelope(s, e));
-                let mark = match original {
-                    None if e.kind == Some(BodyKind::Receipt) => String::new(),
-                    None => " [NEVER SENT by its named sender: forged or renumbered]".to_owned(),
-                    Some(s) if words(s) != words(e) => " [ALTERED on the way]".to_owned(),
-                    Some(_) => String::new(),
-                };
-                if e.kind == Some(BodyKind::Receipt) {
-                    let newly_refused: Vec<String> = if accepted {
-                        e.refused
-                            .iter()
-                            .flat_map(|r| r.listed.iter())
-                            .filter(|r| {
-                                refusals_drawn.insert((
-                                    node.clone(),
-                                    e.from_name().to_owned(),
-                                    r.seq,
-                                ))
-                            })
-                            .map(|r| format!("#{} REFUSED ({}), not delivered", r.seq, r.code))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    // A receipt that newly lists a refusal is drawn as the refusal.
-                    let (class, refused_attr, tail) = if !newly_refused.is_empty() {
-                        (
-                            "bad",
-                            " data-refused=\"true\"",
-                            format!(": {}", newly_refused.join(", ")),
-                        )
-                    } else if accepted {
-                        ("ok", "", String::new())
-                    } else {
-                        ("bad", "", format!(": REJECTED ({})", reason(e)))
-                    };
-                    let _ = write!(
-                        svg,
-                        "<line class=\"{class}\" data-event=\"receipt\"{refused_attr} x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} gets a receipt from {}{}</text>",
-                        x("broker"),
-                        x(&node),
-                        x(&node).min(x("broker")) + 6,
-                        y - 4,
-                        esc(&node),
-                        esc(e.from_name()),
-                        esc(&tail),
-                    );
-                    continue;
-                }
-                let verdict = if accepted {
-                    "accepted".to_owned()
-                } else {
-                    format!("REJECTED ({})", reason(e))
-                };
-                let class = if accepted { "ok" } else { "bad" };
-                let _ = write!(
-                    svg,
-                    "<line class=\"{class}\" data-event=\"received\" data-mark=\"{m}\" x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#arrow)\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} hears #{} {}: {}{}</text>",
-                    x("broker"),
-                    x(&node),
-                    x(&node).min(x("broker")) + 6,
-                    y - 4,
-                    esc(&node),
-                    e.seq.unwrap_or(0),
-                    esc(&words(e)),
-                    esc(&verdict),
-                    esc(&mark),
-                    m = if mark.is_empty() {
-                        ""
-                    } else if mark.contains("ALTERED") {
-                        "altered"
-                    } else {
-                        "forged"
-                    },
-                );
-            }
-            EventName::Move => {
-                let times = counted.get(i).map_or(1, |(_, n)| *n);
-                let _ = write!(
-                    svg,
-                    "<circle class=\"move\" data-event=\"move\" cx=\"{}\" cy=\"{y}\" r=\"6\"/><text class=\"label\" x=\"{}\" y=\"{}\">broker's move: {}{}</text>",
-                    x("broker"),
-                    x("broker") + 10,
-                    y + 4,
-                    esc(detail(e)),
-                    if times > 1 {
-                        format!(" (x{times})")
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-            EventName::NoReceipt => {
-                let _ = write!(
-                    svg,
-                    "<circle class=\"lost\" data-event=\"no-receipt\" cx=\"{}\" cy=\"{y}\" r=\"6\"/><text class=\"label\" x=\"{}\" y=\"{}\">{} got no receipt for #{}: dropped or delayed?</text>",
-                    x(&node),
-                    x(&node) + 10,
-                    y + 4,
-                    esc(&node),
-                    e.seq.unwrap_or(0)
-                );
-            }
-            _ => {
-                let _ = write!(
-                    svg,
-                    "<circle class=\"lost\" data-event=\"notice\" cx=\"{}\" cy=\"{y}\" r=\"5\"/><text class=\"label\" x=\"{}\" y=\"{}\">the broker refused {}'s #{}: {}</text>",
-                    x(&node),
-                    x(&node) + 10,
-                    y + 4,
-                    esc(&node),
-                    e.seq.unwrap_or(0),
-                    esc(detail(e))
-                );
-            }
-        }
-    }
-    svg.push_str("</svg>");
-    svg
 }
 
 /// What each sender said against what its recipient accepted, message by message.
@@ -481,7 +280,10 @@ mod tests {
         mv.detail = Some("held the withdrawal".into());
         let html = page("t", &[mv.clone(), mv.clone(), mv], &[]);
         assert_eq!(html.matches("data-event=\"move\"").count(), 1, "{html}");
-        assert!(html.contains("held the withdrawal (x3)"), "{html}");
+        assert!(
+            html.contains("held the withdrawal <span class=\"times\">x3</span>"),
+            "{html}"
+        );
     }
 
     #[test]
