@@ -484,6 +484,13 @@ fn a_scenario_gives_each_player_its_lines_with_their_deadlines() {
         env!("CARGO_MANIFEST_DIR")
     );
     let class = Class::start(&["--mode", "signed", "--scenario", &scenario]);
+    // Before anyone joins, the join page can name the seats as the scenario does.
+    let (status, body) = class.http("GET", "/api/class", "");
+    assert_eq!(status, 200, "{body}");
+    let about: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(about["names"]["alpha"], "north");
+    assert_eq!(about["names"]["bravo"], "south");
+    assert_eq!(about["broker"], "mediator");
     let all = class.join(&["alpha", "bravo", "broker"]);
     let v = class.view(&all);
     assert_eq!(v["names"]["alpha"], "north");
@@ -501,10 +508,17 @@ fn a_scenario_gives_each_player_its_lines_with_their_deadlines() {
     for line in [0, 1] {
         let (status, body) = class.act(&all, "alpha", json!({"type": "script", "line": line}));
         assert_eq!(status, 200, "{body}");
+        // Lines are counted from 1 for people.
+        assert!(body.contains(&format!("said line {}", line + 1)), "{body}");
     }
     let v = view_when(&class, &all, |v| {
         v["seats"]["broker"]["cards"].as_array().unwrap().len() == 2
     });
+    // Each card carries its message's deadline, for the desk to count down: the
+    // withdrawal's is the script's 3 s.
+    let cards = v["seats"]["broker"]["cards"].as_array().unwrap();
+    let left = |c: &Value| c["expires_ms"].as_u64().unwrap();
+    assert!(left(&cards[1]) < left(&cards[0]), "{cards:?}");
     assert_eq!(v["seats"]["alpha"]["script"][1]["said"], true);
     // The broker passes on the assurance and sits on the withdrawal (valid 3 s, as the
     // script says) until it has expired.

@@ -267,7 +267,7 @@ pub async fn act(class: &Class, request: Request) -> Result<String, Refused> {
                 *s = true;
             }
             class.bump();
-            Ok(format!("said line {line} as #{seq}"))
+            Ok(format!("said line {} as #{seq}", line.saturating_add(1)))
         }
         Action::Decide {
             card,

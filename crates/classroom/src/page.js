@@ -192,7 +192,8 @@ function renderParty(role, v) {
 
 function cardElement(c, parties) {
   const box = el('div', { class: 'card', 'data-card': String(c.card) });
-  const head = el('div', {}, el('b', { text: 'card ' + c.card + ' ' }), el('span', { class: 'state' }), el('span', { class: 'copies' }));
+  const head = el('div', {}, el('b', { text: 'card ' + c.card + ' ' }), el('span', { class: 'state' }), el('span', { class: 'copies' }),
+    el('div', { class: 'deadline', 'data-expires-ms': String(c.expires_ms) }));
   const reading = el('div', { class: 'reading', text: c.reading });
   const buttons = el('div', { class: 'buttons' });
   for (const [choice, label] of [['forward', 'forward'], ['hold', 'hold'], ['drop', 'drop'], ['replay', 'replay again']]) {
@@ -220,7 +221,8 @@ function cardElement(c, parties) {
   });
   edit.append(send);
   const to = el('select', { name: 'redirect-to' });
-  options(to, parties.filter((p) => p !== c.to));
+  // A third power first: delivering a message to its own sender is rarely the point.
+  options(to, parties.filter((p) => p !== c.to && p !== c.from).concat(parties.filter((p) => p === c.from && p !== c.to)));
   const redirect = el('button', { type: 'button', 'data-choice': 'redirect', text: 'deliver it there instead' });
   redirect.addEventListener('click', () => act('broker', { type: 'decide', card: c.card, choice: 'redirect', to: to.value }));
   const copy = el('button', { type: 'button', 'data-choice': 'copy', text: 'pass it on and show them a copy' });
@@ -243,6 +245,7 @@ function renderBroker(v) {
       cards.append(box);
     }
     $('.state', box).textContent = c.state;
+    $('.deadline', box).hidden = !c.open;
     $('.copies', box).textContent = c.copies ? ' (' + c.copies + ' copies resent)' : '';
     box.classList.toggle('closed', !c.open);
     const delivered = !c.open && c.state !== 'dropped';
@@ -357,7 +360,23 @@ async function join(roles) {
   }
 }
 
+// The seats under the names the class plays (a scenario's parties, its intermediary).
+async function nameSeats() {
+  try {
+    const r = await fetch('/api/class');
+    if (!r.ok) return;
+    const c = await r.json();
+    const label = { alpha: c.names.alpha, bravo: c.names.bravo, broker: c.broker + "'s desk (the intermediary)" };
+    for (const b of document.querySelectorAll('button[data-join]')) {
+      if (label[b.dataset.join]) b.textContent = label[b.dataset.join];
+    }
+  } catch (e) {
+    // The buttons keep their seat names.
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
+  nameSeats();
   const code = new URLSearchParams(location.search).get('code');
   if (code) $('#code').value = code;
   for (const b of document.querySelectorAll('button[data-join]')) {
@@ -378,3 +397,15 @@ document.addEventListener('DOMContentLoaded', () => {
     }
   }
 });
+
+// The deadline of each open card, counting down: the desk can plan "hold it past its
+// deadline" (the recipient refuses it then, and says why).
+function tickDeadlines() {
+  for (const d of document.querySelectorAll('.card .deadline')) {
+    const left = Math.round((Number(d.dataset.expiresMs) - Date.now()) / 1000);
+    d.textContent = left > 0
+      ? 'its deadline: in ' + (left >= 120 ? Math.round(left / 60) + ' min' : left + ' s') + ' (held past it, the recipient refuses it as expired)'
+      : 'its deadline has passed: the recipient will refuse it as expired';
+  }
+}
+setInterval(tickDeadlines, 1000);

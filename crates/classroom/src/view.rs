@@ -210,6 +210,8 @@ fn card_json(c: &Card) -> Value {
         "open": c.state.is_open(),
         "copies": c.copies,
         "arrived": c.arrived.to_string(),
+        "expires_at": e.expires_at.to_string(),
+        "expires_ms": e.expires_at.as_millis(),
     })
 }
 

@@ -57,6 +57,7 @@ pub fn router(class: Arc<Class>) -> Router {
                 asset("text/css; charset=utf-8", &css)
             }),
         )
+        .route("/api/class", get(about))
         .route("/api/join", post(join))
         .route("/api/stream", get(stream))
         .route("/api/act", post(action))
@@ -80,6 +81,19 @@ fn asset(kind: &'static str, body: &str) -> Response {
 fn answer(status: u16, body: serde_json::Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, Json(body)).into_response()
+}
+
+/// What the join page shows before anyone joins: the names the seats are played
+/// under (nothing secret).
+async fn about(State(class): State<Arc<Class>>) -> Response {
+    answer(
+        200,
+        json!({
+            "names": {"alpha": class.names.alpha, "bravo": class.names.bravo},
+            "broker": class.scenario.as_ref().map_or("broker", |s| s.broker.as_str()),
+            "scenario": class.scenario.as_ref().map(|s| s.title.as_str()),
+        }),
+    )
 }
 
 #[derive(Deserialize)]
