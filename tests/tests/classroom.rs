@@ -414,8 +414,57 @@ fn play_class(kind: Kind) -> bool {
     assert!(b.find("#seat-instructor").is_none());
     eprintln!("screenshots in {}", shots.display());
     drop(b);
+    if kind == Kind::Chromium {
+        on_a_projector(&class, &driver, &browser, &shots);
+    }
     class.stop();
     true
+}
+
+/// The whole class on one 1024x768 projector (every seat in one browser, after three
+/// rounds): no sideways scrolling, and no word of a seat, card or the timeline under
+/// 18 px.
+fn on_a_projector(class: &Class, driver: &str, browser: &str, shots: &std::path::Path) {
+    let b = Browser::start(driver, browser, free_port(), (1024, 768)).unwrap();
+    b.open(&class.url()).unwrap();
+    b.click("#join-all").unwrap();
+    let long = Duration::from_secs(30);
+    b.wait_for("#seat-broker .card", long).unwrap();
+    b.wait_for("#seat-instructor .timeline .lanes", long)
+        .unwrap();
+    let measured = b
+        .run(
+            "const words = [...document.querySelectorAll('.seat h2, .seat h3, .seat li, .card .reading, .card .state, .card .deadline, .seat button, .lanes .label, .scoreboard td')].filter((e) => e.offsetParent !== null && e.textContent.trim());\
+             const sizes = words.map((e) => parseFloat(getComputedStyle(e).fontSize));\
+             const d = document.documentElement;\
+             return { count: words.length, smallest: Math.min(...sizes), at: (words[sizes.indexOf(Math.min(...sizes))] || {}).className, scroll: d.scrollWidth, client: d.clientWidth };",
+            &[],
+        )
+        .unwrap();
+    assert!(measured["count"].as_u64().unwrap() > 20, "{measured}");
+    assert!(
+        measured["smallest"].as_f64().unwrap() >= 18.0,
+        "a word under 18 px at 1024x768: {measured}"
+    );
+    assert!(
+        measured["scroll"].as_u64().unwrap() <= measured["client"].as_u64().unwrap(),
+        "the classroom scrolls sideways at 1024x768: {measured}"
+    );
+    // The judge's findings name each transcript's owner once.
+    let ending = b
+        .run("return document.querySelector('#judged').innerText;", &[])
+        .unwrap();
+    let ending = ending.as_str().unwrap_or_default();
+    assert!(ending.contains("alpha's transcript:"), "{ending}");
+    assert!(
+        !ending.contains("transcript: alpha's transcript"),
+        "{ending}"
+    );
+    std::fs::write(
+        shots.join("projector-1024x768.png"),
+        b.screenshot().unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -317,7 +317,8 @@ function render(v) {
   const ending = $('#ending');
   ending.hidden = !v.ending;
   if (v.ending) {
-    list($('#judged'), v.ending.judged.map((j) => el('li', { text: j.owner + "'s transcript: " + j.verdict })));
+    // Each finding names its transcript's owner already.
+    list($('#judged'), v.ending.judged.map((j) => el('li', { 'data-owner': j.owner, text: j.verdict })));
     $('#ending-timeline').innerHTML = v.ending.timeline; // drawn and escaped by the server
   }
 }
