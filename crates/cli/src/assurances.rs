@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use backchannel_party::PartyConfig;
 use backchannel_proto::ledger::Ledger;
 use backchannel_proto::transcript::parse_transcript;
 use backchannel_show::Outcome;
@@ -32,14 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let config = PartyConfig::load(&args.config)?;
-    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
-    let path = base.join(&config.transcript);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
-    };
+    let (config, path, bytes) = backchannel_node::open::read_transcript(&args.config)?;
     let ledger = if bytes.is_empty() {
         Ledger::default()
     } else {

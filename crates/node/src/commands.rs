@@ -3,7 +3,6 @@
 //! itself and serves the request as the node would.
 
 use anyhow::Context as _;
-use backchannel_party::PartyConfig;
 use backchannel_show::Outcome;
 use backchannel_show::print;
 
@@ -52,14 +51,7 @@ pub async fn receive(args: receive::Args) -> anyhow::Result<Outcome> {
 pub async fn pending(args: pending::Args) -> anyhow::Result<Outcome> {
     let request = PendingRequest { json: args.json };
     if crate::control::connect(&args.config).await?.is_none() {
-        let config = PartyConfig::load(&args.config)?;
-        let base = args.config.parent().unwrap_or(std::path::Path::new("."));
-        let path = base.join(&config.transcript);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
-        };
+        let (config, path, bytes) = crate::open::read_transcript(&args.config)?;
         let list = pending::from_transcript(&config.name, &bytes)
             .with_context(|| format!("{}", path.display()))?;
         pending::write(&config.name, &list, &request, &mut Terminal);
