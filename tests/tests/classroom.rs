@@ -543,6 +543,17 @@ fn a_scenario_gives_each_player_its_lines_with_their_deadlines() {
     let all = class.join(&["alpha", "bravo", "broker"]);
     let v = class.view(&all);
     assert_eq!(v["names"]["alpha"], "north");
+    // Each seat says what it can do now and what the mode means for it.
+    let hint = v["seats"]["bravo"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("Send a message") && hint.contains("Signed mode"),
+        "{hint}"
+    );
+    let desk = v["seats"]["broker"]["hint"].as_str().unwrap();
+    assert!(
+        desk.contains("waits here for your choice") && desk.contains("refused"),
+        "{desk}"
+    );
     assert_eq!(v["scenario"]["title"], "withdrawal-sat-on");
     assert_eq!(v["scenario"]["broker"], "mediator");
     let lines = v["seats"]["alpha"]["script"].as_array().unwrap();

@@ -97,7 +97,7 @@ function partySeat(role) {
     act(role, { type: 'send', to: $('select[name=to]', form).value, message: composed(form) });
   });
   return el('section', { class: 'seat party', id: 'seat-' + role },
-    el('h2', { class: 'title', text: role }), form,
+    el('h2', { class: 'title', text: role }), el('p', { class: 'hint' }), form,
     el('h3', { text: 'your lines of the script' }), el('ul', { class: 'script' }),
     el('h3', { text: 'what you sent, and what you know of it' }), el('ul', { class: 'sent' }),
     el('h3', { text: 'what reached you, and your verdict' }), el('ul', { class: 'heard' }),
@@ -117,7 +117,7 @@ function brokerSeat() {
   });
   return el('section', { class: 'seat', id: 'seat-broker' },
     el('h2', { text: "the broker's desk" }),
-    el('p', { text: 'Every message stops here, as the broker reads it. Choose what happens to it.' }),
+    el('p', { class: 'hint' }),
     el('div', { class: 'cards' }),
     el('h3', { text: "write a message in a party's name" }), write,
     el('h3', { text: 'acknowledgements (receipts and heartbeats)' }), el('div', { class: 'withhold' }),
@@ -165,6 +165,7 @@ function renderParty(role, v) {
   const seat = $('#seat-' + role);
   if (!seat) return;
   $('.title', seat).textContent = v.name === role ? role : role + ' (plays ' + v.name + ')';
+  $('.hint', seat).textContent = v.hint;
   options($('select[name=to]', seat), v.peers);
   list($('.script', seat), v.script.map((line) => {
     const b = el('button', { type: 'button', text: line.said ? 'say it again' : 'say it' });
@@ -234,6 +235,7 @@ function cardElement(c, parties) {
 function renderBroker(v) {
   const seat = $('#seat-broker');
   if (!seat) return;
+  $('.hint', seat).textContent = v.hint;
   const cards = $('.cards', seat);
   if (!v.cards.length) cards.replaceChildren(el('p', { class: 'waiting', text: 'no message has reached the desk yet' }));
   for (const c of v.cards) {

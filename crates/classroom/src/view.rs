@@ -4,6 +4,7 @@
 //! server-escaped HTML of `backchannel demo --timeline`.
 
 use backchannel_lab::desk::{Card, DeskMoveMade, DeskView};
+use backchannel_proto::ChannelMode;
 use backchannel_stage::{Event, EventName, Proof, Verdict};
 use serde_json::{Value, json};
 
@@ -192,7 +193,50 @@ pub fn party(round: &Round, me: &str, events: &[Event], script: &[Value]) -> Val
         "knowledge": knows,
         "knows": knows_lines,
         "script": script,
+        "hint": party_hint(round),
     })
+}
+
+/// What a player can do now and what this mode means for it, in one sentence each.
+fn party_hint(round: &Round) -> String {
+    let now = if round.ending.is_some() {
+        "The round has ended: wait for the next one."
+    } else {
+        "Send a message (or say your next line of the script) and watch what reaches the other side."
+    };
+    let mode = match round.mode {
+        ChannelMode::Signed => {
+            "Signed mode: the broker cannot change or invent what you receive without you seeing it refused, and a judge can prove who said what."
+        }
+        ChannelMode::OffRecord => {
+            "Off-record mode: the broker cannot change or invent what you receive unnoticed, but nobody can prove to anyone else what you said."
+        }
+        _ => {
+            "Deniable mode: what you receive rests on the broker's word: it can change, hold or invent messages and you cannot tell; nothing can be proven."
+        }
+    };
+    format!("{now} {mode}")
+}
+
+/// What the desk can do now and what this mode lets it get away with.
+fn broker_hint(round: &Round) -> String {
+    let now = if round.ending.is_some() {
+        "The round has ended: wait for the next one."
+    } else {
+        "Each message waits here for your choice: pass it on, hold it, drop it, edit it, send it elsewhere or again, or write one in a party's name."
+    };
+    let mode = match round.mode {
+        ChannelMode::Signed => {
+            "Signed mode: an edited or invented message is refused, and a judge can prove what each party said."
+        }
+        ChannelMode::OffRecord => {
+            "Off-record mode: an edited or invented message is refused, yet no one can prove afterwards what was said."
+        }
+        _ => {
+            "Deniable mode: edits and inventions are accepted as the party's own; only missing receipts can give you away."
+        }
+    };
+    format!("{now} {mode}")
 }
 
 fn card_json(c: &Card) -> Value {
@@ -232,6 +276,7 @@ pub fn broker(round: &Round, desk: &DeskView, events: &[Event]) -> Value {
         "overflow": desk.overflow,
         "control_passed": passed,
         "parties": round.names.all(),
+        "hint": broker_hint(round),
     })
 }
 
