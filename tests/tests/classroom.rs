@@ -104,6 +104,24 @@ impl Class {
         query.split('&').next().unwrap().to_owned()
     }
 
+    /// The desk's part of withdrawal-sat-on, as the scenario file writes it: card 1
+    /// (the assurance) passed on, card 2 (the withdrawal, valid 3 s) held until it
+    /// has expired, then passed on.
+    fn sit_on_the_withdrawal(&self, token: &str) {
+        let decide = |card: u64, choice: &str| {
+            let (status, body) = self.act(
+                token,
+                "broker",
+                json!({"type": "decide", "card": card, "choice": choice}),
+            );
+            assert_eq!(status, 200, "{body}");
+        };
+        decide(1, "forward");
+        decide(2, "hold");
+        std::thread::sleep(Duration::from_secs(4));
+        decide(2, "forward");
+    }
+
     /// Joins with `code` for `roles`: (status, body).
     fn join_with(&self, code: &str, roles: &[&str]) -> (u16, String) {
         self.http(
@@ -582,18 +600,7 @@ fn a_scenario_gives_each_player_its_lines_with_their_deadlines() {
     assert_eq!(v["seats"]["alpha"]["script"][1]["said"], true);
     // The broker passes on the assurance and sits on the withdrawal (valid 3 s, as the
     // script says) until it has expired.
-    let decide = |card: u64, choice: &str| {
-        let (status, body) = class.act(
-            &all,
-            "broker",
-            json!({"type": "decide", "card": card, "choice": choice}),
-        );
-        assert_eq!(status, 200, "{body}");
-    };
-    decide(1, "forward");
-    decide(2, "hold");
-    std::thread::sleep(Duration::from_secs(4));
-    decide(2, "forward");
+    class.sit_on_the_withdrawal(&all);
     let v = view_when(&class, &all, |v| {
         v["seats"]["bravo"]["heard"]
             .as_array()
@@ -667,18 +674,7 @@ fn the_classroom_and_the_command_line_tell_each_side_the_same() {
         view_when(&class, &all, |v| {
             v["seats"]["broker"]["cards"].as_array().unwrap().len() == 2
         });
-        let decide = |card: u64, choice: &str| {
-            let (status, body) = class.act(
-                &all,
-                "broker",
-                json!({"type": "decide", "card": card, "choice": choice}),
-            );
-            assert_eq!(status, 200, "{body}");
-        };
-        decide(1, "forward");
-        decide(2, "hold");
-        std::thread::sleep(Duration::from_secs(4));
-        decide(2, "forward");
+        class.sit_on_the_withdrawal(&all);
         let started = std::time::Instant::now();
         loop {
             let v = class.view(&all);

@@ -89,10 +89,16 @@ fn parties_reach_the_broker_by_host_name() {
     );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let _broker = spawn_broker(&dir, addr, &[]);
+    alpha_tells_bravo(&dir, "Talks can continue through this channel.");
+}
+
+/// alpha sends `words` to bravo in the deployment at `dir` (its broker running), and
+/// bravo accepts them.
+fn alpha_tells_bravo(dir: &Path, words: &str) {
     let receiver = spawn(&[
         "receive",
         "--config",
-        &config(&dir, "bravo"),
+        &config(dir, "bravo"),
         "--count",
         "1",
         "--timeout",
@@ -102,12 +108,12 @@ fn parties_reach_the_broker_by_host_name() {
     let sent = run(&[
         "send",
         "--config",
-        &config(&dir, "alpha"),
+        &config(dir, "alpha"),
         "--to",
         "bravo",
         "--timeout",
         "30",
-        "Talks can continue through this channel.",
+        words,
     ]);
     assert!(sent.status.success(), "{}", text(&sent));
     let (ok, lines, err) = finish(receiver);
@@ -276,28 +282,7 @@ fn a_shared_roster_keeps_bundles_small_and_everything_works() {
     assert!(dir.join("parties.pub").is_file() && dir.join("broker.crt").is_file());
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let _broker = spawn_broker(&dir, addr, &[]);
-    let receiver = spawn(&[
-        "receive",
-        "--config",
-        &config(&dir, "bravo"),
-        "--count",
-        "1",
-        "--timeout",
-        "30",
-        "--json",
-    ]);
-    let sent = run(&[
-        "send",
-        "--config",
-        &config(&dir, "alpha"),
-        "--to",
-        "bravo",
-        "No preemptive strike absent provocation.",
-    ]);
-    assert!(sent.status.success(), "{}", text(&sent));
-    let (ok, lines, err) = finish(receiver);
-    assert!(ok, "{err}");
-    assert_eq!(lines[0]["verdict"], "accepted");
+    alpha_tells_bravo(&dir, "No preemptive strike absent provocation.");
     let v = run(&[
         "verify",
         dir.join("bravo").join("bravo.transcript").to_str().unwrap(),
