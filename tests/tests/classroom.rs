@@ -434,25 +434,18 @@ fn play_class(kind: Kind) -> bool {
     drop(b);
     if kind == Kind::Chromium {
         on_a_projector(&class, &driver, &browser, &shots);
+        predicting_on_a_projector(&class, &driver, &browser, &shots);
     }
     class.stop();
     true
 }
 
-/// The whole class on one 1024x768 projector (every seat in one browser, after three
-/// rounds): no sideways scrolling, and no word of a seat, card or the timeline under
-/// 18 px.
-fn on_a_projector(class: &Class, driver: &str, browser: &str, shots: &std::path::Path) {
-    let b = Browser::start(driver, browser, free_port(), (1024, 768)).unwrap();
-    b.open(&class.url()).unwrap();
-    b.click("#join-all").unwrap();
-    let long = Duration::from_secs(30);
-    b.wait_for("#seat-broker .card", long).unwrap();
-    b.wait_for("#seat-instructor .timeline .lanes", long)
-        .unwrap();
+/// No sideways scrolling, and no word of a seat, card, prediction or the timeline
+/// under 18 px, as the browser lays the page out.
+fn readable_from_the_back_row(b: &Browser) {
     let measured = b
         .run(
-            "const words = [...document.querySelectorAll('.seat h2, .seat h3, .seat li, .card .reading, .card .state, .card .deadline, .seat button, .lanes .label, .scoreboard td')].filter((e) => e.offsetParent !== null && e.textContent.trim());\
+            "const words = [...document.querySelectorAll('.seat h2, .seat h3, .seat li, .seat p, .card .reading, .card .state, .card .deadline, .seat button, .lanes .label, .scoreboard td, .predictions td')].filter((e) => e.offsetParent !== null && e.textContent.trim());\
              const sizes = words.map((e) => parseFloat(getComputedStyle(e).fontSize));\
              const d = document.documentElement;\
              return { count: words.length, smallest: Math.min(...sizes), at: (words[sizes.indexOf(Math.min(...sizes))] || {}).className, scroll: d.scrollWidth, client: d.clientWidth };",
@@ -468,6 +461,20 @@ fn on_a_projector(class: &Class, driver: &str, browser: &str, shots: &std::path:
         measured["scroll"].as_u64().unwrap() <= measured["client"].as_u64().unwrap(),
         "the classroom scrolls sideways at 1024x768: {measured}"
     );
+}
+
+/// The whole class on one 1024x768 projector (every seat in one browser, after three
+/// rounds): no sideways scrolling, and no word of a seat, card or the timeline under
+/// 18 px.
+fn on_a_projector(class: &Class, driver: &str, browser: &str, shots: &std::path::Path) {
+    let b = Browser::start(driver, browser, free_port(), (1024, 768)).unwrap();
+    b.open(&class.url()).unwrap();
+    b.click("#join-all").unwrap();
+    let long = Duration::from_secs(30);
+    b.wait_for("#seat-broker .card", long).unwrap();
+    b.wait_for("#seat-instructor .timeline .lanes", long)
+        .unwrap();
+    readable_from_the_back_row(&b);
     // The judge's findings name each transcript's owner once.
     let ending = b
         .run("return document.querySelector('#judged').innerText;", &[])
@@ -480,6 +487,110 @@ fn on_a_projector(class: &Class, driver: &str, browser: &str, shots: &std::path:
     );
     std::fs::write(
         shots.join("projector-1024x768.png"),
+        b.screenshot().unwrap(),
+    )
+    .unwrap();
+}
+
+/// A round in step mode on the 1024x768 projector: the instructor turns step mode on
+/// and starts a round, alpha says something and the desk passes it on; before the
+/// step that delivers it, bravo's seat shows the question and nothing of the answer;
+/// alpha and bravo predict (bravo rightly), the instructor shows the step, and the
+/// prediction scoreboard counts one right for bravo and none for alpha.
+fn predicting_on_a_projector(class: &Class, driver: &str, browser: &str, shots: &std::path::Path) {
+    let b = Browser::start(driver, browser, free_port(), (1024, 768)).unwrap();
+    b.open(&class.url()).unwrap();
+    b.click("#join-all").unwrap();
+    let long = Duration::from_secs(30);
+    b.wait_for("body[data-round=\"3\"]", long).unwrap();
+    b.click("#seat-instructor input.step-mode").unwrap();
+    b.wait_for("#seat-bravo .predict:not([hidden])", long)
+        .unwrap();
+    b.click("#seat-instructor button.new-round").unwrap();
+    b.wait_for("body[data-round=\"4\"][data-mode=\"signed\"]", long)
+        .unwrap();
+    b.type_into(
+        "#seat-alpha form.compose textarea[name=text]",
+        "Talks can continue.",
+    )
+    .unwrap();
+    b.click("#seat-alpha form.compose button[type=submit]")
+        .unwrap();
+    b.wait_for("#seat-broker .card[data-card=\"1\"]", long)
+        .unwrap();
+    b.click("#seat-broker .card[data-card=\"1\"] button[data-choice=forward]")
+        .unwrap();
+    // Step 1 (alpha said it) asks nothing; the instructor shows it.
+    b.wait_for("#seat-instructor button.next-step:not([disabled])", long)
+        .unwrap();
+    b.click("#seat-instructor button.next-step").unwrap();
+    let asks = b
+        .wait_for_text("#seat-bravo .predict .asks", long, |t| {
+            t.starts_with("step 2:")
+        })
+        .unwrap();
+    assert!(asks.contains("Will bravo's node accept it?"), "{asks}");
+    let heard = b
+        .text(&b.wait_for("#seat-bravo .heard", long).unwrap())
+        .unwrap();
+    assert!(
+        !heard.contains("Talks can continue"),
+        "shown before its step: {heard}"
+    );
+    b.click("#seat-alpha .predict button[data-answer=refuse]")
+        .unwrap();
+    b.click("#seat-bravo .predict button[data-answer=accept]")
+        .unwrap();
+    b.wait_for_text("#seat-instructor .stepping .pending", long, |t| {
+        t.contains("predictions in: alpha, bravo")
+    })
+    .unwrap();
+    b.wait_for(
+        "#seat-bravo .predict button.chosen[data-answer=accept]",
+        long,
+    )
+    .unwrap();
+    readable_from_the_back_row(&b);
+    b.run(
+        "document.querySelector('#seat-alpha').scrollIntoView();",
+        &[],
+    )
+    .unwrap();
+    std::fs::write(
+        shots.join("classroom-step-mode-predict.png"),
+        b.screenshot().unwrap(),
+    )
+    .unwrap();
+    b.click("#seat-instructor button.next-step").unwrap();
+    b.wait_for_text(
+        "#seat-instructor .predictions tr[data-seat=bravo] td.right",
+        long,
+        |t| t == "1 of 1",
+    )
+    .unwrap();
+    let alpha = b
+        .wait_for_text(
+            "#seat-instructor .predictions tr[data-seat=alpha] td.right",
+            long,
+            |_| true,
+        )
+        .unwrap();
+    assert_eq!(alpha, "0 of 1");
+    b.wait_for_text("#seat-bravo .heard", long, |t| {
+        t.contains("Talks can continue")
+    })
+    .unwrap();
+    b.wait_for_text("#seat-bravo .predict .score", long, |t| {
+        t == "your predictions: 1 right of 1"
+    })
+    .unwrap();
+    b.run(
+        "document.querySelector('#seat-instructor .stepping').scrollIntoView();",
+        &[],
+    )
+    .unwrap();
+    std::fs::write(
+        shots.join("classroom-step-mode-instructor.png"),
         b.screenshot().unwrap(),
     )
     .unwrap();
@@ -635,12 +746,51 @@ fn without_run_details(v: &Value) -> Value {
     }
 }
 
-/// What `demo --scenario FILE --mode MODE --json` says each party knows.
-fn demo_knowledge(scenario: &str, mode: &str) -> Value {
+/// What `demo --scenario FILE --mode MODE --json` says each party knows, and the
+/// (question, answer) of each step that asks what a recipient's node or a judge did.
+fn demo_knowledge(scenario: &str, mode: &str) -> (Value, Vec<(String, String)>) {
     let out = run(&["demo", "--scenario", scenario, "--mode", mode, "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    without_run_details(&v["knowledge"])
+    let steps = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "delivery" || s["kind"] == "judged")
+        .map(|s| {
+            let q = &s["question"];
+            let answer = q["choices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["key"] == q["answer"])
+                .unwrap();
+            (
+                q["asks"].as_str().unwrap().to_owned(),
+                answer["words"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (without_run_details(&v["knowledge"]), steps)
+}
+
+/// The same from the classroom's instructor seat, once every step is shown.
+fn classroom_steps(v: &Value) -> Vec<(String, String)> {
+    let mut steps: Vec<(String, String)> = v["seats"]["instructor"]["step"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "delivery" || s["kind"] == "judged")
+        .map(|s| {
+            (
+                s["asks"].as_str().unwrap().to_owned(),
+                s["answer"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // The seats list the newest step first.
+    steps.reverse();
+    steps
 }
 
 /// The same script with the same moves, played through the classroom's HTTP API (the
@@ -655,7 +805,7 @@ fn the_classroom_and_the_command_line_tell_each_side_the_same() {
         env!("CARGO_MANIFEST_DIR")
     );
     for mode in ["deniable", "signed", "off-record"] {
-        let want = demo_knowledge(&scenario, mode);
+        let (want, want_steps) = demo_knowledge(&scenario, mode);
         // Not a comparison of two empty accounts: south heard the withdrawal, refused
         // where the mode authenticates, and north can tell.
         let standing = &want["north"]["assurances"][0]["for_other"]["standing"];
@@ -666,7 +816,7 @@ fn the_classroom_and_the_command_line_tell_each_side_the_same() {
         }
         assert_eq!(want["south"]["received"].as_array().unwrap().len(), 2);
         let class = Class::start(&["--mode", mode, "--scenario", &scenario]);
-        let all = class.join(&["alpha", "bravo", "broker"]);
+        let all = class.join(&["alpha", "bravo", "broker", "instructor"]);
         for line in [0, 1] {
             let (status, body) = class.act(&all, "alpha", json!({"type": "script", "line": line}));
             assert_eq!(status, 200, "{body}");
@@ -689,6 +839,17 @@ fn the_classroom_and_the_command_line_tell_each_side_the_same() {
             );
             std::thread::sleep(Duration::from_millis(300));
         }
+        // The steps a class predicts: what each message did on arrival and what a
+        // judge can prove, asked and answered alike by the classroom and the handout.
+        let (status, body) = class.act(&all, "instructor", json!({"type": "end"}));
+        assert_eq!(status, 200, "{body}");
+        let v = view_when(&class, &all, |v| !v["ending"].is_null());
+        assert_eq!(classroom_steps(&v), want_steps, "{mode}");
+        assert_eq!(
+            want_steps.len(),
+            3,
+            "{mode}: two arrivals and south's judge: {want_steps:#?}"
+        );
         class.stop();
     }
 }
@@ -852,5 +1013,238 @@ fn idle_connections_and_stream_floods_cannot_take_the_classroom() {
         "{open} idle connections still open after the deadline"
     );
     drop(streams);
+    class.stop();
+}
+
+/// Shows steps until the next one asks a question; that question (never its answer).
+fn show_until_a_question(class: &Class, instructor: &str) -> Value {
+    loop {
+        let v = view_when(class, instructor, |v| {
+            v["seats"]["instructor"]["step"]["ready"] == true
+        });
+        let pending = &v["seats"]["instructor"]["step"]["pending"];
+        if pending["asks"].is_string() {
+            return pending.clone();
+        }
+        let (status, body) = class.act(instructor, "instructor", json!({"type": "next-step"}));
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// Step mode over HTTP: the seats are shown the round one step at a time (nothing of
+/// a step before the instructor shows it, not even what the recipient knows), each
+/// student seat predicts, and the predictions are scored against what the nodes did;
+/// the judge's steps come after the round ends, and only the instructor moves on.
+#[test]
+fn in_step_mode_each_seat_predicts_and_is_scored_on_what_happened() {
+    let class = Class::start(&["--mode", "signed"]);
+    let instructor = class.join(&["instructor"]);
+    let token = |seat: &str| {
+        let (status, body) = class.join_with(&class.seat_code(seat), &[seat]);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (alpha, bravo, desk) = (token("alpha"), token("bravo"), token("broker"));
+    let act = |who: &str, seat: &str, action: Value| class.act(who, seat, action);
+    let predict = |who: &str, seat: &str, step: &Value, answer: &str| {
+        act(
+            who,
+            seat,
+            json!({"type": "predict", "step": step, "answer": answer}),
+        )
+    };
+    // Off: predictions are refused; only the instructor turns it on or moves on.
+    let (status, body) = predict(&bravo, "bravo", &json!(1), "accept");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("step mode is off"), "{body}");
+    for action in [
+        json!({"type": "step-mode", "on": true}),
+        json!({"type": "next-step"}),
+    ] {
+        assert_eq!(act(&bravo, "bravo", action).0, 403);
+    }
+    let (status, body) = act(
+        &instructor,
+        "instructor",
+        json!({"type": "step-mode", "on": true}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = act(&instructor, "instructor", json!({"type": "next-step"}));
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("has not happened yet"), "{body}");
+
+    // alpha says two things: the desk passes the first on and changes the second.
+    let text = json!({"kind": "text", "text": "Talks can continue."});
+    for (card, message, decision) in [
+        (1, text, json!({"choice": "forward"})),
+        (
+            2,
+            assurance(),
+            json!({"choice": "edit", "edit": {"commitment": "No strike at all"}}),
+        ),
+    ] {
+        let (status, body) = act(
+            &alpha,
+            "alpha",
+            json!({"type": "send", "to": "bravo", "message": message}),
+        );
+        assert_eq!(status, 200, "{body}");
+        view_when(&class, &desk, |v| {
+            v["seats"]["broker"]["cards"].as_array().unwrap().len() == card
+        });
+        let mut decide = json!({"type": "decide", "card": card});
+        decide
+            .as_object_mut()
+            .unwrap()
+            .extend(decision.as_object().unwrap().clone());
+        let (status, body) = act(&desk, "broker", decide);
+        assert_eq!(status, 200, "{body}");
+    }
+    let question = show_until_a_question(&class, &instructor);
+    let step = &question["step"];
+    assert_eq!(
+        question["asks"],
+        "A message reaches bravo as alpha's #1. Will bravo's node accept it?"
+    );
+    assert!(
+        question.get("answer").is_none(),
+        "no answer before the step: {question}"
+    );
+    // bravo's seat has been shown nothing of it, nor what bravo knows.
+    let v = class.view(&bravo);
+    assert!(
+        v["seats"]["bravo"]["heard"].as_array().unwrap().is_empty(),
+        "{v:#}"
+    );
+    assert_eq!(
+        v["seats"]["bravo"]["knows"][0],
+        "(shown once the instructor has shown every step so far)"
+    );
+    assert_eq!(
+        v["seats"]["bravo"]["step"]["pending"]["asks"],
+        question["asks"]
+    );
+    // Predictions that cannot count are refused with their reason.
+    let (status, body) = predict(&bravo, "bravo", step, "delivered");
+    assert_eq!(status, 400, "{body}");
+    let later = json!(step.as_u64().unwrap() + 1);
+    let (status, body) = predict(&bravo, "bravo", &later, "accept");
+    assert_eq!(status, 409, "{body}");
+    // bravo and the desk predict it passes, alpha that it is refused.
+    for (who, seat, answer) in [
+        (&bravo, "bravo", "accept"),
+        (&desk, "broker", "accept"),
+        (&alpha, "alpha", "refuse"),
+    ] {
+        let (status, body) = predict(who, seat, step, answer);
+        assert_eq!(status, 200, "{body}");
+    }
+    let v = class.view(&instructor);
+    assert_eq!(
+        v["seats"]["instructor"]["step"]["predicted"],
+        json!(["alpha", "bravo", "broker"])
+    );
+    let (status, body) = act(&instructor, "instructor", json!({"type": "next-step"}));
+    assert_eq!(status, 200, "{body}");
+    let v = class.view(&instructor);
+    let s = &v["seats"]["instructor"]["step"];
+    assert_eq!(
+        s["scores"][0],
+        json!({"seat": "alpha", "right": 0, "made": 1}),
+        "{s:#}"
+    );
+    assert_eq!(
+        s["scores"][1],
+        json!({"seat": "bravo", "right": 1, "made": 1}),
+        "{s:#}"
+    );
+    assert_eq!(
+        s["scores"][2],
+        json!({"seat": "broker", "right": 1, "made": 1}),
+        "{s:#}"
+    );
+    assert_eq!(
+        s["steps"][0]["answer"],
+        "yes: bravo accepts it as alpha's words"
+    );
+    // bravo is shown what it accepted; a step already shown takes no prediction.
+    let v = class.view(&bravo);
+    assert_eq!(
+        v["seats"]["bravo"]["heard"][0]["body"], "Talks can continue.",
+        "{v:#}"
+    );
+    assert_eq!(predict(&bravo, "bravo", step, "accept").0, 409);
+
+    // The changed assurance: bravo predicts the refusal.
+    let question = loop {
+        let q = show_until_a_question(&class, &instructor);
+        if q["kind"] == "delivery" {
+            break q;
+        }
+        assert_eq!(
+            act(&instructor, "instructor", json!({"type": "next-step"})).0,
+            200
+        );
+    };
+    assert_eq!(
+        question["asks"],
+        "A message reaches bravo as alpha's #2. Will bravo's node accept it?"
+    );
+    assert_eq!(predict(&bravo, "bravo", &question["step"], "refuse").0, 200);
+    assert_eq!(
+        act(&instructor, "instructor", json!({"type": "next-step"})).0,
+        200
+    );
+    let v = class.view(&bravo);
+    let shown = &v["seats"]["bravo"]["step"]["steps"][0];
+    assert!(
+        shown["happened"]
+            .as_str()
+            .unwrap()
+            .contains("bad-signature"),
+        "{shown}"
+    );
+    assert_eq!(
+        v["seats"]["bravo"]["step"]["score"],
+        json!({"seat": "bravo", "right": 2, "made": 2})
+    );
+
+    // The round ends: the judge's findings are steps too, shown last.
+    assert_eq!(
+        act(&instructor, "instructor", json!({"type": "end"})).0,
+        200
+    );
+    assert!(
+        class.view(&instructor)["ending"].is_null(),
+        "the judge is not shown before its step"
+    );
+    let judged = loop {
+        let q = show_until_a_question(&class, &instructor);
+        if q["kind"] == "judged" {
+            break q;
+        }
+        assert_eq!(
+            act(&instructor, "instructor", json!({"type": "next-step"})).0,
+            200
+        );
+    };
+    // alpha accepted no message of bravo's: only bravo's transcript is asked about.
+    assert_eq!(
+        judged["asks"],
+        "A judge is handed bravo's transcript. Can it prove who wrote the messages bravo accepted?"
+    );
+    assert_eq!(predict(&bravo, "bravo", &judged["step"], "provable").0, 200);
+    assert_eq!(
+        act(&instructor, "instructor", json!({"type": "next-step"})).0,
+        200
+    );
+    let (status, body) = act(&instructor, "instructor", json!({"type": "next-step"}));
+    assert_eq!(status, 409, "every step is shown: {body}");
+    let v = class.view(&instructor);
+    assert_eq!(v["ending"]["judged"].as_array().unwrap().len(), 2, "{v:#}");
+    assert_eq!(v["seats"]["instructor"]["step"]["scores"][1]["right"], 3);
     class.stop();
 }

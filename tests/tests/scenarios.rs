@@ -161,6 +161,124 @@ fn the_timeline_of_a_sat_on_withdrawal_shows_the_refusal_and_nothing_never_said(
     }
 }
 
+/// The five characters HTML gives meaning to, escaped as the pages escape them (the
+/// step words here are plain text, so nothing else changes).
+fn html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// `demo --scenario --handout`: per mode, a questions sheet that asks every step's
+/// question (as `--json` gives the steps) without its answer, and an answers sheet
+/// that ticks the answer the run gave and says what happened; the answers are the
+/// mode's own (south refuses the late withdrawal unless deniable; a judge can prove
+/// who wrote what south accepted in signed mode only).
+#[test]
+fn a_handout_asks_each_step_and_answers_it_on_its_own_sheet() {
+    let _serial = serial();
+    let page = scratch("scenario-handout").join("sat-on-handout.html");
+    let out = run(&[
+        "demo",
+        "--scenario",
+        &scenario("withdrawal-sat-on"),
+        "--json",
+        "--handout",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let handout = std::fs::read_to_string(&page).unwrap();
+    // A handout is of a scenario's run: without one it is refused.
+    let alone = run(&["demo", "--handout", page.to_str().unwrap()]);
+    assert!(!alone.status.success());
+    assert!(text(&alone).contains("--scenario"), "{}", text(&alone));
+    assert!(handout.contains("@media print"));
+    let sheets: Vec<&str> = handout.split("<section class=\"sheet ").skip(1).collect();
+    assert_eq!(sheets.len(), 6, "a questions and an answers sheet per mode");
+    for (run, pair) in runs.iter().zip(sheets.chunks(2)) {
+        let mode = run["mode"].as_str().unwrap();
+        let (questions, answers) = (pair[0], pair[1]);
+        assert!(
+            questions.starts_with(&format!("questions\" data-mode=\"{mode}\"")),
+            "{questions}"
+        );
+        assert!(
+            answers.starts_with(&format!("answers\" data-mode=\"{mode}\"")),
+            "{answers}"
+        );
+        assert!(!questions.contains("class=\"right\""), "{questions}");
+        let steps = run["steps"].as_array().unwrap();
+        let asked: Vec<&serde_json::Value> =
+            steps.iter().filter(|s| !s["question"].is_null()).collect();
+        assert!(asked.len() >= 4, "{mode}: {steps:#?}");
+        for s in steps {
+            let happened = html(s["happened"].as_str().unwrap());
+            assert!(answers.contains(&happened), "{mode}: {happened}");
+            let q = &s["question"];
+            if q.is_null() {
+                // What was said is on both sheets: it is what the class predicts from.
+                assert!(questions.contains(&happened), "{mode}: {happened}");
+                continue;
+            }
+            assert!(
+                !questions.contains(&happened),
+                "{mode}: the questions sheet tells {happened}"
+            );
+            let asks = html(q["asks"].as_str().unwrap());
+            assert!(
+                questions.contains(&asks) && answers.contains(&asks),
+                "{mode}: {asks}"
+            );
+            let right = q["choices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["key"] == q["answer"])
+                .unwrap();
+            let ticked = format!(
+                "<li data-key=\"{}\" class=\"right\">{}</li>",
+                right["key"].as_str().unwrap(),
+                html(right["words"].as_str().unwrap())
+            );
+            assert!(answers.contains(&ticked), "{mode}: {ticked}");
+        }
+        // The mode's own answers.
+        let answer_to = |asks: &str| {
+            asked
+                .iter()
+                .find(|s| s["question"]["asks"] == asks)
+                .map(|s| s["question"]["answer"].as_str().unwrap().to_owned())
+        };
+        let withdrawal =
+            answer_to("A message reaches south as north's #2. Will south's node accept it?");
+        let judged = answer_to(
+            "A judge is handed south's transcript. Can it prove who wrote the messages south accepted?",
+        );
+        assert_eq!(
+            answer_to("A message reaches south as north's #1. Will south's node accept it?")
+                .as_deref(),
+            Some("accept")
+        );
+        if mode == "deniable" {
+            assert_eq!(withdrawal.as_deref(), Some("accept"), "{steps:#?}");
+        } else {
+            assert_eq!(withdrawal.as_deref(), Some("refuse"), "{steps:#?}");
+        }
+        let provable = if mode == "signed" {
+            "provable"
+        } else {
+            "not-provable"
+        };
+        assert_eq!(judged.as_deref(), Some(provable), "{steps:#?}");
+    }
+}
+
 #[test]
 fn a_softened_threat_is_caught_unless_deniable() {
     let _serial = serial();

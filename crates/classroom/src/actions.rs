@@ -99,6 +99,20 @@ pub enum Action {
         /// On or off.
         on: bool,
     },
+    /// A student seat predicts the answer to step `step`'s question (from 1).
+    Predict {
+        /// The step.
+        step: usize,
+        /// The answer's key (`accept`, `refuse`, `delivered`, ...).
+        answer: String,
+    },
+    /// The instructor turns step mode on or off.
+    StepMode {
+        /// On or off.
+        on: bool,
+    },
+    /// The instructor shows the next step (and the predictions are scored).
+    NextStep,
     /// The instructor ends the round.
     End,
     /// The instructor starts a new round in `mode`.
@@ -211,7 +225,10 @@ fn seat_for(action: &Action) -> &'static [Role] {
     match action {
         Action::Send { .. } | Action::Script { .. } => &[Role::Alpha, Role::Bravo],
         Action::Decide { .. } | Action::Write { .. } | Action::Withhold { .. } => &[Role::Broker],
-        Action::End | Action::NewRound { .. } => &[Role::Instructor],
+        Action::Predict { .. } => &[Role::Alpha, Role::Bravo, Role::Broker],
+        Action::End | Action::NewRound { .. } | Action::StepMode { .. } | Action::NextStep => {
+            &[Role::Instructor]
+        }
     }
 }
 
@@ -288,6 +305,32 @@ pub async fn act(class: &Class, request: Request) -> Result<String, Refused> {
             at_desk(class, |desk| desk.withhold_acks(&from, &to, on)).await?;
             Ok(if on { "withholding" } else { "letting through" }.to_owned())
         }
+        Action::Predict { step, answer } => {
+            let steps = class.steps_now().await;
+            class
+                .stepping()
+                .predict(role, step, &answer, &steps)
+                .map_err(refused_step)?;
+            class.bump();
+            Ok(format!("your prediction for step {step} is in"))
+        }
+        Action::StepMode { on } => {
+            let steps = class.steps_now().await;
+            class.stepping().set(on, &steps);
+            class.bump();
+            Ok(if on {
+                "step mode: the class sees each step when you show it"
+            } else {
+                "step mode off: the class sees everything as it happens"
+            }
+            .to_owned())
+        }
+        Action::NextStep => {
+            let steps = class.steps_now().await;
+            let shown = class.stepping().next(&steps).map_err(refused_step)?;
+            class.bump();
+            Ok(format!("step {shown} shown"))
+        }
         Action::End => {
             class.end_round().await;
             Ok("round ended".to_owned())
@@ -315,6 +358,17 @@ pub async fn act(class: &Class, request: Request) -> Result<String, Refused> {
             Ok(format!("new round in {mode} mode"))
         }
     }
+}
+
+/// The status and words of a refused step-mode request: 409 for one that may succeed
+/// later (the step has not happened yet, or is past), 400 for one that never will.
+fn refused_step(e: super::stepping::StepRefused) -> Refused {
+    use super::stepping::StepRefused as R;
+    let status = match e {
+        R::NoQuestion(_) | R::NotAnAnswer(_) => 400,
+        R::Off | R::NotYet | R::Shown(_) | R::NotNext { .. } => 409,
+    };
+    (status, e.to_string())
 }
 
 /// Hands a choice to the desk of the round being played (refused once it ended).

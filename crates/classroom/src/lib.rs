@@ -13,6 +13,7 @@ mod access;
 mod actions;
 mod round;
 mod serve;
+mod stepping;
 mod view;
 mod web;
 
@@ -59,6 +60,8 @@ pub struct Class {
     round: RwLock<Round>,
     /// Which of the script's lines were said this round.
     said: Mutex<Vec<bool>>,
+    /// Step mode: how far the seats are shown the round, predictions and scores.
+    stepping: Mutex<stepping::Stepping>,
     changed: watch::Sender<u64>,
 }
 
@@ -108,27 +111,62 @@ impl Class {
             .collect()
     }
 
+    fn stepping(&self) -> std::sync::MutexGuard<'_, stepping::Stepping> {
+        self.stepping
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The round being played, cut into steps so far.
+    async fn steps_now(&self) -> Vec<backchannel_show::steps::Step> {
+        let round = self.round.read().await;
+        round.steps(&round.events())
+    }
+
     /// Everything the session holding `roles` may see, as one object.
     async fn view(&self, roles: &[Role]) -> serde_json::Value {
         let round = self.round.read().await;
-        let events = round.events();
+        let all = round.events();
+        let steps = round.steps(&all);
+        let (cut, caught_up, stepping_seat, stepping_all): (usize, bool, Vec<_>, _) = {
+            let stepping = self.stepping();
+            (
+                stepping.events_shown(&steps, all.len()),
+                stepping.caught_up(&steps),
+                [Role::Alpha, Role::Bravo, Role::Broker]
+                    .into_iter()
+                    .map(|r| (r, stepping.seat_view(r, &steps)))
+                    .collect(),
+                stepping.instructor_view(&steps),
+            )
+        };
+        let knowledge = if caught_up {
+            round.knowledge()
+        } else {
+            Vec::new()
+        };
+        let shown = view::Shown {
+            events: all.get(..cut).unwrap_or(&all),
+            knowledge: &knowledge,
+            caught_up,
+        };
         let desk = round.desk.view();
         let mut seats = serde_json::Map::new();
         for role in roles {
-            let v = match role {
+            let mut v = match role {
                 Role::Alpha => view::party(
                     &round,
                     &round.names.alpha,
-                    &events,
+                    &shown,
                     &self.script_for(&round.names.alpha),
                 ),
                 Role::Bravo => view::party(
                     &round,
                     &round.names.bravo,
-                    &events,
+                    &shown,
                     &self.script_for(&round.names.bravo),
                 ),
-                Role::Broker => view::broker(&round, &desk, &events),
+                Role::Broker => view::broker(&round, &desk, &all),
                 Role::Instructor => serde_json::json!({
                     // The codes to hand out: the class's join code (one seat each)
                     // and one link per seat. Only the instructor's seat sees them.
@@ -136,16 +174,28 @@ impl Class {
                         "join": self.codes.join,
                         "seats": self.codes.seats.iter().map(|(r, c)| serde_json::json!({"seat": r.as_str(), "code": c})).collect::<Vec<_>>(),
                     },
-                    "scoreboard": view::scoreboard(&desk, &events),
-                    "timeline": view::timeline(&round, &events),
+                    "scoreboard": view::scoreboard(&desk, &shown),
+                    "timeline": view::timeline(&round, &shown),
                 }),
             };
+            let step = match role {
+                Role::Instructor => stepping_all.clone(),
+                r => stepping_seat
+                    .iter()
+                    .find(|(s, _)| s == r)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+            };
+            if let Some(map) = v.as_object_mut() {
+                map.insert("step".to_owned(), step);
+            }
             seats.insert(role.as_str().to_owned(), v);
         }
-        let ending = round.ending.as_ref().map(|e| {
+        // The judge's findings, once the seats are shown the whole round.
+        let ending = round.ending.as_ref().filter(|_| caught_up).map(|e| {
             serde_json::json!({
-                "judged": e.judged.iter().map(|(o, v)| serde_json::json!({"owner": o, "verdict": v})).collect::<Vec<_>>(),
-                "timeline": view::timeline(&round, &events),
+                "judged": e.judged.iter().map(|j| serde_json::json!({"owner": j.owner, "verdict": j.summary})).collect::<Vec<_>>(),
+                "timeline": view::timeline(&round, &shown),
             })
         });
         let next = self.next_mode(round.mode);
@@ -192,6 +242,7 @@ impl Class {
         if let Ok(mut said) = self.said.lock() {
             said.iter_mut().for_each(|s| *s = false);
         }
+        self.stepping().new_round();
         self.bump();
         Ok(())
     }
@@ -253,6 +304,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         sessions: access::Sessions::default(),
         round: RwLock::new(round),
         said: Mutex::new(vec![false; steps]),
+        stepping: Mutex::new(stepping::Stepping::default()),
         changed,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)

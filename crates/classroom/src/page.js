@@ -86,6 +86,69 @@ function options(select, names) {
   if (names.includes(keep)) select.value = keep;
 }
 
+// ---- step mode: predicting the next step ----
+
+function predictBox() {
+  return el('div', { class: 'predict', hidden: '' },
+    el('h3', { text: 'predict the next step' }), el('div', { class: 'question' }),
+    el('p', { class: 'score' }), el('ul', { class: 'shown' }));
+}
+
+function shownSteps(steps) {
+  return steps.map((s) => el('li', { class: 'step', 'data-step': String(s.step) },
+    'step ' + s.step + ': ' + s.happened + (s.answer ? ' (answer: ' + s.answer + ')' : '')));
+}
+
+function renderPredict(role, seat, s) {
+  const box = $('.predict', seat);
+  if (!box) return;
+  box.hidden = !(s && s.on);
+  if (box.hidden) return;
+  const q = $('.question', box);
+  const p = s.pending;
+  const key = p ? p.step + ':' + (p.asks || '') : 'none';
+  if (q.dataset.key !== key) {
+    q.dataset.key = key;
+    if (!p) {
+      q.replaceChildren(el('p', { class: 'waiting', text: 'the next step has not happened yet' }));
+    } else if (!p.asks) {
+      q.replaceChildren(el('p', { class: 'waiting', text: 'step ' + p.step + ' asks nothing: the instructor shows it next' }));
+    } else {
+      const buttons = p.choices.map((c) => {
+        const b = el('button', { type: 'button', class: 'answer', 'data-answer': c.key, text: c.words });
+        b.addEventListener('click', () => act(role, { type: 'predict', step: p.step, answer: c.key }));
+        return b;
+      });
+      q.replaceChildren(el('p', { class: 'asks', text: 'step ' + p.step + ': ' + p.asks }), el('div', { class: 'answers' }, ...buttons));
+    }
+  }
+  for (const b of q.querySelectorAll('button.answer')) {
+    const chosen = b.dataset.answer === s.mine;
+    b.classList.toggle('chosen', chosen);
+    b.setAttribute('aria-pressed', chosen ? 'true' : 'false');
+  }
+  $('.score', box).textContent = 'your predictions: ' + s.score.right + ' right of ' + s.score.made;
+  list($('.shown', box), shownSteps(s.steps.slice(0, 3)));
+}
+
+function renderStepping(seat, s) {
+  const box = $('.stepping', seat);
+  $('input.step-mode', box).checked = s.on;
+  $('button.next-step', box).disabled = !s.ready;
+  const p = s.pending;
+  let line = 'step mode is off: the class sees everything as it happens';
+  if (s.on) {
+    if (!p) line = s.shown + ' step(s) shown; the next step has not happened yet';
+    else if (!p.asks) line = 'next: step ' + p.step + ' (asks nothing)';
+    else line = 'next: step ' + p.step + ': ' + p.asks + ' — predictions in: ' + (s.predicted.length ? s.predicted.join(', ') : 'none yet');
+  }
+  $('.pending', box).textContent = line;
+  $('.predictions', box).replaceChildren(
+    el('tr', {}, el('th', { text: 'seat' }), el('th', { text: 'right predictions' })),
+    ...s.scores.map((c) => el('tr', { 'data-seat': c.seat }, el('td', { text: c.seat }), el('td', { class: 'right', text: c.right + ' of ' + c.made }))));
+  list($('.shown', box), shownSteps(s.steps));
+}
+
 // ---- the seats ----
 
 function partySeat(role) {
@@ -97,7 +160,7 @@ function partySeat(role) {
     act(role, { type: 'send', to: $('select[name=to]', form).value, message: composed(form) });
   });
   return el('section', { class: 'seat party', id: 'seat-' + role },
-    el('h2', { class: 'title', text: role }), el('p', { class: 'hint' }), form,
+    el('h2', { class: 'title', text: role }), el('p', { class: 'hint' }), predictBox(), form,
     el('h3', { text: 'your lines of the script' }), el('ul', { class: 'script' }),
     el('h3', { text: 'what you sent, and what you know of it' }), el('ul', { class: 'sent' }),
     el('h3', { text: 'what reached you, and your verdict' }), el('ul', { class: 'heard' }),
@@ -117,7 +180,7 @@ function brokerSeat() {
   });
   return el('section', { class: 'seat', id: 'seat-broker' },
     el('h2', { text: "the broker's desk" }),
-    el('p', { class: 'hint' }),
+    el('p', { class: 'hint' }), predictBox(),
     el('div', { class: 'cards' }),
     el('h3', { text: "write a message in a party's name" }), write,
     el('h3', { text: 'acknowledgements (receipts and heartbeats)' }), el('div', { class: 'withhold' }),
@@ -131,12 +194,22 @@ function instructorSeat() {
   const mode = el('select', { class: 'mode' });
   const again = el('button', { type: 'button', class: 'new-round', text: 'new round' });
   again.addEventListener('click', () => act('instructor', { type: 'new-round', mode: mode.value }));
+  const stepMode = el('input', { type: 'checkbox', class: 'step-mode' });
+  stepMode.addEventListener('change', () => act('instructor', { type: 'step-mode', on: stepMode.checked }));
+  const next = el('button', { type: 'button', class: 'next-step', text: 'show the next step' });
+  next.addEventListener('click', () => act('instructor', { type: 'next-step' }));
   return el('section', { class: 'seat', id: 'seat-instructor' },
     el('h2', { text: 'instructor' }),
     el('div', { class: 'controls' }, end, ' ', el('label', {}, 'next round in ', mode), ' ', again),
+    el('div', { class: 'stepping' },
+      el('h3', { text: 'step mode: the class predicts, then you show each step' }),
+      el('div', { class: 'controls' }, el('label', {}, stepMode, ' step mode'), ' ', next),
+      el('p', { class: 'pending' }),
+      el('table', { class: 'predictions' }),
+      el('ol', { class: 'shown', reversed: '' })),
     el('h3', { text: 'codes to hand out (each admits to what it says, nothing more)' }),
     el('ul', { class: 'codes' }),
-    el('h3', { text: "scoreboard: the broker's moves, and who noticed" }),
+    el('h3', { text: "scoreboard: the broker's moves, and who has noticed so far" }),
     el('table', { class: 'scoreboard' }),
     el('h3', { text: 'live timeline' }), el('div', { class: 'timeline' }));
 }
@@ -166,6 +239,7 @@ function renderParty(role, v) {
   if (!seat) return;
   $('.title', seat).textContent = v.name === role ? role : role + ' (plays ' + v.name + ')';
   $('.hint', seat).textContent = v.hint;
+  renderPredict(role, seat, v.step);
   options($('select[name=to]', seat), v.peers);
   list($('.script', seat), v.script.map((line) => {
     const b = el('button', { type: 'button', text: line.said ? 'say it again' : 'say it' });
@@ -236,6 +310,7 @@ function renderBroker(v) {
   const seat = $('#seat-broker');
   if (!seat) return;
   $('.hint', seat).textContent = v.hint;
+  renderPredict('broker', seat, v.step);
   const cards = $('.cards', seat);
   if (!v.cards.length) cards.replaceChildren(el('p', { class: 'waiting', text: 'no message has reached the desk yet' }));
   for (const c of v.cards) {
@@ -285,6 +360,7 @@ function renderInstructor(v, whole) {
     state.modeRound = whole.round;
   }
   $('button.end', seat).disabled = whole.ended;
+  renderStepping(seat, v.step);
   if (v.codes) {
     const base = location.origin + location.pathname;
     list($('.codes', seat), [

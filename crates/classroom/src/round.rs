@@ -13,6 +13,7 @@ use backchannel_lab::desk::Desk;
 use backchannel_lab::scenario::Said;
 use backchannel_proto::knowledge::Knowledge;
 use backchannel_proto::{ChannelConfig, ChannelMode, Timestamp};
+use backchannel_show::steps::{JudgedTranscript, Step};
 use backchannel_stage::{Event, EventName, Intermediary, Setup, Stage};
 use tokio::sync::watch;
 
@@ -68,8 +69,8 @@ impl Names {
 /// How a round ended: what a judge can prove from each player's transcript.
 #[derive(Clone, Debug)]
 pub struct Ending {
-    /// (owner, the judge's one-line finding).
-    pub judged: Vec<(String, String)>,
+    /// What the judge concluded from each player's transcript.
+    pub judged: Vec<JudgedTranscript>,
 }
 
 /// A round in progress (or ended).
@@ -136,6 +137,15 @@ impl Round {
             .collect()
     }
 
+    /// The round cut into steps so far (the judge's at the end, once it ended).
+    pub fn steps(&self, events: &[Event]) -> Vec<Step> {
+        let judged = self
+            .ending
+            .as_ref()
+            .map_or(&[][..], |e| e.judged.as_slice());
+        backchannel_show::steps::steps(events, judged)
+    }
+
     /// Heartbeats counted so far.
     pub fn heartbeats(&self) -> u64 {
         self.stage.heartbeats()
@@ -178,15 +188,16 @@ impl Round {
         let ended = self.stage.end().await;
         let judged = [&self.names.alpha, &self.names.bravo]
             .into_iter()
-            .map(|owner| {
-                let verdict = match ended.report(owner) {
-                    Some(report) => backchannel_show::judge::judge_summary(report),
-                    None => format!(
+            .map(|owner| match ended.report(owner) {
+                Some(report) => JudgedTranscript::of(report),
+                None => JudgedTranscript {
+                    owner: owner.clone(),
+                    summary: format!(
                         "{owner}'s transcript cannot be judged: {}",
                         ended.problems.join("; ")
                     ),
-                };
-                (owner.clone(), verdict)
+                    provable: None,
+                },
             })
             .collect();
         self.ending = Some(Ending { judged });

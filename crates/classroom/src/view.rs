@@ -5,6 +5,7 @@
 
 use backchannel_lab::desk::{Card, DeskMoveMade, DeskView};
 use backchannel_proto::ChannelMode;
+use backchannel_proto::knowledge::Knowledge;
 use backchannel_stage::{Event, EventName, Proof, Verdict};
 use serde_json::{Value, json};
 
@@ -92,7 +93,8 @@ fn message_fields(e: &Event) -> serde_json::Map<String, Value> {
 /// A party's view: what it sent and what became of it, what it heard with its
 /// verdicts, the broker's notices, what it knows (its ledger with each assurance's
 /// standing for both sides, and each message's fate), and its lines of the script.
-pub fn party(round: &Round, me: &str, events: &[Event], script: &[Value]) -> Value {
+pub fn party(round: &Round, me: &str, shown: &Shown<'_>, script: &[Value]) -> Value {
+    let events = shown.events;
     let sent: Vec<Value> = events
         .iter()
         .filter(|e| e.event == EventName::Sent && e.node == me && !e.is_control())
@@ -164,24 +166,28 @@ pub fn party(round: &Round, me: &str, events: &[Event], script: &[Value]) -> Val
             json!(what)
         })
         .collect();
-    let knowledge = round.knowledge().into_iter().find(|k| k.owner == me);
+    let knowledge = shown.knowledge.iter().find(|k| k.owner == me);
     let ledger = knowledge.as_ref().map_or(Value::Null, |k| {
         backchannel_show::ledger::ledger_json(&k.ledger)
     });
-    let knows = knowledge
-        .as_ref()
-        .map_or(Value::Null, backchannel_show::knowledge::knowledge_json);
+    let knows = knowledge.as_ref().map_or(Value::Null, |k| {
+        backchannel_show::knowledge::knowledge_json(k)
+    });
     // The same lines the command line and the timeline show, word for word.
-    let knows_lines: Vec<String> = knowledge
-        .as_ref()
-        .map(|k| {
-            backchannel_show::knowledge::knowledge_text(k)
-                .lines()
-                .map(|l| l.trim().to_owned())
-                .filter(|l| !l.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let knows_lines: Vec<String> = if !shown.caught_up {
+        vec!["(shown once the instructor has shown every step so far)".to_owned()]
+    } else {
+        knowledge
+            .as_ref()
+            .map(|k| {
+                backchannel_show::knowledge::knowledge_text(k)
+                    .lines()
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let peers: Vec<&str> = round.names.all().into_iter().filter(|p| *p != me).collect();
     json!({
         "name": me,
@@ -322,11 +328,22 @@ fn noticed(events: &[Event], m: &DeskMoveMade, who: &str) -> Option<String> {
     None
 }
 
-/// One row per move the broker made against the parties: who noticed it, and how.
-pub fn scoreboard(desk: &DeskView, events: &[Event]) -> Value {
+/// One row per move the broker made against the parties: who noticed it so far, and
+/// how. In step mode, only the moves made before the last event shown.
+pub fn scoreboard(desk: &DeskView, shown: &Shown<'_>) -> Value {
+    let events = shown.events;
+    let until = if shown.caught_up {
+        None
+    } else {
+        Some(events.last().map(|e| e.time))
+    };
     let mut rows = Vec::new();
     let mut withheld_seen: Vec<(String, String)> = Vec::new();
-    for m in desk.moves.iter().filter(|m| m.is_a_move()) {
+    for m in desk
+        .moves
+        .iter()
+        .filter(|m| m.is_a_move() && until.is_none_or(|last| last.is_some_and(|t| m.at <= t)))
+    {
         if m.what == "withhold-acks" {
             let key = (m.from.clone(), m.to.clone());
             if withheld_seen.contains(&key) {
@@ -358,17 +375,29 @@ pub fn scoreboard(desk: &DeskView, events: &[Event]) -> Value {
     Value::Array(rows)
 }
 
-/// The timeline section of the round (server-escaped HTML), with the judge's
-/// findings once the round has ended.
-pub fn timeline(round: &Round, events: &[Event]) -> String {
-    let list: Vec<&Event> = events.iter().collect();
-    let judge = round.ending.as_ref().map(|e| {
+/// The timeline section of the round (server-escaped HTML) as far as the seats are
+/// shown it, with what each side knows and the judge's findings once they are shown.
+pub fn timeline(round: &Round, shown: &Shown<'_>) -> String {
+    let list: Vec<&Event> = shown.events.iter().collect();
+    let judge = round.ending.as_ref().filter(|_| shown.caught_up).map(|e| {
         e.judged
             .iter()
             // Each finding names its transcript's owner already.
-            .map(|(_, v)| v.clone())
+            .map(|j| j.summary.clone())
             .collect::<Vec<_>>()
             .join("; ")
     });
-    backchannel_show::timeline::section(&round.label, &list, judge.as_deref(), &round.knowledge())
+    backchannel_show::timeline::section(&round.label, &list, judge.as_deref(), shown.knowledge)
+}
+
+/// What the seats are shown of the round: everything as it happens, or in step mode
+/// the events before the first step not yet shown, and what each party knows (from
+/// its transcript, which cannot be cut at a step) only once the class has caught up.
+pub struct Shown<'a> {
+    /// The events shown.
+    pub events: &'a [Event],
+    /// What each party knows, when the seats are shown the whole round so far.
+    pub knowledge: &'a [Knowledge],
+    /// Whether the seats are shown the whole round so far.
+    pub caught_up: bool,
 }

@@ -49,6 +49,12 @@ pub struct Args {
     /// a judge can prove.
     #[arg(long, value_name = "FILE.html")]
     timeline: Option<PathBuf>,
+    /// With --scenario: also write a handout for a class to predict on paper: per
+    /// mode played, a questions sheet (each step of the run with the question the
+    /// classroom's step mode asks before it) and an answers sheet (what happened),
+    /// one printed page each.
+    #[arg(long, value_name = "FILE.html", requires = "scenario")]
+    handout: Option<PathBuf>,
 }
 
 /// Runs `backchannel demo`.
@@ -57,6 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut endings: Vec<RunEnding> = Vec::new();
     if let Some(path) = &args.scenario {
         let scenario = read_scenario(path)?;
+        let mut runs = Vec::new();
         for mode in args.mode.modes() {
             let label = format!("{} {mode}", scenario.title);
             let run = crate::scenario_run::play(&scenario, mode, &label, &mut log).await?;
@@ -71,6 +78,19 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
                 judge: verdicts.join("; "),
                 knowledge: run.knowledge.clone(),
             });
+            runs.push(run);
+        }
+        if let Some(out) = &args.handout {
+            let sheets: Vec<backchannel_show::handout::Sheet<'_>> = runs
+                .iter()
+                .map(|r| backchannel_show::handout::Sheet {
+                    mode: r.mode.to_string(),
+                    steps: &r.steps,
+                })
+                .collect();
+            let page = backchannel_show::handout::page(&scenario.title, &scenario.about, &sheets);
+            std::fs::write(out, page)
+                .with_context(|| format!("cannot write the handout {}", out.display()))?;
         }
         save(
             &args,

@@ -16,6 +16,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use backchannel_show::print;
+use backchannel_show::steps::JudgedTranscript;
 
 /// How long a sender waits for a receipt before the script moves on.
 const RECEIPT_WAIT: Duration = Duration::from_millis(800);
@@ -32,6 +33,9 @@ pub struct ScenarioRun {
     pub knowledge: Vec<Knowledge>,
     /// The judge's view of each party's transcript, one line each.
     pub judged: Vec<(String, String)>,
+    /// The run cut into steps a class can predict (the handout's and the classroom's
+    /// step mode's questions).
+    pub steps: Vec<backchannel_show::steps::Step>,
 }
 
 impl ScenarioRun {
@@ -83,6 +87,7 @@ impl ScenarioRun {
             "judge": self.judged.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "assurances": self.knowledge.iter().map(|k| (k.owner.clone(), backchannel_show::ledger::ledger_json(&k.ledger))).collect::<serde_json::Map<_, _>>(),
             "knowledge": self.knowledge.iter().map(|k| (k.owner.clone(), backchannel_show::knowledge::knowledge_json(k))).collect::<serde_json::Map<_, _>>(),
+            "steps": backchannel_show::steps::steps_json(&self.steps),
         })
     }
 }
@@ -149,7 +154,14 @@ pub async fn play(
     if !ending.problems.is_empty() {
         anyhow::bail!("{}", ending.problems.join("; "));
     }
-    log.extend(stage.events());
+    let events = stage.events();
+    let transcripts: Vec<JudgedTranscript> = ending
+        .reports
+        .iter()
+        .map(|(_, report)| JudgedTranscript::of(report))
+        .collect();
+    let steps = backchannel_show::steps::steps(&events, &transcripts);
+    log.extend(events);
 
     let mut account = Vec::new();
     let mut shown = std::collections::HashSet::new();
@@ -190,21 +202,16 @@ pub async fn play(
             Happening::Broker(_) => {}
         }
     }
-    let judged = ending
-        .reports
-        .iter()
-        .map(|(owner, report)| {
-            (
-                owner.clone(),
-                backchannel_show::judge::judge_summary(report),
-            )
-        })
+    let judged = transcripts
+        .into_iter()
+        .map(|t| (t.owner, t.summary))
         .collect();
     Ok(ScenarioRun {
         mode,
         account,
         knowledge: ending.knowledge,
         judged,
+        steps,
     })
 }
 

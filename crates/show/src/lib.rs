@@ -10,12 +10,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod handout;
 pub mod html;
 pub mod judge;
 pub mod knowledge;
 mod lanes;
 pub mod ledger;
 pub mod print;
+pub mod steps;
 pub mod timeline;
 
 /// How a command ended, when it did not fail outright.
