@@ -191,6 +191,7 @@ fn a_timeline_reads_on_a_1024_by_768_projector() {
     let _serial = serial();
     let dir = scratch("timeline-projector");
     let page = dir.join("sat-on.html");
+    let handout = dir.join("sat-on-handout.html");
     let file = format!(
         "{}/../scenarios/withdrawal-sat-on.toml",
         env!("CARGO_MANIFEST_DIR")
@@ -201,6 +202,8 @@ fn a_timeline_reads_on_a_1024_by_768_projector() {
         &file,
         "--timeline",
         page.to_str().unwrap(),
+        "--handout",
+        handout.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let Some((driver, chromium)) = backchannel_system_tests::webdriver::available() else {
@@ -238,4 +241,29 @@ fn a_timeline_reads_on_a_1024_by_768_projector() {
     );
     let png = b.screenshot().unwrap();
     std::fs::write(dir.join("sat-on-1024x768.png"), png).unwrap();
+
+    // The handout of the same run reads on the same screen: six sheets, every
+    // question and answer at 18 px or more, nothing sideways.
+    b.open(&format!("file://{}", handout.display())).unwrap();
+    b.wait_for("section.sheet.answers", std::time::Duration::from_secs(10))
+        .unwrap();
+    let measured = b
+        .run(
+            "const words = [...document.querySelectorAll('.sheet h1, .sheet h2, .sheet p, .steps li')];\
+             const sizes = words.map((e) => parseFloat(getComputedStyle(e).fontSize));\
+             const d = document.documentElement;\
+             return { count: words.length, smallest: Math.min(...sizes), scroll: d.scrollWidth, client: d.clientWidth, sheets: document.querySelectorAll('section.sheet').length };",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(measured["sheets"], 6, "{measured}");
+    assert!(measured["count"].as_u64().unwrap() > 40, "{measured}");
+    assert!(
+        measured["smallest"].as_f64().unwrap() >= 18.0,
+        "a handout word under 18 px: {measured}"
+    );
+    assert!(
+        measured["scroll"].as_u64().unwrap() <= measured["client"].as_u64().unwrap(),
+        "the handout scrolls sideways at 1024x768: {measured}"
+    );
 }
