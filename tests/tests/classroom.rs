@@ -759,12 +759,7 @@ fn demo_knowledge(scenario: &str, mode: &str) -> (Value, Vec<(String, String)>) 
         .filter(|s| s["kind"] == "delivery" || s["kind"] == "judged")
         .map(|s| {
             let q = &s["question"];
-            let answer = q["choices"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["key"] == q["answer"])
-                .unwrap();
+            let answer = right_choice(q);
             (
                 q["asks"].as_str().unwrap().to_owned(),
                 answer["words"].as_str().unwrap().to_owned(),

@@ -235,12 +235,7 @@ fn a_handout_asks_each_step_and_answers_it_on_its_own_sheet() {
                 questions.contains(&asks) && answers.contains(&asks),
                 "{mode}: {asks}"
             );
-            let right = q["choices"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["key"] == q["answer"])
-                .unwrap();
+            let right = right_choice(q);
             let ticked = format!(
                 "<li data-key=\"{}\" class=\"right\">{}</li>",
                 right["key"].as_str().unwrap(),
@@ -276,6 +271,64 @@ fn a_handout_asks_each_step_and_answers_it_on_its_own_sheet() {
             "not-provable"
         };
         assert_eq!(judged.as_deref(), Some(provable), "{steps:#?}");
+    }
+}
+
+/// A third power in a scenario file (`scenarios/overheard.toml`): the mediator shows
+/// ally a copy of north's assurance to south and delivers south's question to ally
+/// instead of north. Where the mode authenticates, ally's node refuses both as
+/// `wrong-recipient` (it has read them all the same) and believes nothing; in deniable
+/// mode the mediator re-addresses them and ally believes north gave it N-1. In every
+/// mode south gets the assurance and no receipt for its question; in signed mode a
+/// judge holding ally's transcript can prove north wrote what ally was shown.
+#[test]
+fn a_third_power_is_shown_a_copy_and_sent_a_message_meant_for_another() {
+    let _serial = serial();
+    for run in play("overheard") {
+        let mode = run["mode"].as_str().unwrap();
+        let said = account(&run);
+        assert_eq!(beliefs(&run, "south").len(), 1, "{mode}: {said}");
+        let question = &run["knowledge"]["south"]["sent"][0];
+        assert_eq!(question["fate"], "unanswered", "{mode}: {run:#}");
+        let ally = beliefs(&run, "ally");
+        let reached_ally = |from: &str| {
+            run["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| {
+                    s["question"]["asks"]
+                        == format!(
+                            "A message reaches ally as {from}'s #1. Will ally's node accept it?"
+                        )
+                })
+                .map(|s| s["question"]["answer"].as_str().unwrap().to_owned())
+        };
+        if mode == "deniable" {
+            assert_eq!(ally.len(), 1, "{said}");
+            assert_eq!(ally[0].0, "N-1");
+            assert!(said.contains("[ally] accepted #1 north -> ally"), "{said}");
+            assert!(said.contains("[ally] accepted #1 south -> ally"), "{said}");
+            assert_eq!(reached_ally("north").as_deref(), Some("accept"));
+            assert_eq!(reached_ally("south").as_deref(), Some("accept"));
+        } else {
+            assert!(ally.is_empty(), "{mode}: ally believes nothing: {ally:?}");
+            for line in [
+                "[ally] REJECTED #1 north -> south",
+                "[ally] REJECTED #1 south -> north",
+            ] {
+                assert!(said.contains(line), "{mode}: {line} missing in\n{said}");
+            }
+            assert!(said.contains("wrong-recipient"), "{said}");
+            assert_eq!(reached_ally("north").as_deref(), Some("refuse"));
+            assert_eq!(reached_ally("south").as_deref(), Some("refuse"));
+        }
+        let judged = run["judge"]["ally"].as_str().unwrap();
+        if mode == "signed" {
+            assert!(judged.contains("provably by north: 1 message"), "{judged}");
+        } else {
+            assert!(!judged.contains("provably"), "{mode}: {judged}");
+        }
     }
 }
 

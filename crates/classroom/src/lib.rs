@@ -284,15 +284,42 @@ fn banner(addr: SocketAddr, codes: &access::Codes) -> Vec<String> {
     lines
 }
 
+/// Refuses a scenario the classroom cannot seat: it has seats for two players and
+/// plays one third power, which receives (a copy, a redirected message, a message
+/// addressed to it) but has no seat to speak from.
+fn seatable(s: &Scenario) -> anyhow::Result<()> {
+    if s.parties.len() > 3 {
+        anyhow::bail!(
+            "{}: the classroom seats two players and plays one third power; this scenario casts {} parties (play it with demo --scenario)",
+            backchannel_proto::text::quoted(&s.title),
+            s.parties.len()
+        );
+    }
+    if let Some(third) = s.parties.get(2)
+        && let Some(k) = s.steps.iter().position(|step| step.from == *third)
+    {
+        anyhow::bail!(
+            "{}: message {} is said by {}, a third power; the classroom has no seat for a third power to speak from (play it with demo --scenario)",
+            backchannel_proto::text::quoted(&s.title),
+            k.saturating_add(1),
+            backchannel_proto::text::quoted(third)
+        );
+    }
+    Ok(())
+}
+
 /// Runs the classroom until Ctrl-C.
 pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     let scenario = match &args.scenario {
         Some(path) => Some(backchannel_plays::demo::read_scenario(path)?),
         None => None,
     };
+    if let Some(s) = &scenario {
+        seatable(s)?;
+    }
     let modes = args.mode.modes();
     let first = modes.first().copied().unwrap_or(ChannelMode::Signed);
-    let names = Names::new(scenario.as_ref().map(|s| &s.parties));
+    let names = Names::new(scenario.as_ref().map(|s| s.parties.as_slice()));
     let (changed, _) = watch::channel(0u64);
     let round = Round::start(1, first, names.clone(), changed.clone()).await?;
     let steps = scenario.as_ref().map_or(0, |s| s.steps.len());
@@ -330,6 +357,42 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
     use super::*;
+
+    fn scenario(parties: &str, third_speaks: bool) -> Scenario {
+        let mut text = format!(
+            "title = \"t\"\nparties = [{parties}]\n\n[[message]]\nfrom = \"north\"\nto = \"south\"\ntext = \"hello\"\nbroker = {{ copy = \"ally\" }}\n"
+        );
+        if third_speaks {
+            text.push_str("\n[[message]]\nfrom = \"ally\"\nto = \"north\"\ntext = \"we heard\"\n");
+        }
+        Scenario::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn a_scenario_third_power_is_the_classrooms_third_and_one_that_speaks_is_refused() {
+        let three = scenario("\"north\", \"south\", \"ally\"", false);
+        assert!(seatable(&three).is_ok());
+        let names = Names::new(Some(&three.parties));
+        assert_eq!(names.all(), ["north", "south", "ally"]);
+        let speaks = seatable(&scenario("\"north\", \"south\", \"ally\"", true))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            speaks.contains("message 2 is said by \"ally\", a third power"),
+            "{speaks}"
+        );
+        let four = seatable(&scenario(
+            "\"north\", \"south\", \"ally\", \"rival\"",
+            false,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(four.contains("casts 4 parties"), "{four}");
+        // Without a scenario, or with two parties, the third power is named apart.
+        assert_eq!(Names::new(None).all(), ["alpha", "bravo", "charlie"]);
+        let two = ["charlie".to_owned(), "bravo".to_owned()];
+        assert_eq!(Names::new(Some(&two)).third, "charlie-2");
+    }
 
     #[test]
     fn the_banner_gives_each_code_and_warns_when_the_class_is_open_to_the_network() {

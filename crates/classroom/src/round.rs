@@ -42,17 +42,22 @@ pub struct Names {
 }
 
 impl Names {
-    /// The players' names (from a scenario or `alpha`/`bravo`) and a third that
-    /// differs from both.
-    pub fn new(players: Option<&[String; 2]>) -> Names {
-        let [alpha, bravo] = players
-            .cloned()
-            .unwrap_or_else(|| ["alpha".to_owned(), "bravo".to_owned()]);
-        let third = ["charlie", "charlie-2", "third-power"]
-            .into_iter()
-            .find(|n| *n != alpha && *n != bravo)
-            .unwrap_or("third-power")
-            .to_owned();
+    /// The names a scenario casts (`alpha`/`bravo` without one): its first two play
+    /// alpha and bravo, and its third, if any, is the third power; else the third
+    /// power is named so that it differs from both players.
+    pub fn new(cast: Option<&[String]>) -> Names {
+        let (alpha, bravo) = match cast {
+            Some([a, b, ..]) => (a.clone(), b.clone()),
+            _ => ("alpha".to_owned(), "bravo".to_owned()),
+        };
+        let third = match cast {
+            Some([_, _, third, ..]) => third.clone(),
+            _ => ["charlie", "charlie-2", "third-power"]
+                .into_iter()
+                .find(|n| *n != alpha && *n != bravo)
+                .unwrap_or("third-power")
+                .to_owned(),
+        };
         Names {
             alpha,
             bravo,

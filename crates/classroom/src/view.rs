@@ -113,16 +113,7 @@ pub fn party(round: &Round, me: &str, shown: &Shown<'_>, script: &[Value]) -> Va
         .iter()
         .filter(|e| e.event == EventName::Received && e.node == me && !e.is_control())
     {
-        let same = heard.iter_mut().find(|(h, _)| {
-            h.from == e.from
-                && h.seq == e.seq
-                && h.kind == e.kind
-                && h.body == e.body
-                && h.id == e.id
-                && h.condition == e.condition
-                && h.verdict == e.verdict
-                && h.reason == e.reason
-        });
+        let same = heard.iter_mut().find(|(h, _)| h.same_arrival(e));
         match same {
             Some((_, copies)) => *copies = copies.saturating_add(1),
             None => heard.push((e, 1)),

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use backchannel_proto::relay::{Inspected, read_line};
-use backchannel_proto::{BodyKind, ChannelMode, Envelope, EnvelopeIn, Timestamp};
+use backchannel_proto::{BodyKind, Envelope, EnvelopeIn, Timestamp};
 
 use crate::moves::vocabulary::{Move, Out};
 use crate::observed::Observed;
@@ -423,22 +423,6 @@ fn reading(seen: &Observed) -> String {
     }
 }
 
-/// `seen` delivered to `other`: in deniable mode re-addressed and made to fit
-/// `other`'s view; otherwise as it is, naming its real recipient (the broker cannot
-/// re-address what is authenticated).
-fn readdressed(seen: &Observed, other: &str) -> Out {
-    if seen.envelope.mode == ChannelMode::Deniable {
-        let mut moved = seen.envelope.clone();
-        moved.recipient = other.to_owned().into();
-        Out::altered(seen, moved)
-    } else {
-        Out::Frame {
-            to: other.to_owned(),
-            frame: seen.frame.clone(),
-        }
-    }
-}
-
 impl Book {
     fn check_parties(&self, names: &[&str]) -> Result<(), DeskError> {
         match names.iter().find(|n| !self.parties.iter().any(|p| p == *n)) {
@@ -485,13 +469,13 @@ impl Book {
             }
             Choice::Redirect(other) => {
                 card.state = CardState::Redirected(other.clone());
-                out.push(readdressed(&seen, other));
+                out.push(Out::readdressed(&seen, other));
                 format!("delivered {from}'s #{seq} for {to} to {other} instead")
             }
             Choice::Copy(other) => {
                 card.state = CardState::Forwarded;
                 out.push(Out::forward(&seen));
-                out.push(readdressed(&seen, other));
+                out.push(Out::readdressed(&seen, other));
                 format!("passed {from}'s #{seq} on to {to} and showed {other} a copy")
             }
             Choice::Replay => {

@@ -16,6 +16,8 @@ use serde::Deserialize;
 pub const MAX_STEPS: usize = 64;
 /// The longest pause or delay a script may ask for: a class waits for no more.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The most parties a scenario may cast: two adversaries and up to two third powers.
+pub const MAX_PARTIES: usize = 4;
 
 /// Why a scenario file was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -37,8 +39,8 @@ pub struct ScenarioFile {
     /// What it shows, for the class.
     #[serde(default)]
     pub about: String,
-    /// The two parties, each a party name (`a-z 0-9 - _`). Read as a list so that a
-    /// third name is refused with a message, never dropped.
+    /// The parties, each a party name (`a-z 0-9 - _`): the two adversaries first,
+    /// then up to two third powers.
     pub parties: Vec<String>,
     /// The intermediary's name, shown in the account (any text).
     #[serde(default = "default_broker")]
@@ -55,8 +57,11 @@ fn default_broker() -> String {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageFile {
-    /// Who sends it (one of `parties`); it goes to the other.
+    /// Who sends it (one of `parties`).
     pub from: String,
+    /// To whom (one of `parties`, not `from`); with two parties it may be left out:
+    /// the other.
+    pub to: Option<String>,
     /// A plain text.
     pub text: Option<String>,
     /// An assurance.
@@ -123,6 +128,10 @@ pub struct MoveTable {
     pub delay: Option<String>,
     /// Pass it on, then add a message of the broker's own in the sender's name.
     pub forge: Option<String>,
+    /// Pass it on, and show this party (a third power) a copy.
+    pub copy: Option<String>,
+    /// Deliver it to this party instead of its recipient.
+    pub redirect: Option<String>,
 }
 
 /// Which words an alteration replaces; only those that fit the message apply.
@@ -154,6 +163,10 @@ pub enum BrokerMove {
     Alter(Alteration),
     /// Pass it on, then add this text in the sender's name.
     Forge(String),
+    /// Pass it on, and deliver a copy to this party.
+    Copy(String),
+    /// Deliver it to this party instead.
+    Redirect(String),
 }
 
 impl BrokerMove {
@@ -166,6 +179,8 @@ impl BrokerMove {
             BrokerMove::Delay(d) => format!("holds it for {} ms", d.as_millis()),
             BrokerMove::Alter(_) => "changes its words".to_owned(),
             BrokerMove::Forge(_) => "adds words of its own in the sender's name".to_owned(),
+            BrokerMove::Copy(to) => format!("passes it on and shows {to} a copy"),
+            BrokerMove::Redirect(to) => format!("delivers it to {to} instead"),
         }
     }
 }
@@ -243,8 +258,8 @@ pub struct Scenario {
     pub title: String,
     /// What it shows.
     pub about: String,
-    /// The two parties.
-    pub parties: [String; 2],
+    /// The parties: the two adversaries first, then any third powers.
+    pub parties: Vec<String>,
     /// The intermediary's name.
     pub broker: String,
     /// The messages.
@@ -281,8 +296,9 @@ impl Scenario {
     }
 }
 
-/// The two parties, if they are two valid, different names; else the problems.
-fn checked_parties(names: &[String], problems: &mut Vec<String>) -> Option<[String; 2]> {
+/// The parties, if they are 2 to [`MAX_PARTIES`] valid, different names; else the
+/// problems.
+fn checked_parties(names: &[String], problems: &mut Vec<String>) -> Option<Vec<String>> {
     let before = problems.len();
     for p in names {
         if backchannel_proto::PartyName::new(p).is_err() {
@@ -292,25 +308,55 @@ fn checked_parties(names: &[String], problems: &mut Vec<String>) -> Option<[Stri
             ));
         }
     }
-    match names {
-        [a, b] if a == b => {
-            problems.push("the two parties must have different names".into());
-            None
-        }
-        [a, b] if problems.len() == before => Some([a.clone(), b.clone()]),
-        [_, _] => None,
-        _ => {
+    if !(2..=MAX_PARTIES).contains(&names.len()) {
+        problems.push(format!(
+            "parties: a scenario has 2 to {MAX_PARTIES} parties (two adversaries, then any third powers), this one names {} ({})",
+            names.len(),
+            names
+                .iter()
+                .map(|n| backchannel_proto::text::quoted(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut seen: Vec<&String> = Vec::new();
+    for n in names {
+        if seen.contains(&n) {
             problems.push(format!(
-                "parties: a scenario has exactly two parties, this one names {} ({}); third powers are not supported in scenario files yet",
-                names.len(),
-                names
-                    .iter()
-                    .map(|n| backchannel_proto::text::quoted(n))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "parties: {} is named twice; every party needs a name of its own",
+                backchannel_proto::text::quoted(n)
             ));
-            None
         }
+        seen.push(n);
+    }
+    (problems.len() == before).then(|| names.to_vec())
+}
+
+/// `name`, if it is one of `parties` other than `not`; else why not.
+fn checked_other(
+    parties: &[String],
+    name: &str,
+    not: &str,
+    n: usize,
+    what: &str,
+) -> Result<String, String> {
+    if !parties.iter().any(|p| p == name) {
+        Err(format!(
+            "message {n}: {what} {} is not one of the parties",
+            backchannel_proto::text::quoted(name)
+        ))
+    } else if name == not {
+        Err(format!(
+            "message {n}: {what} {} is {} already",
+            backchannel_proto::text::quoted(name),
+            if what == "to" {
+                "the sender"
+            } else {
+                "its recipient"
+            }
+        ))
+    } else {
+        Ok(name.to_owned())
     }
 }
 
@@ -319,14 +365,12 @@ fn checked_parties(names: &[String], problems: &mut Vec<String>) -> Option<[Stri
 fn checked_step(
     m: &MessageFile,
     n: usize,
-    parties: Option<&[String; 2]>,
+    parties: Option<&Vec<String>>,
     problems: &mut Vec<String>,
 ) -> Option<Step> {
     let before = problems.len();
     let to = match parties {
-        Some([a, b]) if m.from == *a => Some(b.clone()),
-        Some([a, b]) if m.from == *b => Some(a.clone()),
-        Some(_) => {
+        Some(parties) if !parties.contains(&m.from) => {
             note(
                 problems,
                 Err(format!(
@@ -335,6 +379,22 @@ fn checked_step(
                 )),
             );
             None
+        }
+        Some(parties) => {
+            let to = match (&m.to, parties.as_slice()) {
+                (Some(to), _) => checked_other(parties, to, &m.from, n, "to"),
+                (None, [a, b]) => Ok(if m.from == *a { b.clone() } else { a.clone() }),
+                (None, _) => Err(format!(
+                    "message {n}: with more than two parties, say whom it is to (to = \"...\")"
+                )),
+            };
+            match to {
+                Ok(to) => Some(to),
+                Err(e) => {
+                    note(problems, Err(e));
+                    None
+                }
+            }
         }
         None => None,
     };
@@ -386,7 +446,17 @@ fn checked_step(
         .as_deref()
         .map(|v| duration(v, n, "after", MAX_WAIT))
         .transpose();
-    let broker = checked_move(&m.broker, n);
+    let broker = checked_move(&m.broker, n).and_then(|mv| match (&mv, parties, &to) {
+        (BrokerMove::Copy(other) | BrokerMove::Redirect(other), Some(parties), Some(to)) => {
+            let what = if matches!(mv, BrokerMove::Copy(_)) {
+                "copy"
+            } else {
+                "redirect"
+            };
+            checked_other(parties, other, to, n, what).map(|_| mv)
+        }
+        _ => Ok(mv),
+    });
     if let (Ok(BrokerMove::HoldPastExpiry), Ok(v)) = (&broker, &valid_for)
         && *v > MAX_WAIT
     {
@@ -436,18 +506,22 @@ fn checked_move(m: &MoveFile, n: usize) -> Result<BrokerMove, String> {
             "drop" => Ok(BrokerMove::Drop),
             "hold" => Ok(BrokerMove::HoldPastExpiry),
             other => Err(format!(
-                "message {n}: broker move {:?}: use forward, drop, hold, {{ alter = {{ ... }} }}, {{ delay = \"3s\" }} or {{ forge = \"words\" }}",
+                "message {n}: broker move {:?}: use forward, drop, hold, {{ alter = {{ ... }} }}, {{ delay = \"3s\" }}, {{ forge = \"words\" }}, {{ copy = \"party\" }} or {{ redirect = \"party\" }}",
                 backchannel_proto::text::plain(other)
             )),
         },
-        MoveFile::Table(t) => match (&t.alter, &t.delay, &t.forge) {
-            (Some(a), None, None) if *a != Alteration::default() => {
+        MoveFile::Table(t) => match (&t.alter, &t.delay, &t.forge, &t.copy, &t.redirect) {
+            (Some(a), None, None, None, None) if *a != Alteration::default() => {
                 Ok(BrokerMove::Alter(a.clone()))
             }
-            (None, Some(d), None) => duration(d, n, "delay", MAX_WAIT).map(BrokerMove::Delay),
-            (None, None, Some(f)) => Ok(BrokerMove::Forge(f.clone())),
+            (None, Some(d), None, None, None) => {
+                duration(d, n, "delay", MAX_WAIT).map(BrokerMove::Delay)
+            }
+            (None, None, Some(f), None, None) => Ok(BrokerMove::Forge(f.clone())),
+            (None, None, None, Some(c), None) => Ok(BrokerMove::Copy(c.clone())),
+            (None, None, None, None, Some(r)) => Ok(BrokerMove::Redirect(r.clone())),
             _ => Err(format!(
-                "message {n}: a broker table takes exactly one of alter (with at least one field), delay or forge"
+                "message {n}: a broker table takes exactly one of alter (with at least one field), delay, forge, copy or redirect"
             )),
         },
     }
@@ -535,10 +609,7 @@ text = "hello"
     fn every_rule_is_checked_with_a_message() {
         let bad = [
             (MINIMAL.replace("\"iran\"]", "\"Iran!\"]"), "party name"),
-            (
-                MINIMAL.replace("\"iran\"]", "\"israel\"]"),
-                "different names",
-            ),
+            (MINIMAL.replace("\"iran\"]", "\"israel\"]"), "named twice"),
             (
                 MINIMAL.replace("from = \"israel\"", "from = \"egypt\""),
                 "not one of the parties",
@@ -605,12 +676,67 @@ text = "hello"
         }
     }
 
+    const THREE: &str = r#"
+title = "t"
+parties = ["israel", "iran", "usa"]
+broker = "russia"
+
+[[message]]
+from = "israel"
+to = "iran"
+text = "hello"
+broker = { copy = "usa" }
+
+[[message]]
+from = "iran"
+to = "israel"
+text = "who else heard?"
+broker = { redirect = "usa" }
+"#;
+
     #[test]
-    fn a_third_party_is_refused_not_ignored() {
-        let text = MINIMAL.replace("\"iran\"]", "\"iran\", \"usa\"]");
-        let err = Scenario::parse(&text).unwrap_err().to_string();
-        assert!(err.contains("exactly two parties"), "{err}");
-        assert!(err.contains("\"usa\""), "{err}");
+    fn third_powers_are_cast_addressed_and_shown_copies() {
+        let s = Scenario::parse(THREE).unwrap();
+        assert_eq!(s.parties, ["israel", "iran", "usa"]);
+        assert_eq!(s.steps[0].to, "iran");
+        assert_eq!(s.steps[0].broker, BrokerMove::Copy("usa".into()));
+        assert_eq!(s.steps[1].broker, BrokerMove::Redirect("usa".into()));
+        assert_eq!(s.steps[1].broker.describe(), "delivers it to usa instead");
+        let bad = [
+            (
+                THREE.replacen("to = \"iran\"\n", "", 1),
+                "say whom it is to",
+            ),
+            (
+                THREE.replacen("to = \"iran\"", "to = \"egypt\"", 1),
+                "to \"egypt\" is not one of the parties",
+            ),
+            (
+                THREE.replacen("to = \"iran\"", "to = \"israel\"", 1),
+                "is the sender already",
+            ),
+            (
+                THREE.replacen("copy = \"usa\"", "copy = \"iran\"", 1),
+                "copy \"iran\" is its recipient already",
+            ),
+            (
+                THREE.replacen("redirect = \"usa\"", "redirect = \"uk\"", 1),
+                "redirect \"uk\" is not one of the parties",
+            ),
+            (
+                THREE.replacen("copy = \"usa\"", "copy = \"usa\", forge = \"x\"", 1),
+                "exactly one of",
+            ),
+            (
+                THREE.replace("\"usa\"]", "\"usa\", \"uk\", \"china\"]"),
+                "2 to 4 parties",
+            ),
+            (THREE.replace("\"usa\"]", "\"iran\"]"), "named twice"),
+        ];
+        for (text, needle) in bad {
+            let err = Scenario::parse(&text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle:?} not in {err:?}");
+        }
         let one = MINIMAL.replace("[\"israel\", \"iran\"]", "[\"israel\"]");
         assert!(
             Scenario::parse(&one)
@@ -632,7 +758,12 @@ text = "hello"
 
     #[test]
     fn the_shipped_scenarios_parse() {
-        for name in ["no-first-strike", "withdrawal-sat-on", "for-now"] {
+        for name in [
+            "no-first-strike",
+            "withdrawal-sat-on",
+            "for-now",
+            "overheard",
+        ] {
             let path = format!("{}/../../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
             let text = std::fs::read_to_string(&path).unwrap();
             let parsed = Scenario::parse(&text);

@@ -27,7 +27,7 @@ fn scripted(mode: ChannelMode, steps: &[Step]) -> World {
     let scenario = Scenario {
         title: "t".into(),
         about: String::new(),
-        parties: ["alpha".into(), "bravo".into()],
+        parties: vec!["alpha".into(), "bravo".into()],
         broker: "broker".into(),
         steps: steps.to_vec(),
     };

@@ -103,7 +103,7 @@ pub async fn play(
     let mut stage = Stage::start(Setup {
         label: run.to_owned(),
         mode,
-        parties: scenario.parties.to_vec(),
+        parties: scenario.parties.clone(),
         // The lab's timing: fast heartbeats release held messages promptly.
         timing: crate::lab_run::lab_timing(),
         intermediary: Intermediary::Moves(Box::new(ScriptedMove::new(scenario))),

@@ -234,17 +234,7 @@ pub fn steps(events: &[Event], judged: &[JudgedTranscript]) -> Vec<Step> {
             EventName::Received => {
                 // A copy resent (no receipt yet) that meets the same verdict is the
                 // same step.
-                let again = heard.iter().any(|h| {
-                    h.node == e.node
-                        && h.from == e.from
-                        && h.seq == e.seq
-                        && h.kind == e.kind
-                        && h.body == e.body
-                        && h.id == e.id
-                        && h.condition == e.condition
-                        && h.verdict == e.verdict
-                        && h.reason == e.reason
-                });
+                let again = heard.iter().any(|h| h.same_arrival(e));
                 if !again {
                     heard.push(e);
                     out.push(delivery(events, at, e));

@@ -412,6 +412,21 @@ impl Event {
         }
     }
 
+    /// Whether `other` is the same message meeting the same verdict at the same node:
+    /// a copy its sender sent again because no receipt had come, which the views
+    /// count on the first rather than list again.
+    pub fn same_arrival(&self, other: &Event) -> bool {
+        self.node == other.node
+            && self.from == other.from
+            && self.seq == other.seq
+            && self.kind == other.kind
+            && self.body == other.body
+            && self.id == other.id
+            && self.condition == other.condition
+            && self.verdict == other.verdict
+            && self.reason == other.reason
+    }
+
     /// Whether this is about a receipt or a heartbeat rather than content.
     pub fn is_control(&self) -> bool {
         matches!(self.kind, Some(BodyKind::Receipt | BodyKind::Heartbeat))

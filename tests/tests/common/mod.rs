@@ -328,3 +328,14 @@ impl RawSession {
         }
     }
 }
+
+/// The choice a step's question (as `demo --scenario --json` gives it) names as its
+/// answer: `{"key": ..., "words": ...}`.
+pub fn right_choice(question: &serde_json::Value) -> &serde_json::Value {
+    question["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == question["answer"])
+        .unwrap()
+}

@@ -1,6 +1,6 @@
 //! redirect: delivers alpha's message for bravo to charlie.
 
-use backchannel_proto::{ChannelMode, Timestamp};
+use backchannel_proto::Timestamp;
 
 use super::cast::{ALPHA, BRAVO, CHARLIE};
 use super::vocabulary::{Move, Out};
@@ -17,17 +17,10 @@ impl Move for Redirect {
     }
 
     fn on_envelope(&mut self, _now: Timestamp, seen: &Observed, out: &mut Vec<Out>) {
-        if !seen.is(ALPHA, BRAVO, 2) {
-            out.push(Out::forward(seen));
-        } else if seen.envelope.mode == ChannelMode::Deniable {
-            let mut to_charlie = seen.envelope.clone();
-            to_charlie.recipient = seen.name(CHARLIE).to_owned().into();
-            out.push(Out::altered(seen, to_charlie));
+        if seen.is(ALPHA, BRAVO, 2) {
+            out.push(Out::readdressed(seen, seen.name(CHARLIE)));
         } else {
-            out.push(Out::Frame {
-                to: seen.name(CHARLIE).to_owned(),
-                frame: seen.frame.clone(),
-            });
+            out.push(Out::forward(seen));
         }
     }
 }

@@ -10,16 +10,17 @@ use super::vocabulary::{Move, Out};
 use crate::observed::Observed;
 use crate::scenario::{BrokerMove, Scenario, altered};
 
-/// Message k from X in the script is the k-th content envelope the broker sees from X
-/// (its position), so every copy of it meets the same move: a retransmission of an
+/// Message k from X to Y in the script is the k-th content envelope the broker sees
+/// from X to Y (its position in that direction), so every copy of it meets the same
+/// move: a retransmission of an
 /// altered message is altered again, of a dropped one dropped, of a held one held.
 /// Receipts and heartbeats pass, except that what is held holds back everything from
 /// its sender to that recipient behind it (a broker that let a later envelope through
 /// would be caught by it at once); what is held behind keeps its own move, so it comes
 /// out altered, dropped or forged as the script says when the hold ends.
 pub struct ScriptedMove {
-    /// (sender, position) -> the move.
-    moves: HashMap<(String, u64), BrokerMove>,
+    /// (sender, recipient, position) -> the move.
+    moves: HashMap<(String, String, u64), BrokerMove>,
     /// (sender, recipient) -> when the hold ends and what it then delivers, in order.
     held: HashMap<(String, String), Held>,
     /// Forgeries already made, by (sender, seq).
@@ -45,12 +46,12 @@ enum Decision {
 impl ScriptedMove {
     /// The intermediary of `scenario`.
     pub fn new(scenario: &Scenario) -> Self {
-        let mut count: HashMap<&str, u64> = HashMap::new();
+        let mut count: HashMap<(&str, &str), u64> = HashMap::new();
         let mut moves = HashMap::new();
         for s in &scenario.steps {
-            let seq = count.entry(s.from.as_str()).or_insert(0);
+            let seq = count.entry((s.from.as_str(), s.to.as_str())).or_insert(0);
             *seq += 1;
-            moves.insert((s.from.clone(), *seq), s.broker.clone());
+            moves.insert((s.from.clone(), s.to.clone(), *seq), s.broker.clone());
         }
         ScriptedMove {
             moves,
@@ -80,7 +81,8 @@ impl ScriptedMove {
         let mv = if e.body.is_control() {
             None
         } else {
-            self.moves.get(&(e.sender.to_string(), seen.position))
+            self.moves
+                .get(&(e.sender.to_string(), e.recipient.to_string(), seen.position))
         };
         match mv.cloned().unwrap_or(BrokerMove::Forward) {
             BrokerMove::Forward => Decision::Deliver(vec![Out::forward(seen)]),
@@ -94,6 +96,10 @@ impl ScriptedMove {
                 changed.body = altered(&e.body, &a);
                 Decision::Deliver(vec![Out::altered(seen, changed)])
             }
+            BrokerMove::Copy(other) => {
+                Decision::Deliver(vec![Out::forward(seen), Out::readdressed(seen, &other)])
+            }
+            BrokerMove::Redirect(other) => Decision::Deliver(vec![Out::readdressed(seen, &other)]),
             BrokerMove::Forge(words) => {
                 let mut outs = vec![Out::forward(seen)];
                 let key = (e.sender.to_string(), e.seq);

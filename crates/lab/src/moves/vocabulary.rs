@@ -4,7 +4,7 @@
 //! classroom's desk ([`DeskMove`](crate::desk::DeskMove)) are all moves;
 //! [`Adversary`](crate::Adversary) plugs any of them into the broker.
 
-use backchannel_proto::{Envelope, Timestamp};
+use backchannel_proto::{Ack, ChannelMode, Envelope, Timestamp};
 
 use crate::observed::Observed;
 
@@ -52,6 +52,28 @@ impl Out {
         Out::Again {
             envelope: Box::new(seen.envelope.clone()),
             authenticator: seen.authenticator.clone(),
+        }
+    }
+
+    /// `seen` delivered to `other`: in deniable mode re-addressed and made to fit
+    /// `other`'s view; otherwise as it is, naming its real recipient (the broker
+    /// cannot re-address what is authenticated, so `other` refuses it as
+    /// `wrong-recipient`, having read it).
+    pub fn readdressed(seen: &Observed, other: &str) -> Self {
+        if seen.envelope.mode == ChannelMode::Deniable {
+            let mut moved = seen.envelope.clone();
+            moved.recipient = other.to_owned().into();
+            // Its acknowledgement is of its real recipient's chain; of `other`'s it
+            // acknowledges nothing, so the rewriter shows `other` no more than it
+            // showed it before in the sender's name (never an acknowledgement of
+            // envelopes `other` did not send, which `other` would refuse).
+            moved.ack = Ack::default();
+            Out::altered(seen, moved)
+        } else {
+            Out::Frame {
+                to: other.to_owned(),
+                frame: seen.frame.clone(),
+            }
         }
     }
 
