@@ -146,10 +146,12 @@ fn said_vs_heard(list: &[&Event]) -> String {
     // number is not the message.
     let content: Vec<&Event> = list.iter().copied().filter(|e| !e.is_control()).collect();
     for s in content.iter().filter(|e| e.event == EventName::Sent) {
-        let heard: Vec<&&Event> = content
+        // Heard by its addressee; a third power shown it (a copy, a redirect) is named
+        // apart, never taken for the addressee.
+        let (heard, elsewhere): (Vec<&&Event>, Vec<&&Event>) = content
             .iter()
             .filter(|e| e.event == EventName::Received && same_envelope(e, s))
-            .collect();
+            .partition(|e| e.node == s.to_name());
         let accepted = heard.iter().find(|e| e.verdict == Some(Verdict::Accepted));
         let cell = match (accepted, heard.first()) {
             (Some(h), _) if words(h) == words(s) => esc(&words(h)),
@@ -159,6 +161,24 @@ fn said_vs_heard(list: &[&Event]) -> String {
             ),
             (None, Some(h)) => format!("<span class=\"flag\">refused</span> ({})", esc(reason(h))),
             (None, None) => "<span class=\"flag\">never arrived</span>".to_owned(),
+        };
+        let mut shown_to: Vec<String> = Vec::new();
+        for e in elsewhere {
+            let what = match e.verdict {
+                Some(Verdict::Accepted) => format!("{}: accepted", esc(&e.node)),
+                _ => format!("{}: refused ({})", esc(&e.node), esc(reason(e))),
+            };
+            if !shown_to.contains(&what) {
+                shown_to.push(what);
+            }
+        }
+        let cell = if shown_to.is_empty() {
+            cell
+        } else {
+            format!(
+                "{cell}<br><span class=\"flag\">also reached</span> {}",
+                shown_to.join(", ")
+            )
         };
         let _ = write!(
             out,
@@ -272,6 +292,26 @@ mod tests {
         let html = page("t", &[sent, refused, heartbeat], &[]);
         assert!(html.contains("refused</span> (expired)"), "{html}");
         assert!(!html.contains("ALTERED"), "{html}");
+    }
+
+    #[test]
+    fn a_message_shown_to_a_third_power_is_not_taken_for_its_delivery() {
+        let sent = envelope("north", EventName::Sent, BodyKind::Text, "Talks.");
+        let mut at_ally = envelope("ally", EventName::Received, BodyKind::Text, "Talks.");
+        at_ally.verdict = Some(Verdict::Rejected);
+        at_ally.reason = Some("wrong-recipient".into());
+        let html = page("t", &[sent.clone(), at_ally.clone(), at_ally.clone()], &[]);
+        assert!(
+            html.contains("never arrived</span><br><span class=\"flag\">also reached</span> ally: refused (wrong-recipient)</td>"),
+            "{html}"
+        );
+        let mut at_south = envelope("south", EventName::Received, BodyKind::Text, "Talks.");
+        at_south.verdict = Some(Verdict::Accepted);
+        let html = page("t", &[sent, at_ally, at_south], &[]);
+        assert!(
+            html.contains("<td>Talks.<br><span class=\"flag\">also reached</span> ally: refused (wrong-recipient)</td>"),
+            "{html}"
+        );
     }
 
     #[test]
