@@ -1157,7 +1157,7 @@ fn in_step_mode_each_seat_predicts_and_is_scored_on_what_happened() {
         "{s:#}"
     );
     assert_eq!(
-        s["scores"][2],
+        s["scores"][3],
         json!({"seat": "broker", "right": 1, "made": 1}),
         "{s:#}"
     );
@@ -1242,4 +1242,69 @@ fn in_step_mode_each_seat_predicts_and_is_scored_on_what_happened() {
     assert_eq!(v["ending"]["judged"].as_array().unwrap().len(), 2, "{v:#}");
     assert_eq!(v["seats"]["instructor"]["step"]["scores"][1]["right"], 3);
     class.stop();
+}
+
+/// The third seat plays a scenario's third party (`overheard`: ally). The desk shows it
+/// a copy of north's assurance: in deniable mode ally's seat shows it accepted, as if
+/// north had written to ally; in signed mode refused as `wrong-recipient`. The seat's
+/// own link admits to it alone.
+#[test]
+fn the_third_seat_plays_the_scenarios_third_power() {
+    let scenario = format!("{}/../scenarios/overheard.toml", env!("CARGO_MANIFEST_DIR"));
+    for (mode, verdict) in [("deniable", "accepted"), ("signed", "rejected")] {
+        let class = Class::start(&["--mode", mode, "--scenario", &scenario]);
+        let (status, body) = class.http("GET", "/api/class", "");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["names"]["third"],
+            "ally"
+        );
+        let (status, body) = class.join_with(&class.seat_code("third"), &["third"]);
+        assert_eq!(status, 200, "{body}");
+        let ally: Value = serde_json::from_str(&body).unwrap();
+        let ally = ally["token"].as_str().unwrap().to_owned();
+        let (status, _) = class.join_with(&class.seat_code("third"), &["third", "alpha"]);
+        assert_eq!(status, 403);
+        let (status, _) = class.act(&ally, "alpha", json!({"type": "script", "line": 0}));
+        assert_eq!(status, 403);
+        let others = class.join(&["alpha", "broker"]);
+        let (status, body) = class.act(&others, "alpha", json!({"type": "script", "line": 0}));
+        assert_eq!(status, 200, "{body}");
+        view_when(&class, &others, |v| {
+            !v["seats"]["broker"]["cards"].as_array().unwrap().is_empty()
+        });
+        let (status, body) = class.act(
+            &others,
+            "broker",
+            json!({"type": "decide", "card": 1, "choice": "copy", "to": "ally"}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let v = view_when(&class, &ally, |v| {
+            !v["seats"]["third"]["heard"].as_array().unwrap().is_empty()
+        });
+        let seat = &v["seats"]["third"];
+        assert_eq!(seat["name"], "ally");
+        assert!(
+            v["seats"].get("alpha").is_none(),
+            "the third seat sees only itself"
+        );
+        assert!(
+            seat["hint"]
+                .as_str()
+                .unwrap()
+                .contains("You are the third power"),
+            "{seat}"
+        );
+        let heard = &seat["heard"][0];
+        assert_eq!(heard["verdict"], verdict, "{mode}: {heard}");
+        assert_eq!(heard["from"], "north");
+        if mode == "signed" {
+            assert_eq!(heard["reason"], "wrong-recipient");
+        } else {
+            assert_eq!(heard["to"], "ally", "re-addressed to ally: {heard}");
+            let ledger = &seat["ledger"]["assurances"][0];
+            assert_eq!(ledger["id"], "N-1", "{seat}");
+        }
+        class.stop();
+    }
 }

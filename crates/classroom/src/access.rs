@@ -27,7 +27,7 @@ pub const JOIN_WINDOW: Duration = Duration::from_secs(10);
 const MAX_ADDRESSES: usize = 4096;
 
 /// The seats a student code can admit to.
-pub const STUDENT_SEATS: [Role; 3] = [Role::Alpha, Role::Bravo, Role::Broker];
+pub const STUDENT_SEATS: [Role; 4] = [Role::Alpha, Role::Bravo, Role::Third, Role::Broker];
 
 /// `len` characters from an alphabet without look-alikes, from the OS's randomness.
 pub fn random_code(len: usize) -> anyhow::Result<String> {

@@ -223,9 +223,9 @@ fn choice(name: &str, edit: &EditFields, to: &str) -> Result<Choice, String> {
 /// Which seat may ask for `action`.
 fn seat_for(action: &Action) -> &'static [Role] {
     match action {
-        Action::Send { .. } | Action::Script { .. } => &[Role::Alpha, Role::Bravo],
+        Action::Send { .. } | Action::Script { .. } => &[Role::Alpha, Role::Bravo, Role::Third],
         Action::Decide { .. } | Action::Write { .. } | Action::Withhold { .. } => &[Role::Broker],
-        Action::Predict { .. } => &[Role::Alpha, Role::Bravo, Role::Broker],
+        Action::Predict { .. } => &[Role::Alpha, Role::Bravo, Role::Third, Role::Broker],
         Action::End | Action::NewRound { .. } | Action::StepMode { .. } | Action::NextStep => {
             &[Role::Instructor]
         }
@@ -389,6 +389,7 @@ async fn at_desk(
 fn player(names: &super::round::Names, role: Role) -> String {
     match role {
         Role::Bravo => names.bravo.clone(),
+        Role::Third => names.third.clone(),
         _ => names.alpha.clone(),
     }
 }

@@ -133,7 +133,7 @@ impl Class {
             (
                 stepping.events_shown(&steps, all.len()),
                 stepping.caught_up(&steps),
-                [Role::Alpha, Role::Bravo, Role::Broker]
+                [Role::Alpha, Role::Bravo, Role::Third, Role::Broker]
                     .into_iter()
                     .map(|r| (r, stepping.seat_view(r, &steps)))
                     .collect(),
@@ -165,6 +165,12 @@ impl Class {
                     &round.names.bravo,
                     &shown,
                     &self.script_for(&round.names.bravo),
+                ),
+                Role::Third => view::party(
+                    &round,
+                    &round.names.third,
+                    &shown,
+                    &self.script_for(&round.names.third),
                 ),
                 Role::Broker => view::broker(&round, &desk, &all),
                 Role::Instructor => serde_json::json!({
@@ -264,7 +270,7 @@ fn banner(addr: SocketAddr, codes: &access::Codes) -> Vec<String> {
             codes.instructor
         ),
         format!(
-            "join code: {} (give it to the class: each student takes one seat, alpha, bravo or the broker's desk)",
+            "join code: {} (give it to the class: each student takes one seat, alpha, bravo, the third power or the broker's desk)",
             codes.join
         ),
     ];
@@ -284,25 +290,14 @@ fn banner(addr: SocketAddr, codes: &access::Codes) -> Vec<String> {
     lines
 }
 
-/// Refuses a scenario the classroom cannot seat: it has seats for two players and
-/// plays one third power, which receives (a copy, a redirected message, a message
-/// addressed to it) but has no seat to speak from.
+/// Refuses a scenario the classroom cannot seat: it has seats for two players and one
+/// third power.
 fn seatable(s: &Scenario) -> anyhow::Result<()> {
     if s.parties.len() > 3 {
         anyhow::bail!(
-            "{}: the classroom seats two players and plays one third power; this scenario casts {} parties (play it with demo --scenario)",
+            "{}: the classroom seats two players and one third power; this scenario casts {} parties (play it with demo --scenario)",
             backchannel_proto::text::quoted(&s.title),
             s.parties.len()
-        );
-    }
-    if let Some(third) = s.parties.get(2)
-        && let Some(k) = s.steps.iter().position(|step| step.from == *third)
-    {
-        anyhow::bail!(
-            "{}: message {} is said by {}, a third power; the classroom has no seat for a third power to speak from (play it with demo --scenario)",
-            backchannel_proto::text::quoted(&s.title),
-            k.saturating_add(1),
-            backchannel_proto::text::quoted(third)
         );
     }
     Ok(())
@@ -369,18 +364,13 @@ mod tests {
     }
 
     #[test]
-    fn a_scenario_third_power_is_the_classrooms_third_and_one_that_speaks_is_refused() {
+    fn a_scenario_third_power_takes_the_third_seat_and_a_fourth_party_is_refused() {
         let three = scenario("\"north\", \"south\", \"ally\"", false);
         assert!(seatable(&three).is_ok());
         let names = Names::new(Some(&three.parties));
         assert_eq!(names.all(), ["north", "south", "ally"]);
-        let speaks = seatable(&scenario("\"north\", \"south\", \"ally\"", true))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            speaks.contains("message 2 is said by \"ally\", a third power"),
-            "{speaks}"
-        );
+        // A third power that speaks says its lines from the third seat.
+        assert!(seatable(&scenario("\"north\", \"south\", \"ally\"", true)).is_ok());
         let four = seatable(&scenario(
             "\"north\", \"south\", \"ally\", \"rival\"",
             false,

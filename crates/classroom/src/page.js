@@ -218,7 +218,7 @@ function build(roles) {
   const seats = $('#seats');
   seats.replaceChildren();
   for (const r of roles) {
-    if (r === 'alpha' || r === 'bravo') seats.append(partySeat(r));
+    if (r === 'alpha' || r === 'bravo' || r === 'third') seats.append(partySeat(r));
     if (r === 'broker') seats.append(brokerSeat());
     if (r === 'instructor') seats.append(instructorSeat());
   }
@@ -388,7 +388,7 @@ function render(v) {
   const desk = $('#seat-broker h2');
   if (desk) desk.textContent = "the broker's desk" + (v.scenario ? ' (playing ' + v.scenario.broker + ')' : '');
   for (const [role, seat] of Object.entries(v.seats)) {
-    if (role === 'alpha' || role === 'bravo') renderParty(role, seat);
+    if (role === 'alpha' || role === 'bravo' || role === 'third') renderParty(role, seat);
     if (role === 'broker') renderBroker(seat);
     if (role === 'instructor') renderInstructor(seat, v);
   }
@@ -445,7 +445,7 @@ async function nameSeats() {
     const r = await fetch('/api/class');
     if (!r.ok) return;
     const c = await r.json();
-    const label = { alpha: c.names.alpha, bravo: c.names.bravo, broker: c.broker + "'s desk (the intermediary)" };
+    const label = { alpha: c.names.alpha, bravo: c.names.bravo, third: c.names.third + ' (the third power)', broker: c.broker + "'s desk (the intermediary)" };
     for (const b of document.querySelectorAll('button[data-join]')) {
       if (label[b.dataset.join]) b.textContent = label[b.dataset.join];
     }

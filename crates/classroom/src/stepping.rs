@@ -66,7 +66,7 @@ pub struct Stepping {
 }
 
 /// The seats that predict.
-const PREDICTING: [Role; 3] = [Role::Alpha, Role::Bravo, Role::Broker];
+const PREDICTING: [Role; 4] = [Role::Alpha, Role::Bravo, Role::Third, Role::Broker];
 
 impl Stepping {
     /// Turns step mode on or off. Off, every step is shown as it happens; turned on
@@ -316,7 +316,7 @@ mod tests {
             json!({"seat": "bravo", "right": 1, "made": 1})
         );
         assert_eq!(
-            v["scores"][2],
+            v["scores"][3],
             json!({"seat": "broker", "right": 1, "made": 1})
         );
         assert_eq!(v["steps"][0]["answer"], "no");

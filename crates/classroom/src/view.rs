@@ -18,6 +18,9 @@ pub enum Role {
     Alpha,
     /// The second party.
     Bravo,
+    /// The third power: a message may be copied or redirected to it, a scenario may
+    /// address it or give it lines.
+    Third,
     /// The intermediary, at the desk.
     Broker,
     /// Sees everything, ends and starts rounds.
@@ -26,13 +29,20 @@ pub enum Role {
 
 impl Role {
     /// Every role, in the order the page offers them.
-    pub const ALL: [Role; 4] = [Role::Alpha, Role::Bravo, Role::Broker, Role::Instructor];
+    pub const ALL: [Role; 5] = [
+        Role::Alpha,
+        Role::Bravo,
+        Role::Third,
+        Role::Broker,
+        Role::Instructor,
+    ];
 
     /// The role's name on the page and in requests.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Alpha => "alpha",
             Role::Bravo => "bravo",
+            Role::Third => "third",
             Role::Broker => "broker",
             Role::Instructor => "instructor",
         }
@@ -190,14 +200,16 @@ pub fn party(round: &Round, me: &str, shown: &Shown<'_>, script: &[Value]) -> Va
         "knowledge": knows,
         "knows": knows_lines,
         "script": script,
-        "hint": party_hint(round),
+        "hint": party_hint(round, me),
     })
 }
 
 /// What a player can do now and what this mode means for it, in one sentence each.
-fn party_hint(round: &Round) -> String {
+fn party_hint(round: &Round, me: &str) -> String {
     let now = if round.ending.is_some() {
         "The round has ended: wait for the next one."
+    } else if me == round.names.third {
+        "You are the third power: a message reaches you when the broker shows you a copy or sends you one meant for someone else, or when a player writes to you; you can send too."
     } else {
         "Send a message (or say your next line of the script) and watch what reaches the other side."
     };

@@ -89,7 +89,7 @@ async fn about(State(class): State<Arc<Class>>) -> Response {
     answer(
         200,
         json!({
-            "names": {"alpha": class.names.alpha, "bravo": class.names.bravo},
+            "names": {"alpha": class.names.alpha, "bravo": class.names.bravo, "third": class.names.third},
             "broker": class.scenario.as_ref().map_or("broker", |s| s.broker.as_str()),
             "scenario": class.scenario.as_ref().map(|s| s.title.as_str()),
         }),
