@@ -184,6 +184,69 @@ fn a_scenario_is_drawn_in_every_mode_and_renders_in_chromium() {
     assert_not_blank(bin, &page, &dir.join("for-now.png"));
 }
 
+/// A scenario with a third power (`overheard`), drawn and rendered: ally has its own
+/// lane after the recipient's, and said-vs-heard never takes what ally was shown for
+/// the addressee's delivery: south's question "never arrived" at north, in every mode;
+/// where the mode authenticates it "also reached" ally (refused), and in deniable mode
+/// what ally accepted is listed as words north and south never said to it.
+#[test]
+fn a_third_power_gets_a_lane_and_is_never_taken_for_the_addressee() {
+    let _serial = serial();
+    let dir = scratch("timeline-overheard");
+    let page = dir.join("overheard.html");
+    let file = format!("{}/../scenarios/overheard.toml", env!("CARGO_MANIFEST_DIR"));
+    let out = run(&[
+        "demo",
+        "--scenario",
+        &file,
+        "--timeline",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let sections: Vec<&str> = html.split("<section class=\"run\"").skip(1).collect();
+    assert_eq!(sections.len(), 3);
+    for section in sections {
+        let heads: Vec<&str> = ["north", "broker", "south", "ally"]
+            .into_iter()
+            .filter(|n| section.contains(&format!(">{n}</")))
+            .collect();
+        assert_eq!(heads.len(), 4, "a lane each: {section}");
+        let north = section.find(">north</").unwrap();
+        let south = section.find(">south</").unwrap();
+        let ally = section.find(">ally</").unwrap();
+        assert!(
+            north < south && south < ally,
+            "sender, recipient, then the third power"
+        );
+        if section.starts_with(" data-run=\"overheard deniable\"") {
+            // Re-addressed, the copies are envelopes north and south never sent ally.
+            assert!(
+                section.contains(
+                    "<td>north &rarr; ally #1</td><td><span class=\"flag\">never said</span>"
+                ),
+                "{section}"
+            );
+            assert!(section.contains("never arrived</span></td>"), "{section}");
+        } else {
+            assert!(
+                section.contains(
+                    "never arrived</span><br><span class=\"flag\">also reached</span> ally: refused (wrong-recipient)"
+                ),
+                "{section}"
+            );
+        }
+    }
+    let Some(bin) = chromium() else {
+        backchannel_system_tests::tool_missing("chromium (for the browser part)");
+        return;
+    };
+    let dom = browser(bin, &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("data-run=\"overheard deniable\""), "{dom}");
+    assert_not_blank(bin, &page, &dir.join("overheard.png"));
+}
+
 /// The picture read from the back of a room: on a 1024x768 projector the page of a
 /// scenario run never scrolls sideways and no word of it is smaller than 18 px.
 #[test]
