@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use backchannel_proto::BodyKind;
 use backchannel_stage::{Event, EventName, Verdict};
 
+use crate::event_words::{detail, reason, same_envelope, words};
 use crate::html::esc;
-use crate::timeline::{detail, reason, same_envelope, words};
 
 /// The lanes' style: scoped to `.lanes`, so the classroom's page can hold it too.
 pub const STYLE: &str = ".lanes{display:grid;grid-template-columns:repeat(var(--lanes),minmax(0,1fr));font-size:18px;margin:.5em 0 1em;max-width:100%}\

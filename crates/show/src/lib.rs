@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod event_words;
 pub mod handout;
 pub mod html;
 pub mod judge;

@@ -11,38 +11,11 @@
 
 use std::fmt::Write as _;
 
-use backchannel_proto::BodyKind;
 use backchannel_proto::knowledge::Knowledge;
 use backchannel_stage::{Event, EventName, Verdict};
 
+use crate::event_words::{reason, same_envelope, words};
 use crate::html::esc;
-
-/// The words of an envelope event, with its condition if any.
-pub(crate) fn words(e: &Event) -> String {
-    let body = e.words();
-    let id = e.id.as_deref().unwrap_or("");
-    let condition = e.condition.as_deref().unwrap_or("");
-    match e.kind {
-        Some(BodyKind::Assurance) if condition.is_empty() => format!("assurance ({id}): {body}"),
-        Some(BodyKind::Assurance) => format!("assurance ({id}): {body}, if {condition}"),
-        Some(BodyKind::Revocation) => format!("revocation of {id}: {body}"),
-        _ => body.to_owned(),
-    }
-}
-
-pub(crate) fn reason(e: &Event) -> &str {
-    e.reason.as_deref().unwrap_or("")
-}
-
-pub(crate) fn detail(e: &Event) -> &str {
-    e.detail.as_deref().unwrap_or("")
-}
-
-/// Whether `a` and `b` are about the same envelope: one sender, one recipient, one
-/// number.
-pub(crate) fn same_envelope(a: &Event, b: &Event) -> bool {
-    a.from == b.from && a.to == b.to && a.seq == b.seq
-}
 
 /// `heard` with the words that are not in `said` marked.
 fn mark_differences(said: &str, heard: &str) -> String {
@@ -243,7 +216,7 @@ fn beliefs(knowledge: &[Knowledge]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use backchannel_proto::Timestamp;
+    use backchannel_proto::{BodyKind, Timestamp};
 
     use super::*;
 
