@@ -17,7 +17,9 @@ fn scenario(name: &str) -> String {
     format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every mode's JSON object for the scenario, by mode.
+/// Every mode's JSON object for the scenario, by mode. Each shipped scenario states
+/// what each side holds at the end of each mode (`[expect]`), and the run went as
+/// stated.
 fn play(name: &str) -> Vec<serde_json::Value> {
     let out = run(&["demo", "--scenario", &scenario(name), "--json"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -27,6 +29,14 @@ fn play(name: &str) -> Vec<serde_json::Value> {
         .collect();
     let modes: Vec<&str> = runs.iter().map(|r| r["mode"].as_str().unwrap()).collect();
     assert_eq!(modes, ["signed", "deniable", "off-record"]);
+    for r in &runs {
+        let stated = r["expectations"].as_array().unwrap();
+        assert!(!stated.is_empty(), "{name} states nothing of {}", r["mode"]);
+        for e in stated {
+            assert_eq!(e["holds"], true, "{name}: {e}");
+            assert_eq!(e["stated"], e["observed"], "{name}: {e}");
+        }
+    }
     runs
 }
 
@@ -374,6 +384,41 @@ fn a_softened_threat_is_caught_unless_deniable() {
     }
 }
 
+/// A scenario that states what the run does not do makes `demo` fail, naming the
+/// statement and what the run gave instead.
+#[test]
+fn a_run_that_breaks_what_its_scenario_states_fails() {
+    let _serial = serial();
+    let dir = scratch("scenario-expect");
+    let file = dir.join("wrong.toml");
+    let file_text = std::fs::read_to_string(scenario("withdrawal-sat-on")).unwrap();
+    // Claims south takes the late withdrawal in signed mode, which it refuses.
+    let wrong = file_text.replacen(
+        "[expect.signed]\nnorth = { N-1 = \"revoked\" }\nsouth = { N-1 = \"in force\" }",
+        "[expect.signed]\nnorth = { N-1 = \"revoked\" }\nsouth = { N-1 = \"revoked\" }",
+        1,
+    );
+    assert_ne!(wrong, file_text);
+    std::fs::write(&file, wrong).unwrap();
+    let out = run(&[
+        "demo",
+        "--scenario",
+        file.to_str().unwrap(),
+        "--mode",
+        "signed",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("the run did not go as the scenario states: signed: NOT as the scenario states: south holds N-1: stated revoked, the run gave in force"),
+        "{said}"
+    );
+    assert!(
+        said.contains("as the scenario states: north holds N-1: revoked"),
+        "{said}"
+    );
+}
+
 #[test]
 fn a_broken_scenario_is_refused_before_anything_runs() {
     let _serial = serial();
@@ -389,7 +434,7 @@ fn a_broken_scenario_is_refused_before_anything_runs() {
     let err = text(&out);
     assert!(err.contains("message 1: broker move \"lose\""), "{err}");
     assert!(!err.contains("===="), "nothing ran: {err}");
-    // Every broken rule at once, and a third party refused rather than ignored.
+    // Every broken rule at once; with a third party every message says whom it is to.
     std::fs::write(
         &file,
         "title = \"t\"\nparties = [\"alpha\", \"bravo\", \"charlie\"]\n[[message]]\nfrom = \"alpha\"\ntext = \"x\"\nbroker = \"lose\"\nvalid_for = \"soon\"\n",
@@ -399,7 +444,7 @@ fn a_broken_scenario_is_refused_before_anything_runs() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out);
     for part in [
-        "exactly two parties",
+        "message 1: with more than two parties, say whom it is to",
         "message 1: valid_for",
         "message 1: broker move",
     ] {

@@ -7,9 +7,10 @@
 //! intermediary's part as a [`Move`](crate::Move), so in deniable mode the same adaptive rewriter
 //! as the attack lab makes its changes fit.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backchannel_proto::{Body, Timestamp};
+use backchannel_proto::{Body, ChannelMode, Timestamp};
 use serde::Deserialize;
 
 /// The most messages a script may hold.
@@ -47,6 +48,10 @@ pub struct ScenarioFile {
     pub broker: String,
     /// The messages, in order.
     pub message: Vec<MessageFile>,
+    /// What the scenario states each party will hold at the end, per mode:
+    /// mode -> party -> assurance id -> `in force`, `revoked`, `expired` or `none`.
+    #[serde(default)]
+    pub expect: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 fn default_broker() -> String {
@@ -251,6 +256,58 @@ pub struct Step {
     pub broker: BrokerMove,
 }
 
+/// Where a scenario states an assurance will stand in a party's ledger at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Held and in force.
+    InForce,
+    /// Held and withdrawn.
+    Revoked,
+    /// Held and lapsed.
+    Expired,
+    /// Not held at all (never accepted, or refused).
+    None,
+}
+
+impl Standing {
+    const ALL: [Standing; 4] = [
+        Standing::InForce,
+        Standing::Revoked,
+        Standing::Expired,
+        Standing::None,
+    ];
+
+    /// As the file and the ledger write it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Standing::InForce => "in force",
+            Standing::Revoked => "revoked",
+            Standing::Expired => "expired",
+            Standing::None => "none",
+        }
+    }
+
+    /// The standing named `s`.
+    pub fn parse(s: &str) -> Option<Standing> {
+        Standing::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One thing a scenario states about its run: in `mode`, `party`'s ledger holds
+/// assurance `id` as `standing` at the end. `demo --scenario` checks each against the
+/// run, so a scenario's narrative cannot drift from what the nodes do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    /// The mode it is about.
+    pub mode: ChannelMode,
+    /// Whose ledger.
+    pub party: String,
+    /// The assurance id.
+    pub id: String,
+    /// Where it stands.
+    pub standing: Standing,
+}
+
 /// A scenario, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scenario {
@@ -264,6 +321,8 @@ pub struct Scenario {
     pub broker: String,
     /// The messages.
     pub steps: Vec<Step>,
+    /// What it states about its runs, in file order by mode, party and id.
+    pub expect: Vec<Expectation>,
 }
 
 impl Scenario {
@@ -283,6 +342,7 @@ impl Scenario {
                 steps.push(step);
             }
         }
+        let expect = checked_expectations(&file.expect, parties.as_deref(), &mut problems);
         match parties {
             Some(parties) if problems.is_empty() => Ok(Scenario {
                 title: file.title,
@@ -290,6 +350,7 @@ impl Scenario {
                 parties,
                 broker: file.broker,
                 steps,
+                expect,
             }),
             _ => Err(ScenarioError::Invalid(problems)),
         }
@@ -358,6 +419,56 @@ fn checked_other(
     } else {
         Ok(name.to_owned())
     }
+}
+
+/// The `[expect]` tables, checked: known modes, parties of the scenario, valid ids,
+/// known standings.
+fn checked_expectations(
+    expect: &BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>,
+    parties: Option<&[String]>,
+    problems: &mut Vec<String>,
+) -> Vec<Expectation> {
+    let mut out = Vec::new();
+    for (mode_name, by_party) in expect {
+        let Ok(mode) = mode_name.parse::<ChannelMode>() else {
+            problems.push(format!(
+                "expect.{}: not a mode: signed, deniable or off-record",
+                backchannel_proto::text::plain(mode_name)
+            ));
+            continue;
+        };
+        for (party, by_id) in by_party {
+            if parties.is_some_and(|p| !p.contains(party)) {
+                problems.push(format!(
+                    "expect.{mode}: {} is not one of the parties",
+                    backchannel_proto::text::quoted(party)
+                ));
+                continue;
+            }
+            for (id, standing) in by_id {
+                if !backchannel_proto::text::is_valid_assurance_id(id) {
+                    problems.push(format!(
+                        "expect.{mode}.{party}: assurance id {} is not 1 to 64 of A-Z a-z 0-9 . _ : -",
+                        backchannel_proto::text::plain(id)
+                    ));
+                    continue;
+                }
+                match Standing::parse(standing) {
+                    Some(standing) => out.push(Expectation {
+                        mode,
+                        party: party.clone(),
+                        id: id.clone(),
+                        standing,
+                    }),
+                    None => problems.push(format!(
+                        "expect.{mode}.{party}.{id}: {} is not a standing: \"in force\", \"revoked\", \"expired\" or \"none\"",
+                        backchannel_proto::text::quoted(standing)
+                    )),
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Message `n` checked against `parties` (when they are valid); `None` with its
@@ -744,6 +855,61 @@ broker = { redirect = "usa" }
                 .to_string()
                 .contains("names 1")
         );
+    }
+
+    #[test]
+    fn what_a_scenario_states_is_checked_before_it_runs() {
+        let stated = format!(
+            "{MINIMAL}\n[expect.signed]\niran = {{ A-1 = \"in force\", B-2 = \"none\" }}\n[expect.off-record]\nisrael = {{ A-1 = \"revoked\" }}\n"
+        );
+        let s = Scenario::parse(&stated).unwrap();
+        assert_eq!(
+            s.expect,
+            vec![
+                Expectation {
+                    mode: ChannelMode::OffRecord,
+                    party: "israel".into(),
+                    id: "A-1".into(),
+                    standing: Standing::Revoked,
+                },
+                Expectation {
+                    mode: ChannelMode::Signed,
+                    party: "iran".into(),
+                    id: "A-1".into(),
+                    standing: Standing::InForce,
+                },
+                Expectation {
+                    mode: ChannelMode::Signed,
+                    party: "iran".into(),
+                    id: "B-2".into(),
+                    standing: Standing::None,
+                },
+            ]
+        );
+        let bad = [
+            (
+                "[expect.sigend]\niran = { A-1 = \"none\" }",
+                "expect.sigend: not a mode",
+            ),
+            (
+                "[expect.signed]\negypt = { A-1 = \"none\" }",
+                "\"egypt\" is not one of the parties",
+            ),
+            (
+                "[expect.signed]\niran = { A-1 = \"gone\" }",
+                "\"gone\" is not a standing",
+            ),
+            (
+                "[expect.signed]\niran = { \"A 1\" = \"none\" }",
+                "assurance id A 1",
+            ),
+        ];
+        for (table, needle) in bad {
+            let err = Scenario::parse(&format!("{MINIMAL}\n{table}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{needle:?} not in {err:?}");
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn scripted(mode: ChannelMode, steps: &[Step]) -> World {
         parties: vec!["alpha".into(), "bravo".into()],
         broker: "broker".into(),
         steps: steps.to_vec(),
+        expect: Vec::new(),
     };
     World::with_broker(mode, |registered| {
         Box::new(Adversary::new(

@@ -80,6 +80,15 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             });
             runs.push(run);
         }
+        let broken: Vec<String> = runs
+            .iter()
+            .flat_map(|r| {
+                r.expectations
+                    .iter()
+                    .filter(|c| !c.holds())
+                    .map(move |c| format!("{}: {}", r.mode, c.line()))
+            })
+            .collect();
         if let Some(out) = &args.handout {
             let sheets: Vec<backchannel_show::handout::Sheet<'_>> = runs
                 .iter()
@@ -98,6 +107,12 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
             &endings,
             &format!("backchannel demo --scenario {}", path.display()),
         )?;
+        if !broken.is_empty() {
+            anyhow::bail!(
+                "the run did not go as the scenario states: {}",
+                broken.join("; ")
+            );
+        }
         return Ok(Outcome::Ok);
     }
     if args.verbose && args.adversary.is_none() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use backchannel_broker::BrokerEvent;
 use backchannel_lab::moves::ScriptedMove;
-use backchannel_lab::scenario::{BrokerMove, Scenario, Step};
+use backchannel_lab::scenario::{BrokerMove, Expectation, Scenario, Standing, Step};
 use backchannel_party::Activity;
 use backchannel_proto::ChannelMode;
 use backchannel_proto::knowledge::Knowledge;
@@ -36,6 +36,68 @@ pub struct ScenarioRun {
     /// The run cut into steps a class can predict (the handout's and the classroom's
     /// step mode's questions).
     pub steps: Vec<backchannel_show::steps::Step>,
+    /// What the scenario states about this mode's run, each with what the run did.
+    pub expectations: Vec<Checked>,
+}
+
+/// One statement of the scenario's `[expect]`, checked against the run.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// What the scenario states.
+    pub stated: Expectation,
+    /// Where the assurance stands in the party's ledger at the end (`mixed` when the
+    /// party holds several assurances of that id that stand differently).
+    pub observed: String,
+}
+
+impl Checked {
+    /// Whether the run went as stated.
+    pub fn holds(&self) -> bool {
+        self.observed == self.stated.standing.as_str()
+    }
+
+    /// One line: as stated, or not.
+    pub fn line(&self) -> String {
+        let s = &self.stated;
+        let (party, id) = (
+            backchannel_proto::text::plain(&s.party),
+            backchannel_proto::text::plain(&s.id),
+        );
+        if self.holds() {
+            format!(
+                "as the scenario states: {party} holds {id}: {}",
+                self.observed
+            )
+        } else {
+            format!(
+                "NOT as the scenario states: {party} holds {id}: stated {}, the run gave {}",
+                s.standing.as_str(),
+                self.observed
+            )
+        }
+    }
+}
+
+/// `stated`, checked against what each party knows at the end.
+fn check(stated: &Expectation, knowledge: &[Knowledge]) -> Checked {
+    let mut standings: Vec<&'static str> = knowledge
+        .iter()
+        .filter(|k| k.owner == stated.party)
+        .flat_map(|k| k.ledger.entries.iter())
+        .filter(|e| e.id == stated.id)
+        .map(|e| e.status.as_str())
+        .collect();
+    standings.sort_unstable();
+    standings.dedup();
+    let observed = match standings.as_slice() {
+        [] => Standing::None.as_str(),
+        [one] => one,
+        _ => "mixed",
+    };
+    Checked {
+        stated: stated.clone(),
+        observed: observed.to_owned(),
+    }
 }
 
 impl ScenarioRun {
@@ -74,6 +136,9 @@ impl ScenarioRun {
         for (_, verdict) in &self.judged {
             let _ = writeln!(out, "judge: {verdict}");
         }
+        for c in &self.expectations {
+            let _ = writeln!(out, "{}", c.line());
+        }
         out
     }
 
@@ -88,6 +153,13 @@ impl ScenarioRun {
             "assurances": self.knowledge.iter().map(|k| (k.owner.clone(), backchannel_show::ledger::ledger_json(&k.ledger))).collect::<serde_json::Map<_, _>>(),
             "knowledge": self.knowledge.iter().map(|k| (k.owner.clone(), backchannel_show::knowledge::knowledge_json(k))).collect::<serde_json::Map<_, _>>(),
             "steps": backchannel_show::steps::steps_json(&self.steps),
+            "expectations": self.expectations.iter().map(|c| json!({
+                "party": c.stated.party,
+                "id": c.stated.id,
+                "stated": c.stated.standing.as_str(),
+                "observed": c.observed,
+                "holds": c.holds(),
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -206,12 +278,19 @@ pub async fn play(
         .into_iter()
         .map(|t| (t.owner, t.summary))
         .collect();
+    let expectations = scenario
+        .expect
+        .iter()
+        .filter(|e| e.mode == mode)
+        .map(|e| check(e, &ending.knowledge))
+        .collect();
     Ok(ScenarioRun {
         mode,
         account,
         knowledge: ending.knowledge,
         judged,
         steps,
+        expectations,
     })
 }
 
