@@ -115,6 +115,11 @@ pub struct Party {
     rejections: RejectionLog,
     _lock: PartyLock,
     conn: Option<Connection>,
+    /// A connection attempt in flight, kept across interruptions (a node's request
+    /// arriving while it connects): an attempt abandoned after the broker read its
+    /// login would leave the broker a second session for this party, which could
+    /// then displace the live one ("logged in again elsewhere").
+    connecting: Option<tokio::task::JoinHandle<Result<Connection, ConnectError>>>,
     backoff: Duration,
     /// When not to reconnect before (after being displaced by another login).
     not_before: Option<Instant>,
@@ -170,6 +175,16 @@ fn usable_snapshot(
         return Ok(None);
     }
     Ok(Some(snapshot))
+}
+
+impl Drop for Party {
+    /// An attempt to connect that is still in flight ends with the party: nobody would
+    /// take up its session.
+    fn drop(&mut self) {
+        if let Some(attempt) = self.connecting.take() {
+            attempt.abort();
+        }
+    }
 }
 
 impl Party {
@@ -261,6 +276,7 @@ impl Party {
             rejections: RejectionLog::new(),
             _lock: lock,
             conn: None,
+            connecting: None,
             backoff: MIN_BACKOFF,
             not_before: None,
             displaced_backoff: DISPLACED_BACKOFF,
@@ -701,6 +717,9 @@ impl Party {
     /// Closes the connection cleanly (TLS close_notify), after sending what is owed,
     /// and saves a snapshot so the next start replays nothing.
     pub async fn close(&mut self) {
+        if let Some(attempt) = self.connecting.take() {
+            attempt.abort();
+        }
         if self.failed {
             self.conn = None;
             return;
@@ -741,7 +760,20 @@ impl Party {
             self.not_before = None;
         }
         loop {
-            match connect(&self.settings).await {
+            let settings = self.settings.clone();
+            let attempt = self
+                .connecting
+                .get_or_insert_with(|| tokio::spawn(async move { connect(&settings).await }));
+            // Awaiting the handle, not the attempt: if this wait is interrupted, the
+            // attempt goes on and the next call takes it up.
+            let outcome = attempt.await;
+            self.connecting = None;
+            let outcome = outcome.unwrap_or_else(|e| {
+                Err(ConnectError::Protocol(format!(
+                    "the connection attempt stopped: {e}"
+                )))
+            });
+            match outcome {
                 Ok(conn) => {
                     self.backoff = MIN_BACKOFF;
                     self.endpoint.on_reconnect(now());

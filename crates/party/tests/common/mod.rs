@@ -32,6 +32,15 @@ pub struct World {
 
 impl World {
     pub async fn start(tag: &str, mode: ChannelMode) -> World {
+        Self::start_reporting(tag, mode, None).await
+    }
+
+    /// A world whose broker reports what it does to `events`.
+    pub async fn start_reporting(
+        tag: &str,
+        mode: ChannelMode,
+        events: Option<tokio::sync::mpsc::Sender<backchannel_broker::BrokerEvent>>,
+    ) -> World {
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
@@ -56,7 +65,7 @@ impl World {
             settings,
             listener,
             Box::new(Honest),
-            None,
+            events,
             async {
                 let _ = stopped.await;
             },
