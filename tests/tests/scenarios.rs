@@ -144,17 +144,8 @@ fn a_withdrawal_sat_on_past_its_deadline_is_refused_unless_deniable() {
 #[test]
 fn the_timeline_of_a_sat_on_withdrawal_shows_the_refusal_and_nothing_never_said() {
     let _serial = serial();
-    let page = scratch("scenario-sat-on-timeline").join("sat-on.html");
-    let out = run(&[
-        "demo",
-        "--scenario",
-        &scenario("withdrawal-sat-on"),
-        "--timeline",
-        page.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let html = std::fs::read_to_string(&page).unwrap();
-    let sections: Vec<&str> = html.split("<section class=\"run\"").skip(1).collect();
+    let (_, _, html, _) = draw_scenario("withdrawal-sat-on", "scenario-sat-on-timeline", &[]);
+    let sections = run_sections(&html);
     assert_eq!(sections.len(), 3);
     for section in sections {
         let deniable = section.contains("data-run=\"withdrawal-sat-on deniable\"");

@@ -146,18 +146,7 @@ fn the_attack_matrix_is_drawn_as_a_coloured_table() {
 #[test]
 fn a_scenario_is_drawn_in_every_mode_and_renders_in_chromium() {
     let _serial = serial();
-    let dir = scratch("timeline-scenario");
-    let page = dir.join("for-now.html");
-    let file = format!("{}/../scenarios/for-now.toml", env!("CARGO_MANIFEST_DIR"));
-    let out = run(&[
-        "demo",
-        "--scenario",
-        &file,
-        "--timeline",
-        page.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let html = std::fs::read_to_string(&page).unwrap();
+    let (dir, page, html, out) = draw_scenario("for-now", "timeline-scenario", &[]);
     for part in [
         "data-run=\"for-now signed\"",
         "data-run=\"for-now deniable\"",
@@ -192,19 +181,8 @@ fn a_scenario_is_drawn_in_every_mode_and_renders_in_chromium() {
 #[test]
 fn a_third_power_gets_a_lane_and_is_never_taken_for_the_addressee() {
     let _serial = serial();
-    let dir = scratch("timeline-overheard");
-    let page = dir.join("overheard.html");
-    let file = format!("{}/../scenarios/overheard.toml", env!("CARGO_MANIFEST_DIR"));
-    let out = run(&[
-        "demo",
-        "--scenario",
-        &file,
-        "--timeline",
-        page.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let html = std::fs::read_to_string(&page).unwrap();
-    let sections: Vec<&str> = html.split("<section class=\"run\"").skip(1).collect();
+    let (dir, page, html, _) = draw_scenario("overheard", "timeline-overheard", &[]);
+    let sections = run_sections(&html);
     assert_eq!(sections.len(), 3);
     for section in sections {
         let heads: Vec<&str> = ["north", "broker", "south", "ally"]
@@ -252,23 +230,16 @@ fn a_third_power_gets_a_lane_and_is_never_taken_for_the_addressee() {
 #[test]
 fn a_timeline_reads_on_a_1024_by_768_projector() {
     let _serial = serial();
-    let dir = scratch("timeline-projector");
-    let page = dir.join("sat-on.html");
-    let handout = dir.join("sat-on-handout.html");
-    let file = format!(
-        "{}/../scenarios/withdrawal-sat-on.toml",
-        env!("CARGO_MANIFEST_DIR")
+    // The handout goes beside the page (the scratch directory is made by the helper).
+    let handout = std::env::temp_dir().join(format!(
+        "backchannel-e2e-projector-handout-{}.html",
+        std::process::id()
+    ));
+    let (dir, page, _, _) = draw_scenario(
+        "withdrawal-sat-on",
+        "timeline-projector",
+        &["--handout", handout.to_str().unwrap()],
     );
-    let out = run(&[
-        "demo",
-        "--scenario",
-        &file,
-        "--timeline",
-        page.to_str().unwrap(),
-        "--handout",
-        handout.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
     let Some((driver, chromium)) = backchannel_system_tests::webdriver::available() else {
         backchannel_system_tests::tool_missing("chromium and chromium-driver");
         return;

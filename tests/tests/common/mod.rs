@@ -339,3 +339,30 @@ pub fn right_choice(question: &serde_json::Value) -> &serde_json::Value {
         .find(|c| c["key"] == question["answer"])
         .unwrap()
 }
+
+/// The shipped scenario `name` (`scenarios/NAME.toml`) played in every mode and drawn
+/// with `--timeline` into a scratch directory named by `tag`, with `extra` arguments:
+/// (the directory, the timeline page, its HTML, the command's output). The run must
+/// succeed.
+pub fn draw_scenario(name: &str, tag: &str, extra: &[&str]) -> (PathBuf, PathBuf, String, Output) {
+    let dir = scratch(tag);
+    let page = dir.join(format!("{name}.html"));
+    let file = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let mut args = vec![
+        "demo",
+        "--scenario",
+        &file,
+        "--timeline",
+        page.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    (dir, page, html, out)
+}
+
+/// The runs of a timeline page, one section each.
+pub fn run_sections(html: &str) -> Vec<&str> {
+    html.split("<section class=\"run\"").skip(1).collect()
+}
