@@ -3,9 +3,10 @@
 //! One process runs a broker whose relay strategy is the desk
 //! ([`backchannel_lab::desk`]), the two players' party nodes and a third power, all
 //! real TLS nodes on loopback, and serves a page where students take the seats of
-//! alpha, bravo, the broker and the instructor. The broker's choices act on the real
-//! frames; the nodes' verdicts come back to the page as they happen. Rounds can be
-//! played again in another mode with the same script.
+//! alpha, bravo, the third power, the broker and the instructor. The broker's choices
+//! act on the real frames; the nodes' verdicts come back to the page as they happen,
+//! or, in step mode, one step at a time after the class has predicted it. Rounds can
+//! be played again in another mode with the same script.
 
 #![forbid(unsafe_code)]
 
@@ -40,7 +41,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "all")]
     mode: Which,
     /// A scenario file (scenarios/*.toml; docs/scenarios.md): its two parties play
-    /// alpha and bravo, and each can say its lines of the script with one click.
+    /// alpha and bravo, its third (if any) the third power, and each can say its lines
+    /// of the script with one click. A scenario of four parties is refused.
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Where the page is served. The default is this machine only; for a classroom

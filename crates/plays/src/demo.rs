@@ -33,7 +33,8 @@ pub struct Args {
     adversary: Option<String>,
     /// Play a scenario file instead (scenarios/*.toml; format in docs/scenarios.md):
     /// its parties, its script with timing, and per message what the intermediary
-    /// does, in each mode asked for.
+    /// does, in each mode asked for. What the file states each side holds at the end
+    /// (`[expect.MODE]`) is checked: exit 1 if the run went otherwise.
     #[arg(long, value_name = "FILE.toml", conflicts_with = "adversary")]
     scenario: Option<PathBuf>,
     /// With --adversary or --scenario: also show heartbeats and retransmissions that met
