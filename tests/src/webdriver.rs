@@ -251,9 +251,16 @@ impl Browser {
         let mut last = String::new();
         loop {
             if let Some(e) = self.find(css) {
-                last = self.text(&e)?;
-                if ok(&last) {
-                    return Ok(last);
+                match self.text(&e) {
+                    Ok(text) => {
+                        last = text;
+                        if ok(&last) {
+                            return Ok(last);
+                        }
+                    }
+                    // The page redrew it between finding and reading: find it again.
+                    Err(why) if is_stale(&why) => {}
+                    Err(why) => return Err(why),
                 }
             }
             if started.elapsed() > limit {
@@ -265,11 +272,21 @@ impl Browser {
         }
     }
 
-    /// Clicks the element matching `css`.
+    /// Clicks the element matching `css` (found again if the page redrew it between
+    /// finding and clicking).
     pub fn click(&self, css: &str) -> Result<(), String> {
-        let e = self.wait_for(css, Duration::from_secs(10))?;
-        self.call("POST", &format!("/element/{e}/click"), Some(&json!({})))
-            .map(drop)
+        let limit = Duration::from_secs(10);
+        let started = Instant::now();
+        loop {
+            let e = self.wait_for(css, limit)?;
+            match self.call("POST", &format!("/element/{e}/click"), Some(&json!({}))) {
+                Ok(_) => return Ok(()),
+                Err(why) if is_stale(&why) && started.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(why) => return Err(why),
+            }
+        }
     }
 
     /// Replaces the contents of the input matching `css` with `text`, typed.
@@ -343,6 +360,12 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
         }
     }
     Ok(out)
+}
+
+/// Whether a WebDriver error says the element is gone from the page (redrawn since it
+/// was found), which finding it again cures.
+fn is_stale(why: &str) -> bool {
+    why.contains("stale element")
 }
 
 #[cfg(test)]

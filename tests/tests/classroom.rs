@@ -531,7 +531,7 @@ fn predicting_on_a_projector(class: &Class, driver: &str, browser: &str, shots: 
         .unwrap();
     assert!(asks.contains("Will bravo's node accept it?"), "{asks}");
     let heard = b
-        .text(&b.wait_for("#seat-bravo .heard", long).unwrap())
+        .wait_for_text("#seat-bravo .heard", long, |_| true)
         .unwrap();
     assert!(
         !heard.contains("Talks can continue"),
