@@ -305,6 +305,15 @@ fn a_third_power_is_shown_a_copy_and_sent_a_message_meant_for_another() {
                 })
                 .map(|s| s["question"]["answer"].as_str().unwrap().to_owned())
         };
+        // The mediator's own account of its move names what it delivered: the same
+        // bytes where the mode authenticates (it cannot re-address them), a
+        // re-addressed envelope in deniable mode.
+        let copy = if mode == "deniable" {
+            "north's assurance #1 as it came, to south, north's assurance #1 re-addressed to ally"
+        } else {
+            "north's assurance #1 as it came, to south, north's assurance #1 as it came, to ally"
+        };
+        assert!(said.contains(copy), "{mode}: {copy} missing in\n{said}");
         if mode == "deniable" {
             assert_eq!(ally.len(), 1, "{said}");
             assert_eq!(ally[0].0, "N-1");

@@ -139,6 +139,8 @@ pub(crate) async fn run(
                             sender: &from,
                             seq,
                             body,
+                            recipient: &recipient,
+                            frame: &frame,
                         });
                         format!(
                             "delivers in its place {}",
@@ -377,11 +379,17 @@ struct Original<'a> {
     sender: &'a str,
     seq: u64,
     body: &'a Body<'static>,
+    /// The recipient it names.
+    recipient: &'a str,
+    /// The frame as its sender sent it: a delivery of exactly these bytes is the
+    /// envelope as it came, not a re-timed copy.
+    frame: &'a [u8],
 }
 
-/// What a strategy delivered, in words: each message by sender, kind and number (a
-/// copy of `original`'s words named as that message re-timed, and renumbered if its
-/// number changed), receipts and heartbeats counted.
+/// What a strategy delivered, in words: each message by sender, kind and number
+/// (`original`'s own bytes named as that message as it came; a copy of its words
+/// naming another recipient as re-addressed; in other bytes as re-timed; either
+/// renumbered if its number changed), receipts and heartbeats counted.
 fn deliveries_words(deliveries: &[Delivery], original: Option<&Original<'_>>) -> String {
     let mut messages = Vec::new();
     let (mut receipts, mut heartbeats, mut other) = (0usize, 0usize, 0usize);
@@ -397,6 +405,16 @@ fn deliveries_words(deliveries: &[Delivery], original: Option<&Original<'_>>) ->
                         let to = backchannel_proto::text::plain(&d.to);
                         let copy = original.filter(|o| o.sender == &*e.sender && *o.body == e.body);
                         messages.push(match copy {
+                            Some(o) if d.frame.as_slice() == o.frame => {
+                                format!("{sender}'s {kind} #{} as it came, to {to}", e.seq)
+                            }
+                            Some(o) if o.recipient != &*e.recipient && o.seq == e.seq => {
+                                format!("{sender}'s {kind} #{} re-addressed to {to}", o.seq)
+                            }
+                            Some(o) if o.recipient != &*e.recipient => format!(
+                                "{sender}'s {kind} #{} re-addressed to {to} and renumbered as #{}",
+                                o.seq, e.seq
+                            ),
                             Some(o) if o.seq == e.seq => {
                                 format!(
                                     "{sender}'s {kind} #{} re-timed, still #{}, to {to}",
