@@ -33,7 +33,7 @@ pub enum StepRefused {
     /// The next step has not happened yet.
     #[error("the next step has not happened yet: wait for the parties or the desk")]
     NotYet,
-    /// Every step has been shown.
+    /// The step asked about has been shown already.
     #[error("step {0} has been shown already: predict the next one")]
     Shown(usize),
     /// Not the step the class is predicting.
