@@ -231,27 +231,19 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
     use super::*;
-    use backchannel_show::steps::{Choice, Question, StepKind};
+    use backchannel_show::steps::{Question, StepKind};
 
     fn asked(at: usize, answer: AnswerKey) -> Step {
         Step {
             kind: StepKind::Delivery,
             at,
             happened: format!("step at {at}"),
-            question: Some(Question {
-                asks: "Will south accept it?".into(),
-                choices: vec![
-                    Choice {
-                        key: AnswerKey::Accept,
-                        words: "yes".into(),
-                    },
-                    Choice {
-                        key: AnswerKey::Refuse,
-                        words: "no".into(),
-                    },
-                ],
-                answer,
-            }),
+            question: Some(Question::will_accept(
+                "south",
+                "north",
+                1,
+                answer == AnswerKey::Accept,
+            )),
         }
     }
 
@@ -319,7 +311,7 @@ mod tests {
             v["scores"][3],
             json!({"seat": "broker", "right": 1, "made": 1})
         );
-        assert_eq!(v["steps"][0]["answer"], "no");
+        assert_eq!(v["steps"][0]["answer"], "no: south refuses it");
         // The third step is shown; no fourth has happened.
         s.next(&steps).unwrap();
         assert!(s.caught_up(&steps));

@@ -112,7 +112,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
     use super::*;
-    use crate::steps::{AnswerKey, Choice, Question};
+    use crate::steps::Question;
 
     fn steps() -> Vec<Step> {
         vec![
@@ -126,20 +126,7 @@ mod tests {
                 kind: StepKind::Delivery,
                 at: 1,
                 happened: "south refused it: WHAT-HAPPENED".into(),
-                question: Some(Question {
-                    asks: "Will south accept it?".into(),
-                    choices: vec![
-                        Choice {
-                            key: AnswerKey::Accept,
-                            words: "yes".into(),
-                        },
-                        Choice {
-                            key: AnswerKey::Refuse,
-                            words: "no".into(),
-                        },
-                    ],
-                    answer: AnswerKey::Refuse,
-                }),
+                question: Some(Question::will_accept("south", "north", 1, false)),
             },
         ]
     }
@@ -158,12 +145,14 @@ mod tests {
         let (questions, answers) = page.split_once("<section class=\"sheet answers\"").unwrap();
         assert!(questions.contains("<section class=\"sheet questions\" data-mode=\"signed\">"));
         for sheet in [questions, answers] {
-            assert!(sheet.contains("Will south accept it?"));
+            assert!(sheet.contains("Will south&#39;s node accept it?"));
             assert!(sheet.contains("&lt;b&gt;hi&lt;/b&gt;"), "escaped: {sheet}");
         }
         assert!(!questions.contains("WHAT-HAPPENED") && !questions.contains("class=\"right\""));
         assert!(answers.contains("WHAT-HAPPENED"));
-        assert!(answers.contains("<li data-key=\"refuse\" class=\"right\">no</li>"));
+        assert!(
+            answers.contains("<li data-key=\"refuse\" class=\"right\">no: south refuses it</li>")
+        );
         assert!(page.contains("@media print") && page.contains("break-after:page"));
     }
 }

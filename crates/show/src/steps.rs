@@ -102,6 +102,26 @@ pub struct Question {
 }
 
 impl Question {
+    /// What a delivery step asks: will `me`'s node accept what reaches it as `from`'s
+    /// `#seq`; the answer, whether it did.
+    pub fn will_accept(me: &str, from: &str, seq: u64, accepted: bool) -> Question {
+        Question {
+            asks: format!("A message reaches {me} as {from}'s #{seq}. Will {me}'s node accept it?"),
+            choices: vec![
+                choice(
+                    AnswerKey::Accept,
+                    format!("yes: {me} accepts it as {from}'s words"),
+                ),
+                choice(AnswerKey::Refuse, format!("no: {me} refuses it")),
+            ],
+            answer: if accepted {
+                AnswerKey::Accept
+            } else {
+                AnswerKey::Refuse
+            },
+        }
+    }
+
     /// Whether `key` is one of the answers offered.
     pub fn offers(&self, key: AnswerKey) -> bool {
         self.choices.iter().any(|c| c.key == key)
@@ -358,21 +378,7 @@ fn delivery(events: &[Event], at: usize, e: &Event) -> Step {
         kind: StepKind::Delivery,
         at,
         happened,
-        question: Some(Question {
-            asks: format!("A message reaches {me} as {from}'s #{seq}. Will {me}'s node accept it?"),
-            choices: vec![
-                choice(
-                    AnswerKey::Accept,
-                    format!("yes: {me} accepts it as {from}'s words"),
-                ),
-                choice(AnswerKey::Refuse, format!("no: {me} refuses it")),
-            ],
-            answer: if accepted {
-                AnswerKey::Accept
-            } else {
-                AnswerKey::Refuse
-            },
-        }),
+        question: Some(Question::will_accept(me, from, seq, accepted)),
     }
 }
 
