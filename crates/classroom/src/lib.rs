@@ -130,16 +130,23 @@ impl Class {
         let round = self.round.read().await;
         let all = round.events();
         let steps = round.steps(&all);
-        let (cut, caught_up, stepping_seat, stepping_all): (usize, bool, Vec<_>, _) = {
+        // Read under one lock, so every part of the view sees the same step; only for
+        // the seats this session holds.
+        let (cut, caught_up, step_views): (usize, bool, Vec<(Role, serde_json::Value)>) = {
             let stepping = self.stepping();
             (
                 stepping.events_shown(&steps, all.len()),
                 stepping.caught_up(&steps),
-                [Role::Alpha, Role::Bravo, Role::Third, Role::Broker]
-                    .into_iter()
-                    .map(|r| (r, stepping.seat_view(r, &steps)))
+                roles
+                    .iter()
+                    .map(|r| {
+                        let v = match r {
+                            Role::Instructor => stepping.instructor_view(&steps),
+                            seat => stepping.seat_view(*seat, &steps),
+                        };
+                        (*r, v)
+                    })
                     .collect(),
-                stepping.instructor_view(&steps),
             )
         };
         let knowledge = if caught_up {
@@ -186,14 +193,11 @@ impl Class {
                     "timeline": view::timeline(&round, &shown),
                 }),
             };
-            let step = match role {
-                Role::Instructor => stepping_all.clone(),
-                r => stepping_seat
-                    .iter()
-                    .find(|(s, _)| s == r)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default(),
-            };
+            let step = step_views
+                .iter()
+                .find(|(s, _)| s == role)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             if let Some(map) = v.as_object_mut() {
                 map.insert("step".to_owned(), step);
             }
